@@ -1,0 +1,287 @@
+"""The action lifecycle: start, update, end; each one committed with its ledger rows in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from .channel import AudienceKind
+from .errors import Conflict, NotFound
+from .geo import radius_for
+from .models import (
+    DEFAULT_DOMAIN,
+    ActionEvent,
+    ActionStatus,
+    ActionType,
+    ActionView,
+    Circle,
+    Domain,
+    MessageKind,
+    Photo,
+    Polygon,
+    Result,
+    SubjectKind,
+    TransportMode,
+    Urgency,
+)
+from .routing import RouteFacts
+from .schemas import validate
+from .store import AuditEntry, NewDelivery
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a token's name and role (and, for participants, their id)."""
+
+    name: str
+    role: str
+    participant_id: str | None = None
+
+
+SYSTEM = Actor("burgerhub", "system")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_action_id() -> str:
+    return "act-" + secrets.token_hex(6)
+
+
+def area_from_dict(data: Mapping[str, Any], radius_table: Mapping[str, float] | None = None) -> Circle | Polygon:
+    if data["type"] == "circle":
+        transport = TransportMode(data["transport"]) if data.get("transport") else None
+        radius = data.get("radius_m") or radius_for(transport, radius_table)
+        return Circle(lat=data["lat"], lon=data["lon"], radius_m=float(radius), transport=transport)
+    return Polygon(points=tuple((float(p[0]), float(p[1])) for p in data["points"]))
+
+
+def area_to_dict(area: Circle | Polygon) -> dict[str, Any]:
+    if isinstance(area, Circle):
+        d: dict[str, Any] = {"type": "circle", "lat": area.lat, "lon": area.lon, "radius_m": area.radius_m}
+        if area.transport:
+            d["transport"] = area.transport.value
+        return d
+    return {"type": "polygon", "points": [list(p) for p in area.points]}
+
+
+def to_view(data: Mapping[str, Any]) -> ActionView:
+    """The plugin-facing view of a stored action."""
+
+    def ts(key: str) -> datetime | None:
+        return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+    area = data["area"]
+    return ActionView(
+        id=data["id"],
+        type=ActionType(data["type"]),
+        urgency=Urgency(data["urgency"]),
+        domain=Domain(data["domain"]),
+        status=ActionStatus(data["status"]),
+        title=data.get("title") or "",
+        description=data["description"],
+        subject=SubjectKind(data.get("subject", "none")),
+        area=area_from_dict(area),
+        region=data.get("region"),
+        photos=tuple(Photo(url=p["url"], caption=p.get("caption")) for p in data.get("photos", ())),
+        result=Result(data["result"]) if data.get("result") else None,
+        result_text=data.get("result_text"),
+        callback_number=data.get("callback_number", "0800 0011"),
+        version=data["version"],
+        started_at=ts("started_at"),
+        ended_at=ts("ended_at"),
+        expires_at=ts("expires_at"),
+    )
+
+
+class ActionService:
+    """Starts, updates and ends actions. Pure decisions (routing, audience) live in their own modules."""
+
+    def __init__(self, hub) -> None:
+        self.hub = hub
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _absolute(self, url: str) -> str:
+        return self.hub.config.public_url.rstrip("/") + url if url.startswith("/") else url
+
+    def _photos(self, items) -> list[dict[str, Any]]:
+        return [{"url": self._absolute(p["url"]), **({"caption": p["caption"]} if p.get("caption") else {})} for p in items]
+
+    async def _audience(
+        self, view: ActionView, channels: tuple[str, ...], *, bypass_quiet_hours: bool, at: datetime | None = None
+    ) -> tuple[list[NewDelivery], dict[str, Any]]:
+        """Who each routed channel reaches now, and why others are skipped."""
+        at = at or _now()
+        rows: list[NewDelivery] = []
+        summary: dict[str, Any] = {"channels": {}}
+        if isinstance(view.area, Circle):
+            summary["radius_m"] = view.area.radius_m
+            if view.area.transport:
+                summary["transport"] = view.area.transport.value
+        participant_channels = {}
+        for name in channels:
+            rt = self.hub.runtimes.get(name)
+            if rt is None:
+                reason = self.hub.unavailable.get(name, "not installed")
+                summary["channels"][name] = {"targeted": 0, "unavailable": reason}
+                continue
+            if rt.channel.audience is AudienceKind.OWN:
+                recipients = await rt.channel.resolve_audience(view)
+                rows.extend(NewDelivery(name, r.address, r.participant_id, r.language) for r in recipients)
+                summary["channels"][name] = {"targeted": len(recipients), "skipped": {}, "sandbox": rt.sandbox}
+            else:
+                participant_channels[name] = rt.channel.contact
+        if participant_channels:
+            selection = self.hub.audience.select(
+                view.area, participant_channels, at, bypass_quiet_hours=bypass_quiet_hours
+            )
+            summary["in_area"] = selection.in_area
+            for name in participant_channels:
+                recipients = selection.recipients(name)
+                rows.extend(NewDelivery(name, address, pid, lang) for pid, address, lang in recipients)
+                summary["channels"][name] = {
+                    "targeted": len(recipients),
+                    "skipped": dict(selection.skipped(name)),
+                    "sandbox": self.hub.runtimes[name].sandbox,
+                }
+        return rows, summary
+
+    def _route(self, data: Mapping[str, Any]):
+        return self.hub.rules.current.route(
+            RouteFacts(type=data["type"], urgency=data["urgency"], region=data.get("region"), domain=data.get("domain"))
+        )
+
+    def _notify(self, kind: MessageKind, data: Mapping[str, Any], actor: Actor, channels, targeted: int) -> None:
+        event = ActionEvent(kind=kind, action=to_view(data), actor=actor.name, channels=tuple(channels), targeted=targeted)
+        self.hub.call_observers(event)
+
+    async def _load(self, action_id: str) -> dict[str, Any]:
+        data = await self.hub.store.get_action(action_id)
+        if data is None:
+            raise NotFound(f"action {action_id!r} not found")
+        return data
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def prepare(self, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        """Validate a start request and build the action record (nothing is stored)."""
+        validate("action.start", payload)
+        now = _now()
+        area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
+        action_type = ActionType(payload["type"])
+        subject = payload.get("subject") or ("person" if action_type is ActionType.MISSING_PERSON else "none")
+        ttl = payload.get("expires_in_minutes", int(self.hub.config.action_ttl_hours * 60))
+        return {
+            "id": payload.get("id") or new_action_id(),
+            "type": action_type.value,
+            "urgency": payload["urgency"],
+            "domain": payload.get("domain") or DEFAULT_DOMAIN[action_type].value,
+            "region": payload.get("region"),
+            "title": payload.get("title", ""),
+            "description": payload["description"].strip(),
+            "subject": subject,
+            "area": area_to_dict(area),
+            "photos": self._photos(payload.get("photos", [])),
+            "callback_number": payload.get("callback_number", self.hub.config.callback_number),
+            "status": ActionStatus.ACTIVE.value,
+            "result": None,
+            "result_text": None,
+            "version": 1,
+            "started_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+            "ended_at": None,
+            "expires_at": (now + timedelta(minutes=ttl)).isoformat(),
+            "started_by": actor.name,
+        }
+
+    async def plan(self, payload: Mapping[str, Any], actor: Actor, *, at: datetime | None = None) -> dict[str, Any]:
+        """A dry run of :meth:`start`: route, channels and recipients per channel; nothing is sent."""
+        data = self.prepare(payload, actor)
+        decision = self._route(data)
+        _, summary = await self._audience(
+            to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours, at=at
+        )
+        return {"route": decision.to_dict(), "audience": summary}
+
+    async def start(self, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        data = self.prepare(payload, actor)
+        decision = self._route(data)
+        rows, summary = await self._audience(
+            to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours
+        )
+        data["route"] = {"routes": list(decision.routes), "channels": list(decision.channels),
+                         "bypass_quiet_hours": decision.bypass_quiet_hours}
+        data["audience"] = summary
+        audit = AuditEntry(actor.name, actor.role, "action.start", data["id"],
+                           {"type": data["type"], "urgency": data["urgency"], "targeted": len(rows),
+                            "channels": list(decision.channels)})
+        await self.hub.store.create_action(data, rows, audit)
+        self.hub.engine.wake(decision.channels)
+        self._notify(MessageKind.START, data, actor, decision.channels, len(rows))
+        return data
+
+    async def update(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        validate("action.update", payload)
+        data = await self._load(action_id)
+        if data["status"] != ActionStatus.ACTIVE:
+            raise Conflict(f"action {action_id!r} has ended and can no longer be updated")
+        changes = [k for k in ("title", "description", "subject") if k in payload and payload[k] != data.get(k)]
+        new = dict(data)
+        for key in changes:
+            new[key] = payload[key].strip() if isinstance(payload[key], str) else payload[key]
+        if payload.get("add_photos"):
+            new["photos"] = list(data.get("photos", [])) + self._photos(payload["add_photos"])
+            changes.append("photos")
+        rows: list[NewDelivery] = []
+        if "area" in payload:
+            area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
+            new["area"] = area_to_dict(area)
+            changes.append("area")
+        new["version"] = data["version"] + 1
+        new["updated_at"] = _now().isoformat()
+        channels = tuple(data["route"]["channels"])
+        if "area" in changes:
+            # the newly covered get the start; those already reached are never started twice (unique key)
+            candidates, summary = await self._audience(
+                to_view(new), channels, bypass_quiet_hours=data["route"].get("bypass_quiet_hours", False)
+            )
+            reached = await self.hub.store.reached_addresses(action_id)
+            rows = [r for r in candidates if r.address not in reached.get(r.channel, ())]
+            summary["newly_reached"] = len(rows)
+            new["audience"] = summary
+        new.setdefault("history", [])
+        new["history"] = list(new["history"]) + [{"version": new["version"], "at": new["updated_at"],
+                                                  "by": actor.name, "changes": changes}]
+        notify = payload.get("notify", True) and any(c != "area" for c in changes)
+        audit = AuditEntry(actor.name, actor.role, "action.update", action_id,
+                           {"changes": changes, "newly_reached": len(rows)})
+        starts, updates = await self.hub.store.update_action(new, rows, audit, notify_reached=bool(notify))
+        self.hub.engine.forget(action_id)
+        self.hub.engine.wake(channels)
+        self._notify(MessageKind.UPDATE, new, actor, channels, starts + updates)
+        return {**new, "queued": {"start": starts, "update": updates}}
+
+    async def end(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        validate("action.end", payload)
+        data = await self._load(action_id)
+        if data["status"] != ActionStatus.ACTIVE:
+            raise Conflict(f"action {action_id!r} has already ended")
+        now = _now().isoformat()
+        new = {**data, "status": ActionStatus.ENDED.value, "result": payload["result"],
+               "result_text": payload.get("text"), "ended_at": now, "updated_at": now,
+               "version": data["version"] + 1, "ended_by": actor.name}
+        audit = AuditEntry(actor.name, actor.role, "action.end", action_id, {"result": payload["result"]})
+        closing = await self.hub.store.end_action(new, audit)
+        self.hub.engine.forget(action_id)
+        channels = tuple(data["route"]["channels"])
+        self.hub.engine.wake(channels)
+        self._notify(MessageKind.END, new, actor, channels, closing)
+        return {**new, "queued": {"end": closing}}
+
+    async def get(self, action_id: str) -> dict[str, Any]:
+        data = await self._load(action_id)
+        data["counts"] = await self.hub.store.action_counts(action_id)
+        return data

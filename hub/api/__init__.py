@@ -1,0 +1,38 @@
+"""The HTTP API: an aiohttp application under ``/v1/``, built by :func:`create_app`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..hub import Hub
+from . import actions, participants, system
+from .auth import AUTH, TokenAuth
+from .errors import error_middleware
+from .keys import HUB
+
+
+def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
+    """The web app for ``hub``. With ``manage_hub`` the app starts and stops the hub with itself."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=hub.config.max_photo_bytes + 1024 * 1024)
+    app[HUB] = hub
+    app[AUTH] = TokenAuth(hub.config.tokens, hub.registry)
+    app.add_routes(system.routes)
+    app.add_routes(actions.routes)
+    app.add_routes(participants.routes)
+    for name, rt in hub.runtimes.items():
+        defs = list(rt.channel.web_routes())
+        if defs:
+            sub = web.Application(middlewares=[error_middleware])
+            sub.add_routes(defs)
+            app.add_subapp(f"/v1/channels/{name}/", sub)
+    for extra in hub.web_extensions:
+        extra(app)
+    if manage_hub:
+
+        async def lifecycle(app: web.Application):
+            await hub.start()
+            yield
+            await hub.stop()
+
+        app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,189 @@
+"""``/v1/actions``: start, list, get with live counts, update, end, deliveries, tips, audit, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ..errors import ValidationError
+from ..models import Tip
+from ..schemas import validate
+from .auth import DISPATCHER, OPERATOR, PARTICIPANT, optional, require
+from .errors import read_json
+from .keys import HUB
+
+routes = web.RouteTableDef()
+READERS = (DISPATCHER, OPERATOR)
+
+
+@routes.post("/v1/actions")
+async def start_action(request: web.Request) -> web.Response:
+    actor = await require(request, (DISPATCHER,))
+    payload = await read_json(request)
+    hub = request.app[HUB]
+    if request.query.get("dry_run") in ("1", "true", "yes"):
+        return web.json_response(await hub.actions.plan(payload, actor))
+    action = await hub.actions.start(payload, actor)
+    return web.json_response(action, status=201, headers={"Location": f"/v1/actions/{action['id']}"})
+
+
+@routes.get("/v1/actions")
+async def list_actions(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    status = request.query.get("status")
+    if status not in (None, "active", "ended"):
+        raise ValidationError("status", "must be 'active' or 'ended'")
+    limit = _int(request, "limit", 100, 1, 1000)
+    actions = await request.app[HUB].store.list_actions(status=status, limit=limit)
+    return web.json_response({"actions": actions})
+
+
+@routes.get("/v1/actions/{id}")
+async def get_action(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    return web.json_response(await request.app[HUB].actions.get(request.match_info["id"]))
+
+
+@routes.patch("/v1/actions/{id}")
+async def update_action(request: web.Request) -> web.Response:
+    actor = await require(request, (DISPATCHER,))
+    payload = await read_json(request)
+    return web.json_response(await request.app[HUB].actions.update(request.match_info["id"], payload, actor))
+
+
+@routes.post("/v1/actions/{id}/end")
+async def end_action(request: web.Request) -> web.Response:
+    actor = await require(request, (DISPATCHER,))
+    payload = await read_json(request)
+    return web.json_response(await request.app[HUB].actions.end(request.match_info["id"], payload, actor))
+
+
+@routes.get("/v1/actions/{id}/deliveries")
+async def deliveries(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    hub = request.app[HUB]
+    await hub.actions.get(request.match_info["id"])
+    return web.json_response({"deliveries": await hub.store.ledger_rows(request.match_info["id"])})
+
+
+@routes.get("/v1/actions/{id}/audit")
+async def action_audit(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    return web.json_response({"audit": await request.app[HUB].store.list_audit(subject=request.match_info["id"])})
+
+
+@routes.post("/v1/actions/{id}/tips")
+async def add_tip(request: web.Request) -> web.Response:
+    """A tip for an action: JSON ``{text}`` or multipart with ``text`` and an optional ``photo``."""
+    actor = await optional(request)
+    if actor is not None and actor.role not in (PARTICIPANT, DISPATCHER):
+        raise ValidationError("Authorization", "tips come from participants or dispatchers")
+    hub = request.app[HUB]
+    action_id = request.match_info["id"]
+    photo, photo_type, fields = None, None, {}
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name == "photo":
+                photo_type = part.headers.get("Content-Type", "application/octet-stream")
+                if photo_type not in ("image/jpeg", "image/png", "image/webp", "image/heic"):
+                    raise ValidationError("photo", f"unsupported image type {photo_type!r}")
+                photo = await _read_limited(part, hub.config.max_photo_bytes)
+            elif part.name in ("text", "sender"):
+                fields[part.name] = (await part.text()).strip()
+    else:
+        fields = await read_json(request)
+    validate("tip", fields)
+    tip = Tip(
+        action_id=action_id,
+        text=fields["text"],
+        channel="api",
+        participant_id=actor.participant_id if actor else None,
+        sender=fields.get("sender"),
+        photo=photo,
+        photo_type=photo_type,
+    )
+    tip_id = await hub.api_tips.submit(tip)
+    hub.metrics.tips.labels("api").inc()
+    return web.json_response({"id": int(tip_id), "action_id": action_id}, status=201)
+
+
+async def _read_limited(part, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ValidationError("photo", f"larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.get("/v1/actions/{id}/tips")
+async def list_tips(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    hub = request.app[HUB]
+    await hub.actions.get(request.match_info["id"])
+    tips = await hub.store.list_tips(request.match_info["id"])
+    for t in tips:
+        if t["has_photo"]:
+            t["photo_url"] = f"/v1/actions/{t['action_id']}/tips/{t['id']}/photo"
+    return web.json_response({"tips": tips})
+
+
+@routes.get("/v1/actions/{id}/tips/{tip}/photo")
+async def tip_photo(request: web.Request) -> web.Response:
+    await require(request, READERS)
+    try:
+        tip_id = int(request.match_info["tip"])
+    except ValueError as e:
+        raise ValidationError("tip", "must be an integer") from e
+    found = await request.app[HUB].store.tip_photo(request.match_info["id"], tip_id)
+    if not found:
+        raise web.HTTPNotFound(text='{"error":"not_found","reason":"no such photo"}', content_type="application/json")
+    return web.Response(body=found[0], content_type=found[1])
+
+
+@routes.get("/v1/actions/{id}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the action with live counts whenever they change, and each new tip."""
+    await require(request, READERS)
+    hub = request.app[HUB]
+    action_id = request.match_info["id"]
+    await hub.actions.get(action_id)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    tips = hub.subscribe_tips()
+    last = None
+    try:
+        while True:
+            action = await hub.actions.get(action_id)
+            snapshot = json.dumps(action, sort_keys=True)
+            if snapshot != last:
+                await resp.write(f"event: action\ndata: {snapshot}\n\n".encode())
+                last = snapshot
+            try:
+                got, tip_id = await asyncio.wait_for(tips.get(), timeout=0.5)
+                if got == action_id:
+                    await resp.write(f"event: tip\ndata: {json.dumps({'id': tip_id})}\n\n".encode())
+            except asyncio.TimeoutError:
+                pass
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.unsubscribe_tips(tips)
+    return resp
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ValidationError(name, "must be an integer") from e
+    if not lo <= value <= hi:
+        raise ValidationError(name, f"must be between {lo} and {hi}")
+    return value

@@ -1,0 +1,108 @@
+"""``burgerhub routes``: test where an action would go, and check a rules file before loading it."""
+
+from __future__ import annotations
+
+import click
+
+from ..actions import Actor
+from ..models import ActionType, Domain, TransportMode, Urgency
+from ..routing import RouteFacts, RuleSet
+from .common import config_from, echo_json, local_hub, read_file, run
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(routes)
+
+
+@click.group()
+def routes() -> None:
+    """Routing rules: which channels an action goes to."""
+
+
+@routes.command("test")
+@click.option("--type", "action_type", required=True, type=click.Choice([t.value for t in ActionType]))
+@click.option("--urgency", required=True, type=click.Choice([u.value for u in Urgency]))
+@click.option("--region", help="Region (province) id, e.g. utrecht.")
+@click.option("--domain", type=click.Choice([d.value for d in Domain]))
+@click.option("--lat", type=float, help="Incident latitude: with --lon, also count recipients.")
+@click.option("--lon", type=float)
+@click.option("--radius", "radius_m", type=float, help="Radius in metres.")
+@click.option("--transport", type=click.Choice([t.value for t in TransportMode]), help="Radius from the mode of transport.")
+@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False), help="Test this file instead of the rules in force.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transport, rules_file, as_json) -> None:
+    """Show, without sending anything, which route and channels an action would take."""
+    config = config_from(ctx)
+    if (lat is None) != (lon is None):
+        raise click.UsageError("--lat and --lon go together")
+    if lat is None:
+        rules = RuleSet.load(read_file(rules_file) if rules_file else config.routes_path.read_text())
+        decision = rules.route(RouteFacts(type=action_type, urgency=urgency, region=region, domain=domain))
+        result = {"route": decision.to_dict()}
+    else:
+        if radius_m is None and transport is None:
+            raise click.UsageError("give --radius or --transport with --lat/--lon")
+        area = {"type": "circle", "lat": lat, "lon": lon}
+        if radius_m is not None:
+            area["radius_m"] = radius_m
+        if transport:
+            area["transport"] = transport
+        payload = {"type": action_type, "urgency": urgency, "description": "dry run", "area": area}
+        if region:
+            payload["region"] = region
+        if domain:
+            payload["domain"] = domain
+
+        async def plan():
+            async with local_hub(config) as hub:
+                if rules_file:
+                    hub.rules.reload(read_file(rules_file))
+                return await hub.actions.plan(payload, Actor("cli", "operator"))
+
+        result = run(plan())
+    if as_json:
+        echo_json(result)
+        return
+    _print(result)
+
+
+def _print(result: dict) -> None:
+    route = result["route"]
+    click.echo(f"routes:   {', '.join(route['routes']) or '(none)'}")
+    click.echo(f"channels: {', '.join(route['channels']) or '(none)'}")
+    if route.get("bypass_quiet_hours"):
+        click.echo("quiet hours: bypassed")
+    for step in route.get("trace", []):
+        click.echo(f"  - {step}")
+    audience = result.get("audience")
+    if not audience:
+        return
+    if "radius_m" in audience:
+        how = f" (from {audience['transport']})" if audience.get("transport") else ""
+        click.echo(f"radius:   {audience['radius_m']:.0f} m{how}")
+    if "in_area" in audience:
+        click.echo(f"participants in the area: {audience['in_area']}")
+    for name, info in audience["channels"].items():
+        if "unavailable" in info:
+            click.echo(f"  {name:<14} unavailable: {info['unavailable']}")
+            continue
+        mode = " [sandbox]" if info.get("sandbox") else ""
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(info.get("skipped", {}).items()) if v)
+        click.echo(f"  {name:<14} {info['targeted']:>7} recipients{mode}" + (f"; skipped: {skipped}" if skipped else ""))
+
+
+@routes.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.pass_context
+def check(ctx, path) -> None:
+    """Validate a rules file; prints the reason and exits 2 if it is wrong."""
+    rules = RuleSet.load(read_file(path))
+    click.echo(f"{path}: OK ({len(rules.route_names()) if hasattr(rules, 'route_names') else 'valid'} routes)")
+
+
+@routes.command("show")
+@click.pass_context
+def show(ctx) -> None:
+    """Print the rules in force."""
+    click.echo(config_from(ctx).routes_path.read_text())

@@ -1,0 +1,71 @@
+"""``burgerhub plugins``, ``outbox``, ``audit``, ``openapi``: looking inside the hub."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import config_from, echo_json, local_hub, run
+
+
+def register(cli: click.Group) -> None:
+    for command in (plugins, outbox, audit):
+        cli.add_command(command)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def plugins(ctx, as_json) -> None:
+    """Installed channels: running in sandbox or against a provider, or unavailable and why."""
+
+    async def go():
+        async with local_hub(config_from(ctx)) as hub:
+            return hub.channel_status()
+
+    status = run(go())
+    if as_json:
+        echo_json(status)
+        return
+    for name, info in status.items():
+        if info["status"] == "unavailable":
+            click.echo(f"{name:<14} UNAVAILABLE  {info['reason']}")
+        else:
+            click.echo(f"{name:<14} {info['mode']:<9} {info.get('title', '')}")
+
+
+@click.command()
+@click.option("--channel")
+@click.option("--action", "action_id")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox(ctx, channel, action_id, limit, as_json) -> None:
+    """Messages that sandboxed channels would have sent (newest first)."""
+
+    async def go():
+        async with local_hub(config_from(ctx)) as hub:
+            return await hub.store.outbox_list(channel=channel, action_id=action_id, limit=limit)
+
+    items = run(go())
+    if as_json:
+        echo_json(items)
+        return
+    click.echo("SANDBOX OUTBOX: nothing here was sent to a provider")
+    for m in items:
+        click.echo(f"[{m['channel']}/{m['kind']}] to {m['address']} ({m['language']}): {m['text']}")
+
+
+@click.command()
+@click.option("--subject")
+@click.pass_context
+def audit(ctx, subject) -> None:
+    """The audit log: every start, update and end, rules reloads and erasures."""
+
+    async def go():
+        async with local_hub(config_from(ctx)) as hub:
+            return await hub.store.list_audit(subject=subject)
+
+    for e in run(go()):
+        click.echo(f"{e['at']:.0f} {e['actor']:<20} {e['role']:<11} {e['verb']:<18} {e['subject']} {json.dumps(e['detail'])}")

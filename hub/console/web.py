@@ -1,0 +1,229 @@
+"""The console's routes: the page and its assets, its config, and the ticketed event stream.
+
+Everything the page does to actions goes through the ordinary ``/v1`` API with the user's bearer token,
+so roles are enforced in one place. The few routes here exist because a browser needs them:
+
+* the page itself, sent with a strict Content-Security-Policy (scripts, styles and data from the hub
+  only; images also from the tile server when one is configured);
+* ``config.json``, which the page reads at load (no secrets in it);
+* ``api/me``, so the page can say who is signed in and with which role;
+* a ticketed copy of ``GET /v1/actions/{id}/events``, because ``EventSource`` cannot send headers
+  (see :mod:`hub.console.tickets`). Besides the action with its live counts it sends each tip in full,
+  so the page needs no extra request per tip. It checks every half second whether the client went
+  away and ends with the app, so a closed tab or a stopping hub never keeps it running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ..errors import AuthError, ConfigError, ValidationError
+from ..geo import DEFAULT_RADIUS_M
+from ..models import ActionType, Result, TransportMode, Urgency
+from .tickets import TicketSigner
+
+STATIC = Path(__file__).parent / "static"
+HEARTBEAT_SECONDS = 15.0
+POLL_SECONDS = 0.5
+CONTENT_TYPES = {".js": "text/javascript", ".geojson": "application/geo+json", ".json": "application/json"}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """How the console is served. An instance is the ``web_extensions`` callable that mounts it."""
+
+    tiles_url: str | None = None
+    tiles_attribution: str = ""
+    #: extra ``img-src`` origin for the tiles, derived from ``tiles_url``
+    tiles_origin: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if not self.tiles_url:
+            return
+        parts = urlsplit(self.tiles_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"console tiles_url: must be an http(s) URL, got {self.tiles_url!r}")
+        for placeholder in ("{z}", "{x}", "{y}"):
+            if placeholder not in self.tiles_url:
+                raise ConfigError(f"console tiles_url: must contain {placeholder}")
+        host = parts.netloc.split("@")[-1]
+        if host.startswith("{s}."):
+            host = "*." + host[4:]
+        object.__setattr__(self, "tiles_origin", f"{parts.scheme}://{host}")
+
+    def __call__(self, app: web.Application) -> None:
+        mount(app, self)
+
+
+SIGNER = web.AppKey("console_signer", TicketSigner)
+SETTINGS = web.AppKey("console_settings", ConsoleSettings)
+STREAMS = web.AppKey("console_streams", set)
+
+
+def mount(app: web.Application, settings: ConsoleSettings) -> None:
+    """Add the console's routes to the hub's web app (built by :func:`hub.api.create_app`)."""
+    from ..api.keys import HUB
+
+    app[SETTINGS] = settings
+    app[SIGNER] = TicketSigner(app[HUB].secret)
+    app[STREAMS] = set()
+    app.on_shutdown.append(_end_streams)
+    app.router.add_get("/console", _to_slash)
+    app.router.add_get("/console/config.json", config)
+    app.router.add_get("/console/api/me", me)
+    app.router.add_post("/console/api/actions/{id}/ticket", ticket)
+    app.router.add_get("/console/api/actions/{id}/events", events)
+    app.router.add_get("/console/{path:.*}", asset)
+
+
+def security_headers(settings: ConsoleSettings) -> dict[str, str]:
+    images = "'self' data: blob:" + (f" {settings.tiles_origin}" if settings.tiles_origin else "")
+    return {
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            f"img-src {images}; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+async def _to_slash(request: web.Request) -> web.Response:
+    raise web.HTTPPermanentRedirect("/console/")
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    """A file under ``static/``; the empty path is the page. Nothing outside ``static/`` is reachable."""
+    rel = request.match_info["path"] or "index.html"
+    root = STATIC.resolve()
+    path = (root / rel).resolve()
+    if (
+        not path.is_relative_to(root)
+        or any(part.startswith(".") for part in path.relative_to(root).parts)
+        or not path.is_file()
+    ):
+        raise web.HTTPNotFound(text="not found")
+    ctype = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = security_headers(request.app[SETTINGS])
+    headers["Content-Type"] = ctype
+    # the page and our own code must never be stale after an upgrade; the vendored library may be cached
+    headers["Cache-Control"] = "public, max-age=86400" if rel.startswith("vendor/") else "no-cache"
+    return web.FileResponse(path, headers=headers)
+
+
+async def config(request: web.Request) -> web.Response:
+    """What the page needs before it draws anything. Public: it holds nothing secret."""
+    from ..api.keys import HUB
+
+    hub = request.app[HUB]
+    settings = request.app[SETTINGS]
+    radius = {mode.value: float(DEFAULT_RADIUS_M[mode]) for mode in TransportMode}
+    radius.update({k: float(v) for k, v in hub.config.transport_radius_m.items()})
+    body: dict[str, Any] = {
+        "network_name": hub.config.network_name,
+        "callback_number": hub.config.callback_number,
+        "tiles": {"url": settings.tiles_url, "attribution": settings.tiles_attribution} if settings.tiles_url else None,
+        "radius_m": radius,
+        "max_photo_bytes": hub.config.max_photo_bytes,
+        "types": [t.value for t in ActionType],
+        "urgencies": [u.value for u in Urgency],
+        "results": [r.value for r in Result],
+        "transports": [m.value for m in TransportMode],
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-cache"})
+
+
+async def me(request: web.Request) -> web.Response:
+    """The signed-in actor. Any valid token answers; what it may do is up to the API's role checks."""
+    from ..api.auth import optional
+
+    actor = await optional(request)
+    if actor is None:
+        raise AuthError("this endpoint needs a bearer token")
+    return web.json_response({"name": actor.name, "role": actor.role}, headers={"Cache-Control": "no-store"})
+
+
+async def ticket(request: web.Request) -> web.Response:
+    """Trade the bearer token for a ticket to one action's event stream (same roles as the API's)."""
+    from ..api.auth import DISPATCHER, OPERATOR, require
+    from ..api.keys import HUB
+
+    actor = await require(request, (DISPATCHER, OPERATOR))
+    action_id = request.match_info["id"]
+    await request.app[HUB].actions.get(action_id)
+    value, expires_at = request.app[SIGNER].issue(action_id, actor.name, actor.role)
+    return web.json_response(
+        {"ticket": value, "expires_at": expires_at, "events": f"/console/api/actions/{action_id}/events"},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for one action: ``action`` (with counts) on every change, ``tip`` per tip.
+
+    ``?after=<tip id>`` skips tips the page already has (it passes the newest it holds on reconnect).
+    """
+    from ..api.keys import HUB
+
+    hub = request.app[HUB]
+    action_id = request.match_info["id"]
+    request.app[SIGNER].redeem(request.query.get("ticket", ""), action_id)
+    try:
+        last_tip = int(request.query.get("after", "0"))
+    except ValueError as e:
+        raise ValidationError("after", "must be an integer") from e
+    await hub.actions.get(action_id)
+    stop = asyncio.Event()
+    tips = hub.subscribe_tips()
+    request.app[STREAMS].add(stop)
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+    try:
+        await resp.prepare(request)
+        await resp.write(b"retry: 3000\n\n")
+        last_action, last_write, tips_due = None, time.monotonic(), True
+        while not stop.is_set() and request.transport is not None and not request.transport.is_closing():
+            action = await hub.actions.get(action_id)
+            snapshot = json.dumps(action, sort_keys=True)
+            if snapshot != last_action:
+                await resp.write(f"event: action\ndata: {snapshot}\n\n".encode())
+                last_action, last_write = snapshot, time.monotonic()
+            if tips_due:
+                for tip in reversed(await hub.store.list_tips(action_id, after=last_tip)):
+                    if tip["has_photo"]:
+                        tip["photo_url"] = f"/v1/actions/{action_id}/tips/{tip['id']}/photo"
+                    await resp.write(f"id: {tip['id']}\nevent: tip\ndata: {json.dumps(tip)}\n\n".encode())
+                    last_tip, last_write = max(last_tip, int(tip["id"])), time.monotonic()
+                tips_due = False
+            if time.monotonic() - last_write > HEARTBEAT_SECONDS:
+                await resp.write(b": keep-alive\n\n")
+                last_write = time.monotonic()
+            try:
+                got, _ = await asyncio.wait_for(tips.get(), timeout=POLL_SECONDS)
+                tips_due = got == action_id
+            except asyncio.TimeoutError:
+                pass
+    except ConnectionError:
+        pass
+    finally:
+        hub.unsubscribe_tips(tips)
+        request.app[STREAMS].discard(stop)
+    return resp
+
+
+async def _end_streams(app: web.Application) -> None:
+    for stop in list(app[STREAMS]):
+        stop.set()

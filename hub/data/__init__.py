@@ -1,0 +1,1 @@
+"""Reference tables shipped with burgerhub (places, postcode regions, border anchors); read by :mod:`hub.places`."""

@@ -1,0 +1,106 @@
+"""Sample participants and a scripted action, so a new user sees the whole flow at once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Callable
+
+from .actions import Actor
+from .models import Tip
+
+CENTRE = (52.0894, 5.1100)  # Utrecht Centraal
+CHANNEL_MIX = [
+    (("sms",), 30), (("sms", "voice"), 15), (("voice",), 8), (("email",), 20),
+    (("email", "sms"), 12), (("sms", "email", "voice"), 15),
+]
+
+
+def sample_participants(count: int, *, seed: int = 2009, centre: tuple[float, float] = CENTRE) -> list[dict[str, Any]]:
+    """``count`` made-up participants around ``centre``: homes, some work addresses, mixed channels."""
+    rnd = random.Random(seed)
+    channels, weights = zip(*CHANNEL_MIX)
+    people = []
+    for i in range(count):
+        lat = centre[0] + rnd.gauss(0, 0.03)
+        lon = centre[1] + rnd.gauss(0, 0.045)
+        chosen = list(rnd.choices(channels, weights)[0])
+        person: dict[str, Any] = {
+            "id": f"demo-{i:05d}",
+            "language": "en" if rnd.random() < 0.1 else "nl",
+            "phones": [{"number": f"+3161{rnd.randrange(10**6, 10**7)}", "kind": "mobile"}],
+            "email": f"deelnemer{i}@example.org",
+            "channels": chosen,
+            "addresses": [{"label": "home", "lat": round(lat, 5), "lon": round(lon, 5)}],
+        }
+        if rnd.random() < 0.3:
+            person["addresses"].append({
+                "label": "work",
+                "lat": round(centre[0] + rnd.gauss(0, 0.02), 5),
+                "lon": round(centre[1] + rnd.gauss(0, 0.03), 5),
+                "availability": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00"}],
+            })
+        if rnd.random() < 0.2:
+            person["quiet_hours"] = {"from": "23:00", "to": "07:00"}
+        if rnd.random() < 0.1:
+            person["phones"].append({"number": f"+3130{rnd.randrange(10**6, 10**7)}", "kind": "landline"})
+        people.append(person)
+    return people
+
+
+def _counts_line(counts: dict[str, Any], kind: str) -> str:
+    parts = []
+    for channel, kinds in sorted(counts.items()):
+        k = kinds.get(kind)
+        if k:
+            done = k.get("sent", 0) + k.get("delivered", 0)
+            parts.append(f"{channel} {done}/{k['targeted']}" + (f" ({k['failed']} failed)" if k.get("failed") else ""))
+    return ", ".join(parts) or "nothing queued"
+
+
+async def _follow(hub, action_id: str, kind: str, echo: Callable[[str], None]) -> None:
+    for _ in range(200):
+        counts = (await hub.actions.get(action_id))["counts"]
+        echo(f"  {kind:<5} {_counts_line(counts, kind)}")
+        busy = any(
+            k.get("queued", 0) + k.get("sending", 0) for kinds in counts.values() for n, k in kinds.items() if n == kind
+        )
+        if not busy:
+            return
+        await asyncio.sleep(0.3)
+
+
+async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
+    """Start a missing-person action near Utrecht Centraal, show the fan-out, a tip, and the end."""
+    dispatcher = Actor("demo-meldkamer", "dispatcher")
+    payload = {
+        "type": "missing_person",
+        "urgency": "time_critical",
+        "region": "utrecht",
+        "title": "Jongen van 5 vermist",
+        "description": "Jongen van 5 jaar, rode jas, blauwe broek, blond krullend haar. Laatst gezien bij Utrecht Centraal.",
+        "area": {"type": "circle", "lat": CENTRE[0], "lon": CENTRE[1], "transport": "on_foot"},
+    }
+    plan = await hub.actions.plan(payload, dispatcher)
+    echo("\nDry run (what `burgerhub routes test` shows):")
+    echo(f"  routes {', '.join(plan['route']['routes'])} -> channels {', '.join(plan['route']['channels'])}")
+    for name, info in plan["audience"]["channels"].items():
+        echo(f"  {name:<14} {info.get('targeted', 0):>5} recipients" + (f"  ({info['unavailable']})" if "unavailable" in info else ""))
+    action = await hub.actions.start(payload, dispatcher)
+    echo(f"\nStarted {action['id']} (radius {action['audience'].get('radius_m', 0):.0f} m, on foot). Fan-out:")
+    await _follow(hub, action["id"], "start", echo)
+    await hub.api_tips.submit(Tip(action_id=action["id"], text="Ik zie een jongetje met rode jas bij de fietsenstalling.", channel="api"))
+    echo("\nA participant sent a tip: 'Ik zie een jongetje met rode jas bij de fietsenstalling.'")
+    ended = await hub.actions.end(action["id"], {"result": "found", "text": "Hij is ongedeerd bij zijn ouders."}, dispatcher)
+    echo(f"\nEnded as 'found': closing message queued for {ended['queued']['end']} alerted recipients:")
+    await _follow(hub, action["id"], "end", echo)
+    sample = await hub.store.outbox_list(action_id=action["id"], limit=200)
+    echo("\nSANDBOX OUTBOX (no provider credentials configured, nothing left this machine). A few messages:")
+    seen = set()
+    for m in sample:
+        if (m["channel"], m["kind"]) in seen:
+            continue
+        seen.add((m["channel"], m["kind"]))
+        echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {m['text'][:150]}")
+    echo(f"\nInspect more: burgerhub --config examples/demo.toml outbox --action {action['id']}")
+    return action["id"]

@@ -1,0 +1,283 @@
+"""The delivery engine: drains the ledger through the channels, with pools, rate limits and retries.
+
+One dispatcher task per channel claims due rows (urgent first), groups them by notice into batches
+of the channel's ``batch_size`` and runs at most ``concurrency`` ``deliver`` calls at once, behind the
+channel's rate limiter. Outcomes are written back in bulk. Transient failures are requeued with
+exponential backoff (or the provider's ``Retry-After``); permanent ones are final. A row is leased
+while in flight, so a crash leaves it to be requeued: delivery is at-least-once, deduplicated by the
+ledger's unique key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping, Sequence
+
+from .channel import Channel
+from .config import EngineSettings
+from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from .models import ActionView, Delivery, MessageKind, Notice, ReceiptStatus, Recipient
+from .ratelimit import RateLimiter
+from .store import DeliveryStatus, LedgerRow, Outcome
+
+log = logging.getLogger("burgerhub.engine")
+
+ActionLoader = Callable[[str], Awaitable[ActionView | None]]
+
+
+@dataclass
+class ChannelRuntime:
+    """A started channel and how the engine drives it."""
+
+    name: str
+    channel: Channel
+    sandbox: bool
+    concurrency: int
+    batch_size: int
+    limiter: RateLimiter | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        store,
+        runtimes: Mapping[str, ChannelRuntime],
+        load_action: ActionLoader,
+        settings: EngineSettings,
+        *,
+        metrics=None,
+        single_node: bool = True,
+    ):
+        self.store = store
+        self.runtimes = dict(runtimes)
+        self.load_action = load_action
+        self.settings = settings
+        self.metrics = metrics
+        self.single_node = single_node
+        self.owner = uuid.uuid4().hex
+        self._events: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.runtimes}
+        self._tasks: list[asyncio.Task] = []
+        self._inflight: dict[str, set[asyncio.Task]] = {name: set() for name in self.runtimes}
+        self._views: dict[str, tuple[float, ActionView]] = {}
+        self._pending: list[Outcome] = []
+        self._flush_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+        self._stopping = False
+
+    # -- control ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        requeued = await self.store.requeue_orphans(None if self.single_node else self.owner)
+        if requeued:
+            log.warning("requeued %d deliveries left in flight by a previous run", requeued)
+        for name, rt in self.runtimes.items():
+            self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"burgerhub-dispatch-{name}"))
+            self._events[name].set()
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight deliveries finish (bounded), and write their outcomes."""
+        self._stopping = True
+        for ev in self._events.values():
+            ev.set()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        inflight = [t for ts in self._inflight.values() for t in ts]
+        if inflight:
+            done, pending = await asyncio.wait(inflight, timeout=10)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush()
+
+    def wake(self, channels: Sequence[str] | None = None) -> None:
+        for name in channels if channels is not None else list(self._events):
+            ev = self._events.get(name)
+            if ev is not None:
+                ev.set()
+
+    def forget(self, action_id: str) -> None:
+        """Drop the cached view of an action after it changed."""
+        self._views.pop(action_id, None)
+
+    async def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until no row is queued (retries included) or in flight; for tests and the demo."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self._flush()
+            busy = any(self._inflight[n] for n in self._inflight)
+            if not busy and not await self.store.busy_channels():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    # -- dispatch --------------------------------------------------------------------------
+    async def _view(self, action_id: str) -> ActionView | None:
+        cached = self._views.get(action_id)
+        now = time.monotonic()
+        if cached and now - cached[0] < 2.0:
+            return cached[1]
+        view = await self.load_action(action_id)
+        if view is not None:
+            self._views[action_id] = (now, view)
+        return view
+
+    async def _dispatch(self, rt: ChannelRuntime) -> None:
+        event = self._events[rt.name]
+        slots = asyncio.Semaphore(rt.concurrency)
+        window = max(rt.batch_size * rt.concurrency * 2, rt.batch_size)
+        while not self._stopping:
+            try:
+                rows = await self.store.claim(
+                    rt.name,
+                    min(window, self.settings.claim_size),
+                    owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                )
+            except Exception:
+                log.exception("claiming deliveries for %s failed", rt.name)
+                rows = []
+            if not rows:
+                event.clear()
+                timeout = self.settings.poll_interval
+                due = await self.store.next_due(rt.name)
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.time()))
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=timeout)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            for group in _group(rows, rt.batch_size):
+                await slots.acquire()
+                task = asyncio.create_task(self._deliver(rt, group))
+                self._inflight[rt.name].add(task)
+
+                def done(t: asyncio.Task, name: str = rt.name) -> None:
+                    self._inflight[name].discard(t)
+                    slots.release()
+
+                task.add_done_callback(done)
+
+    async def _deliver(self, rt: ChannelRuntime, rows: list[LedgerRow]) -> None:
+        first = rows[0]
+        view = await self._view(first.action_id)
+        if view is None:
+            await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows])
+            return
+        notice = Notice(action=view, kind=MessageKind(first.kind))
+        deliveries = [
+            Delivery(
+                id=r.id,
+                action_id=r.action_id,
+                channel=r.channel,
+                kind=notice.kind,
+                recipient=Recipient(address=r.address, participant_id=r.participant_id, language=r.language),
+                attempt=r.attempts,
+            )
+            for r in rows
+        ]
+        by_id = {r.id: r for r in rows}
+        started = time.perf_counter()
+        try:
+            if rt.sandbox:
+                outcomes = await self._sandbox(rt, notice, deliveries)
+            else:
+                if rt.limiter is not None:
+                    await rt.limiter.acquire(len(deliveries))
+                receipts = await rt.channel.deliver(notice, deliveries)
+                outcomes = self._outcomes(rt, by_id, receipts)
+        except DeliveryError as e:
+            outcomes = [self._failure(r, e) for r in rows]
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("channel %s raised while delivering", rt.name)
+            outcomes = [self._failure(r, TransientDeliveryError(f"{type(e).__name__}: {e}", code="crash")) for r in rows]
+        if self.metrics is not None:
+            self.metrics.observe_batch(rt.name, notice.kind.value, time.perf_counter() - started, outcomes)
+        await self._record(outcomes)
+
+    def _outcomes(self, rt: ChannelRuntime, by_id: Mapping[int, LedgerRow], receipts) -> list[Outcome]:
+        outcomes = []
+        seen = set()
+        for receipt in receipts:
+            row = by_id.get(receipt.delivery_id)
+            if row is None or row.id in seen:
+                continue
+            seen.add(row.id)
+            if receipt.status is ReceiptStatus.FAILED:
+                err = receipt.error or PermanentDeliveryError("failed without a reason")
+                if not isinstance(err, DeliveryError):
+                    err = TransientDeliveryError(f"{type(err).__name__}: {err}")
+                outcomes.append(self._failure(row, err, receipt.provider_id))
+            else:
+                outcomes.append(Outcome(row.id, receipt.status.value, None, receipt.provider_id))
+        for row_id, row in by_id.items():
+            if row_id not in seen:
+                outcomes.append(self._failure(row, TransientDeliveryError("channel returned no receipt", code="no_receipt")))
+        return outcomes
+
+    def _failure(self, row: LedgerRow, error: DeliveryError, provider_id: str | None = None) -> Outcome:
+        reason = f"{error.code}: {error.reason}"[:500]
+        if isinstance(error, PermanentDeliveryError) or not isinstance(error, TransientDeliveryError):
+            return Outcome(row.id, DeliveryStatus.FAILED, reason, provider_id)
+        if row.attempts >= self.settings.max_attempts:
+            return Outcome(row.id, DeliveryStatus.FAILED, f"retries_exhausted: {reason}"[:500], provider_id)
+        return Outcome(row.id, DeliveryStatus.QUEUED, reason, provider_id, retry_at=time.time() + self.backoff(row.attempts, error.retry_after))
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with jitter, never sooner than the provider asked."""
+        delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** max(0, attempt - 1))
+        delay = delay * (0.5 + random.random() / 2)
+        return max(delay, retry_after or 0.0)
+
+    async def _sandbox(self, rt: ChannelRuntime, notice: Notice, deliveries: list[Delivery]) -> list[Outcome]:
+        rows, outcomes = [], []
+        for d in deliveries:
+            rendered = rt.channel.render(notice, d.recipient)
+            rows.append(
+                {
+                    "delivery_id": d.id,
+                    "channel": rt.name,
+                    "action_id": d.action_id,
+                    "kind": d.kind.value,
+                    "address": d.recipient.address,
+                    "language": d.recipient.language,
+                    "subject": rendered.subject,
+                    "text": rendered.text,
+                    "html": rendered.html,
+                    "extra": dict(rendered.extra),
+                }
+            )
+            outcomes.append(Outcome(d.id, DeliveryStatus.DELIVERED, "sandbox", f"sandbox-{d.id}"))
+        await self.store.outbox_add(rows)
+        return outcomes
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        self._pending.extend(outcomes)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Write pending outcomes. Callers arriving during a write are served by the next one, in bulk."""
+        async with self._flush_lock:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self.store.complete(batch)
+
+
+def _group(rows: list[LedgerRow], batch_size: int) -> list[list[LedgerRow]]:
+    """Split claimed rows into batches that share one notice (action, kind, seq)."""
+    groups: dict[tuple[str, str, int], list[LedgerRow]] = {}
+    for r in rows:
+        groups.setdefault((r.action_id, r.kind, r.seq), []).append(r)
+    out = []
+    for group in groups.values():
+        for i in range(0, len(group), batch_size):
+            out.append(group[i : i + batch_size])
+    return out

@@ -1,0 +1,99 @@
+"""The exceptions burgerhub raises, as one documented tree.
+
+    HubError
+    ├── ConfigError              a settings or rules file is wrong; nothing was changed
+    │   └── ValidationError      input failed its JSON Schema; ``.field`` names the field
+    ├── PluginError              a plugin failed to load or to start
+    ├── NotFound                 an action, participant or record does not exist
+    ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
+    ├── AuthError                no or wrong credentials
+    │   └── Forbidden            valid credentials, wrong role
+    └── DeliveryError            a channel could not deliver one message
+        ├── TransientDeliveryError   try again later (``retry_after`` seconds if the provider said so)
+        └── PermanentDeliveryError   never retry (invalid number, unsubscribed, rejected content)
+
+Chain the cause with ``raise ... from e`` so the provider's own error survives.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error burgerhub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """A configuration, settings or rules file is invalid."""
+
+
+class ValidationError(ConfigError):
+    """Input did not match its schema.
+
+    ``field`` is a JSON-pointer-like path (``area.radius_m``) to the offending value, ``reason`` says why.
+    """
+
+    def __init__(self, field: str, reason: str, *, errors: list[tuple[str, str]] | None = None):
+        self.field = field or "(root)"
+        self.reason = reason
+        self.errors = errors or [(self.field, reason)]
+        super().__init__(f"{self.field}: {reason}")
+
+    def as_dict(self) -> dict:
+        return {
+            "error": "validation_error",
+            "field": self.field,
+            "reason": self.reason,
+            "errors": [{"field": f, "reason": r} for f, r in self.errors],
+        }
+
+
+class PluginError(HubError):
+    """A plugin could not be loaded, configured or started."""
+
+
+class NotFound(HubError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(HubError):
+    """The request is well-formed but conflicts with the current state."""
+
+
+class AuthError(HubError):
+    """Missing or unknown credentials."""
+
+
+class Forbidden(AuthError):
+    """The credentials are valid but their role may not do this."""
+
+
+class DeliveryError(HubError):
+    """A channel failed to deliver one message. ``code`` is a short machine-readable cause."""
+
+    def __init__(self, reason: str, *, code: str = "error", provider_status: int | None = None):
+        self.reason = reason
+        self.code = code
+        self.provider_status = provider_status
+        super().__init__(reason)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying. ``retry_after`` (seconds) is the provider's own hint, e.g. from ``Retry-After``."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str = "transient",
+        retry_after: float | None = None,
+        provider_status: int | None = None,
+    ):
+        super().__init__(reason, code=code, provider_status=provider_status)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never worth retrying for this recipient."""
+
+    def __init__(self, reason: str, *, code: str = "permanent", provider_status: int | None = None):
+        super().__init__(reason, code=code, provider_status=provider_status)

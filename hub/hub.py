@@ -1,0 +1,229 @@
+"""The hub: plugins, channels, store, rules, audience index and engine, wired together.
+
+:class:`Hub` is built synchronously (plugins loaded, settings validated, channels constructed, so the
+web app can mount their routes) and started asynchronously (store opened, channels started, index
+loaded, engine running). Nothing here is global: tests build as many hubs as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+
+from .actions import ActionService, Actor, to_view
+from .audience import AudienceIndex
+from .channel import Channel, ChannelContext
+from .config import Config, ensure_secret
+from .engine import ChannelRuntime, DeliveryEngine
+from .errors import ConfigError, PluginError
+from .metrics import HubMetrics
+from .models import ActionEvent
+from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
+from .ratelimit import RateLimiter
+from .registry import ParticipantRegistry
+from .routing import RuleHolder
+from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
+from .store.sqlite import SQLiteStore
+from .templates import MessageTemplates
+
+log = logging.getLogger("burgerhub")
+
+
+class Hub:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        plugins: Iterable[Any] = (),
+        entry_points: bool = True,
+        store=None,
+    ):
+        self.config = config
+        self.metrics = HubMetrics()
+        self.pm, self.plugin_report = make_plugin_manager(
+            blocked=config.blocked_plugins, strict=config.strict_plugins, extra=plugins, entry_points=entry_points
+        )
+        self.channel_classes = collect_channels(self.pm, self.plugin_report, strict=config.strict_plugins)
+        self.store = store or SQLiteStore(config.database_path)
+        self.secret = ensure_secret(config)
+        self.registry = ParticipantRegistry(self.store, AudienceIndex(), self.metrics)
+        self.rules = RuleHolder.from_path(self._routes_path(), known_channels=None)
+        self.unavailable: dict[str, str] = {}
+        self.runtimes: dict[str, ChannelRuntime] = {}
+        self._tip_listeners: set[asyncio.Queue] = set()
+        self.api_tips = StoreTips(self.store, "api", self._tip_arrived)
+        #: callables ``f(app)`` that add routes to the web app (the dispatcher console uses this)
+        self.web_extensions: list = []
+        self._build_channels()
+        self.actions = ActionService(self)
+        self.engine = DeliveryEngine(
+            self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics
+        )
+        self.started = False
+        self._engine_running = False
+
+    @property
+    def audience(self) -> AudienceIndex:
+        """The in-memory index of every participant's addresses, kept current by the registry."""
+        return self.registry.index
+
+    def _routes_path(self):
+        """The configured rules file; else rules saved through the API; else the shipped defaults."""
+        if self.config.routes_file is not None:
+            return self.config.routes_file
+        saved = self.config.data_dir / "routes.yaml"
+        return saved if saved.exists() else self.config.routes_path
+
+    def save_rules(self):
+        """Persist the rules in force where they will be read at the next start."""
+        target = self.rules.path if self.rules.writable else self.config.data_dir / "routes.yaml"
+        self.rules.path = self.rules.save(target)
+        return self.rules.path
+
+    # -- channels --------------------------------------------------------------------------
+    def channel_secret(self, name: str) -> bytes:
+        return hmac.new(self.secret, f"channel:{name}".encode(), hashlib.sha256).digest()
+
+    def _build_channels(self) -> None:
+        for name, cls in sorted(self.channel_classes.items()):
+            engine_opts, settings = self.config.channel_settings(name)
+            if engine_opts.get("enabled", True) is False:
+                self.unavailable[name] = "disabled by configuration"
+                continue
+            missing = missing_requirements(cls)
+            if missing:
+                self.unavailable[name] = f"missing Python packages: {', '.join(missing)}"
+                continue
+            try:
+                jsonschema.Draft202012Validator(cls.settings_schema).validate(settings)
+            except jsonschema.ValidationError as e:
+                where = ".".join(str(p) for p in e.absolute_path) or "(settings)"
+                reason = f"channels.{name}.{where}: {e.message}"
+                if self.config.strict_plugins:
+                    raise ConfigError(reason) from e
+                log.error("channel %s disabled: %s", name, reason)
+                self.unavailable[name] = f"invalid settings: {reason}"
+                continue
+            sandbox = bool(engine_opts.get("sandbox", False)) or not any(settings.get(k) for k in cls.credentials)
+            context = ChannelContext(
+                name=name,
+                settings=settings,
+                sandbox=sandbox,
+                secret=self.channel_secret(name),
+                public_url=self.config.public_url,
+                records=StoreRecords(self.store, name),
+                tips=StoreTips(self.store, name, self._tip_arrived),
+                receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
+                templates=MessageTemplates(cls.templates_dir, defaults={"network": self.config.network_name}),
+                optouts=StoreOptOuts(self.registry, name),
+                logger=logging.getLogger(f"burgerhub.channel.{name}"),
+            )
+            try:
+                channel = cls(context)
+            except Exception as e:
+                self.unavailable[name] = f"failed to build: {type(e).__name__}: {e}"
+                if self.config.strict_plugins:
+                    raise PluginError(self.unavailable[name]) from e
+                continue
+            rate = engine_opts.get("rate", cls.rate)
+            self.runtimes[name] = ChannelRuntime(
+                name=name,
+                channel=channel,
+                sandbox=sandbox,
+                concurrency=int(engine_opts.get("concurrency", cls.concurrency)),
+                batch_size=int(engine_opts.get("batch_size", cls.batch_size)),
+                limiter=RateLimiter(rate) if rate and not sandbox else None,
+            )
+
+    def channel_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, rt in self.runtimes.items():
+            out[name] = {
+                "status": "running" if self.started else "ready",
+                "mode": "sandbox" if rt.sandbox else "provider",
+                "title": rt.channel.title,
+                "audience": rt.channel.audience.value,
+                "concurrency": rt.concurrency,
+                "batch_size": rt.batch_size,
+                **dict(rt.channel.describe()),
+            }
+        for name, reason in self.unavailable.items():
+            out[name] = {"status": "unavailable", "reason": reason}
+        for name, reason in self.plugin_report.failed.items():
+            out.setdefault(name, {"status": "unavailable", "reason": f"plugin failed to load: {reason}"})
+        return dict(sorted(out.items()))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, *, engine: bool = True) -> None:
+        """Open the store, start the channels, load participants and, with ``engine``, start delivering."""
+        await self.store.open()
+        for name, rt in list(self.runtimes.items()):
+            try:
+                await rt.channel.start()
+            except Exception as e:
+                log.error("channel %s failed to start: %s", name, e)
+                self.unavailable[name] = f"failed to start: {type(e).__name__}: {e}"
+                del self.runtimes[name]
+                self.engine.runtimes.pop(name, None)
+                try:
+                    await rt.channel.close()
+                except Exception:
+                    log.exception("channel %s failed to close", name)
+                if self.config.strict_plugins:
+                    raise PluginError(self.unavailable[name]) from e
+        self.rules.known_channels = set(self.channel_classes)
+        for name, rt in self.runtimes.items():
+            self.metrics.channel_up.labels(name, "sandbox" if rt.sandbox else "provider").set(1)
+        await self.registry.load()
+        if engine:
+            await self.engine.start()
+        self._engine_running = engine
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started and self._engine_running:
+            await self.engine.stop()
+        for name, rt in self.runtimes.items():
+            try:
+                await rt.channel.close()
+            except Exception:
+                log.exception("channel %s failed to close", name)
+        await self.store.close()
+        self.started = False
+
+    async def __aenter__(self) -> "Hub":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- glue ------------------------------------------------------------------------------
+    async def _load_view(self, action_id: str):
+        data = await self.store.get_action(action_id)
+        return to_view(data) if data else None
+
+    def call_observers(self, event: ActionEvent) -> None:
+        self.metrics.actions.labels(event.kind.value, event.action.type.value, event.action.urgency.value).inc()
+        for impl in self.pm.hook.action_event.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:
+                log.exception("plugin %s failed in action_event", self.pm.get_name(impl.plugin))
+
+    def _tip_arrived(self, action_id: str, tip_id: int) -> None:
+        for q in list(self._tip_listeners):
+            q.put_nowait((action_id, tip_id))
+
+    def subscribe_tips(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        self._tip_listeners.add(q)
+        return q
+
+    def unsubscribe_tips(self, q: asyncio.Queue) -> None:
+        self._tip_listeners.discard(q)

@@ -1,0 +1,245 @@
+"""The narrow, frozen, typed models that plugins see.
+
+Channels never get the app, the store or the plugin manager: they get an :class:`ActionView`, a
+:class:`Notice` (what is being said), :class:`Recipient` and :class:`Delivery` values, and answer with
+:class:`Receipt` values. Everything here is immutable and cheap to create in bulk.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+class Urgency(enum.StrEnum):
+    TIME_CRITICAL = "time_critical"
+    NON_URGENT = "non_urgent"
+
+
+class ActionType(enum.StrEnum):
+    MISSING_PERSON = "missing_person"
+    BURGLARY = "burglary"
+    ROBBERY = "robbery"
+    HIT_AND_RUN = "hit_and_run"
+    SHOPLIFTING = "shoplifting"
+    SUSPICIOUS_VEHICLE = "suspicious_vehicle"
+    CRISIS = "crisis"
+    NEIGHBOURHOOD_INQUIRY = "neighbourhood_inquiry"
+    PREVENTION = "prevention"
+
+
+class Domain(enum.StrEnum):
+    """The four domains of the network: informing, involving, alerting, tracing."""
+
+    INFORM = "inform"
+    INVOLVE = "involve"
+    ALERT = "alert"
+    TRACE = "trace"
+
+
+DEFAULT_DOMAIN: Mapping[ActionType, Domain] = {
+    ActionType.MISSING_PERSON: Domain.TRACE,
+    ActionType.BURGLARY: Domain.TRACE,
+    ActionType.ROBBERY: Domain.TRACE,
+    ActionType.HIT_AND_RUN: Domain.TRACE,
+    ActionType.SHOPLIFTING: Domain.TRACE,
+    ActionType.SUSPICIOUS_VEHICLE: Domain.TRACE,
+    ActionType.CRISIS: Domain.ALERT,
+    ActionType.NEIGHBOURHOOD_INQUIRY: Domain.INVOLVE,
+    ActionType.PREVENTION: Domain.INFORM,
+}
+
+
+class ActionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class Result(enum.StrEnum):
+    FOUND = "found"
+    ARRESTED = "arrested"
+    ENDED_WITHOUT_RESULT = "ended_without_result"
+    CANCELLED = "cancelled"
+
+
+class MessageKind(enum.StrEnum):
+    """What a message is in an action's life. ``end`` is the closing message (the follow-up for inquiries)."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+class SubjectKind(enum.StrEnum):
+    PERSON = "person"
+    VEHICLE = "vehicle"
+    NONE = "none"
+
+
+class TransportMode(enum.StrEnum):
+    ON_FOOT = "on_foot"
+    BICYCLE = "bicycle"
+    SCOOTER = "scooter"
+    CAR = "car"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Circle:
+    """A circle on the earth. ``transport`` is set when the radius followed from a mode of transport."""
+
+    lat: float
+    lon: float
+    radius_m: float
+    transport: TransportMode | None = None
+
+    kind = "circle"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Polygon:
+    """A simple polygon as (lat, lon) vertices; the ring is closed implicitly."""
+
+    points: tuple[tuple[float, float], ...]
+
+    kind = "polygon"
+
+
+Area = Circle | Polygon
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Photo:
+    url: str
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionView:
+    """An action as channels see it: no participants, no delivery state."""
+
+    id: str
+    type: ActionType
+    urgency: Urgency
+    domain: Domain
+    status: ActionStatus
+    title: str
+    description: str
+    subject: SubjectKind
+    area: Area
+    region: str | None = None
+    photos: tuple[Photo, ...] = ()
+    result: Result | None = None
+    result_text: str | None = None
+    callback_number: str = "0800 0011"
+    version: int = 1
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def reference(self) -> str:
+        """A short identity to quote in messages (the last 6 characters of the id, upper-case)."""
+        return self.id[-6:].upper()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """What is being said: one action at one moment of its life. ``changes`` lists updated fields."""
+
+    action: ActionView
+    kind: MessageKind
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipient:
+    """Someone or something a channel delivers to.
+
+    ``address`` is channel-specific and unique per channel within an action (E.164 number, e-mail
+    address, Messenger PSID, MQTT region, a province's account). ``participant_id`` is ``None`` for
+    recipients that a channel owns itself (regions, accounts, app installs).
+    """
+
+    address: str
+    participant_id: str | None = None
+    language: str = "nl"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One ledger row handed to a channel: this message kind of this action to this recipient."""
+
+    id: int
+    action_id: str
+    channel: str
+    kind: MessageKind
+    recipient: Recipient
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rendered:
+    """A message laid out for one channel and one language."""
+
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ReceiptStatus(enum.StrEnum):
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # the provider confirmed it reached the recipient
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """A channel's answer for one delivery. A failure carries its typed error, never a bare bool."""
+
+    delivery_id: int
+    status: ReceiptStatus
+    provider_id: str | None = None
+    error: Exception | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def sent(cls, delivery: Delivery, provider_id: str | None = None, **detail: Any) -> "Receipt":
+        return cls(delivery_id=delivery.id, status=ReceiptStatus.SENT, provider_id=provider_id, detail=detail)
+
+    @classmethod
+    def delivered(cls, delivery: Delivery, provider_id: str | None = None, **detail: Any) -> "Receipt":
+        return cls(
+            delivery_id=delivery.id, status=ReceiptStatus.DELIVERED, provider_id=provider_id, detail=detail
+        )
+
+    @classmethod
+    def failed(cls, delivery: Delivery, error: Exception, provider_id: str | None = None) -> "Receipt":
+        return cls(delivery_id=delivery.id, status=ReceiptStatus.FAILED, provider_id=provider_id, error=error)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tip:
+    """Something a participant saw, sent back to an action."""
+
+    action_id: str
+    text: str
+    channel: str | None = None
+    participant_id: str | None = None
+    sender: str | None = None
+    photo: bytes | None = None
+    photo_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionEvent:
+    """Passed to observers after a lifecycle change has been committed."""
+
+    kind: MessageKind
+    action: ActionView
+    actor: str
+    channels: tuple[str, ...] = ()
+    targeted: int = 0

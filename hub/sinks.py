@@ -1,0 +1,79 @@
+"""The store-backed collaborators a channel gets in its :class:`~hub.channel.ChannelContext`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from .models import ReceiptStatus, Tip
+
+
+class StoreRecords:
+    """A channel's private key-value records, durable in the hub's store."""
+
+    def __init__(self, store, channel: str):
+        self.store, self.channel = store, channel
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        return await self.store.record_get(self.channel, key)
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        await self.store.record_put(self.channel, key, value)
+
+    async def delete(self, key: str) -> bool:
+        return await self.store.record_delete(self.channel, key)
+
+    async def scan(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return await self.store.record_scan(self.channel, prefix)
+
+
+class StoreTips:
+    def __init__(self, store, channel: str, on_tip: Callable[[str, int], None] | None = None):
+        self.store, self.channel, self.on_tip = store, channel, on_tip
+
+    async def submit(self, tip: Tip) -> str:
+        tip_id = await self.store.add_tip(
+            {
+                "action_id": tip.action_id,
+                "text": tip.text,
+                "channel": tip.channel or self.channel,
+                "participant_id": tip.participant_id,
+                "sender": tip.sender,
+                "photo": tip.photo,
+                "photo_type": tip.photo_type,
+            }
+        )
+        if self.on_tip:
+            self.on_tip(tip.action_id, tip_id)
+        return str(tip_id)
+
+    async def action_for(self, address: str) -> str | None:
+        return await self.store.latest_action_for(self.channel, address)
+
+
+class StoreReceipts:
+    """Applies provider status callbacks; a non-permanent failure is retried after ``retry_delay``."""
+
+    def __init__(self, store, channel: str, *, retry_delay: float = 60.0, wake: Callable[[], None] | None = None):
+        self.store, self.channel, self.retry_delay, self.wake = store, channel, retry_delay, wake
+
+    async def update(
+        self, provider_id: str, status: ReceiptStatus, reason: str | None = None, *, permanent: bool = True
+    ) -> int:
+        retry_at = None
+        if status is ReceiptStatus.FAILED and not permanent:
+            retry_at = time.time() + self.retry_delay
+        n = await self.store.apply_provider_status(
+            self.channel, provider_id, ReceiptStatus(status).value, reason, retry_at=retry_at
+        )
+        if retry_at is not None and self.wake:
+            self.wake()
+        return n
+
+
+class StoreOptOuts:
+    def __init__(self, registry, channel: str):
+        self.registry, self.channel = registry, channel
+
+    async def opt_out(self, participant_id: str) -> bool:
+        return await self.registry.opt_out(participant_id, self.channel)

@@ -1,0 +1,683 @@
+"""The embedded store: SQLite in WAL mode, on one dedicated thread so the event loop never blocks.
+
+Every call is a plain function run on that thread with the one connection; writes run inside
+``BEGIN IMMEDIATE ... COMMIT`` so a lifecycle change and its ledger rows land together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..errors import Conflict, NotFound
+from . import URGENCY_RANK, AuditEntry, DeliveryStatus, LedgerRow, NewDelivery, Outcome
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    urgency TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_status ON actions(status, created_at);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    action_id TEXT NOT NULL REFERENCES actions(id),
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    address TEXT NOT NULL,
+    participant_id TEXT,
+    language TEXT NOT NULL DEFAULT 'nl',
+    urgency_rank INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0,
+    owner TEXT,
+    lease_until REAL,
+    provider_id TEXT,
+    reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (action_id, channel, kind, seq, address)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(channel, status, urgency_rank, next_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_provider ON deliveries(channel, provider_id);
+CREATE INDEX IF NOT EXISTS deliveries_action ON deliveries(action_id, kind, status);
+CREATE INDEX IF NOT EXISTS deliveries_address ON deliveries(channel, address);
+CREATE INDEX IF NOT EXISTS deliveries_participant ON deliveries(participant_id);
+
+CREATE TABLE IF NOT EXISTS participants (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tips (
+    id INTEGER PRIMARY KEY,
+    action_id TEXT NOT NULL REFERENCES actions(id),
+    text TEXT NOT NULL,
+    channel TEXT,
+    participant_id TEXT,
+    sender TEXT,
+    photo BLOB,
+    photo_type TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tips_action ON tips(action_id, id);
+
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    verb TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, id);
+
+CREATE TABLE IF NOT EXISTS records (
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (channel, key)
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    address TEXT NOT NULL,
+    language TEXT NOT NULL,
+    subject TEXT,
+    text TEXT NOT NULL,
+    html TEXT,
+    extra TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_action ON outbox(action_id, id);
+"""
+
+ERASED = "erased"
+
+
+class SQLiteStore:
+    """:class:`hub.store.Store` on SQLite. One connection, one thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="burgerhub-sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(SCHEMA)
+            return conn
+
+        self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._conn is None:
+            raise RuntimeError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._conn)
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` inside one transaction on the store's thread."""
+
+        def run(conn: sqlite3.Connection) -> Any:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._read(run)
+
+    # -- actions ---------------------------------------------------------------------------
+    @staticmethod
+    def _insert_rows(conn, action_id: str, kind: str, seq: int, rank: int, rows: Iterable[NewDelivery]) -> int:
+        now = time.time()
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
+            " urgency_rank, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'queued',?,?)",
+            [(action_id, r.channel, kind, seq, r.address, r.participant_id, r.language, rank, now, now) for r in rows],
+        )
+        return conn.total_changes - before
+
+    @staticmethod
+    def _audit(conn, entry: AuditEntry) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, actor, role, verb, subject, detail) VALUES (?,?,?,?,?,?)",
+            (time.time(), entry.actor, entry.role, entry.verb, entry.subject, json.dumps(entry.detail, default=str)),
+        )
+
+    async def create_action(self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry) -> int:
+        rank = URGENCY_RANK[action["urgency"]]
+
+        def fn(conn):
+            now = time.time()
+            try:
+                conn.execute(
+                    "INSERT INTO actions (id, status, urgency, version, data, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (action["id"], action["status"], action["urgency"], action["version"], json.dumps(action), now, now),
+                )
+            except Exception as e:
+                if "UNIQUE" in str(e):
+                    raise Conflict(f"action {action['id']!r} already exists") from e
+                raise
+            n = self._insert_rows(conn, action["id"], "start", 0, rank, rows)
+            self._audit(conn, audit)
+            return n
+
+        return await self._tx(fn)
+
+    async def update_action(
+        self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry, *, notify_reached: bool
+    ) -> tuple[int, int]:
+        """Save the new version; queue starts for the newly reached and updates for the already reached."""
+        rank = URGENCY_RANK[action["urgency"]]
+
+        def fn(conn):
+            cur = conn.execute(
+                "UPDATE actions SET data=?, version=?, updated_at=? WHERE id=? AND status='active' AND version=?",
+                (json.dumps(action), action["version"], time.time(), action["id"], action["version"] - 1),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"action {action['id']!r} is not active or was changed concurrently")
+            updates = 0
+            if notify_reached:
+                now = time.time()
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
+                    " language, urgency_rank, status, created_at, updated_at)"
+                    " SELECT action_id, channel, 'update', ?, address, participant_id, language, urgency_rank,"
+                    " 'queued', ?, ? FROM deliveries WHERE action_id=? AND kind='start'"
+                    " AND status IN ('sending','sent','delivered')",
+                    (action["version"], now, now, action["id"]),
+                )
+                updates = cur.rowcount
+            starts = self._insert_rows(conn, action["id"], "start", 0, rank, rows)
+            self._audit(conn, audit)
+            return starts, updates
+
+        return await self._tx(fn)
+
+    async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int:
+        """Mark the action ended, cancel what was not yet sent, queue the closing message for everyone reached."""
+
+        def fn(conn):
+            now = time.time()
+            cur = conn.execute(
+                "UPDATE actions SET status='ended', data=?, version=?, updated_at=? WHERE id=? AND status='active'",
+                (json.dumps(action), action["version"], now, action["id"]),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"action {action['id']!r} is not active")
+            conn.execute(
+                "UPDATE deliveries SET status='cancelled', reason='action_ended', updated_at=?"
+                " WHERE action_id=? AND kind IN ('start','update') AND status='queued'",
+                (now, action["id"]),
+            )
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
+                " language, urgency_rank, status, created_at, updated_at)"
+                " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
+                " 'queued', ?, ? FROM deliveries WHERE action_id=? AND kind='start'"
+                " AND status IN ('sending','sent','delivered')",
+                (now, now, action["id"]),
+            )
+            ended = cur.rowcount
+            self._audit(conn, audit)
+            return ended
+
+        return await self._tx(fn)
+
+    async def get_action(self, action_id: str) -> dict[str, Any] | None:
+        def fn(conn):
+            row = conn.execute("SELECT data FROM actions WHERE id=?", (action_id,)).fetchone()
+            return json.loads(row[0]) if row else None
+
+        return await self._read(fn)
+
+    async def list_actions(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        def fn(conn):
+            if status:
+                rows = conn.execute(
+                    "SELECT data FROM actions WHERE status=? ORDER BY created_at DESC LIMIT ?", (status, limit)
+                )
+            else:
+                rows = conn.execute("SELECT data FROM actions ORDER BY created_at DESC LIMIT ?", (limit,))
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._read(fn)
+
+    async def action_counts(self, action_id: str) -> dict[str, Any]:
+        """``{channel: {kind: {status: n}}}`` plus failure and skip reasons."""
+
+        def fn(conn):
+            out: dict[str, Any] = {}
+            for channel, kind, status, reason, n in conn.execute(
+                "SELECT channel, kind, status, reason, count(*) FROM deliveries WHERE action_id=?"
+                " GROUP BY channel, kind, status, reason",
+                (action_id,),
+            ):
+                k = out.setdefault(channel, {}).setdefault(kind, {"targeted": 0, "reasons": {}})
+                k["targeted"] += n
+                k[status] = k.get(status, 0) + n
+                if reason and status in ("failed", "cancelled", "skipped"):
+                    k["reasons"][reason] = k["reasons"].get(reason, 0) + n
+            return out
+
+        return await self._read(fn)
+
+    async def reached_addresses(self, action_id: str) -> dict[str, set[str]]:
+        """Per channel, every address that has a start row (queued or further) for this action."""
+
+        def fn(conn):
+            out: dict[str, set[str]] = {}
+            for channel, address in conn.execute(
+                "SELECT channel, address FROM deliveries WHERE action_id=? AND kind='start'", (action_id,)
+            ):
+                out.setdefault(channel, set()).add(address)
+            return out
+
+        return await self._read(fn)
+
+    async def delivery_recipients(self, action_id: str, kind: str = "start") -> list[tuple[str, str, str | None]]:
+        def fn(conn):
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT channel, address, participant_id FROM deliveries WHERE action_id=? AND kind=?"
+                    " AND status IN ('sending','sent','delivered') ORDER BY id",
+                    (action_id, kind),
+                )
+            ]
+
+        return await self._read(fn)
+
+    # -- the ledger ------------------------------------------------------------------------
+    async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]:
+        """Take up to ``limit`` due rows, urgent first, and lease them to ``owner``."""
+
+        def fn(conn):
+            now = time.time()
+            rows = conn.execute(
+                "UPDATE deliveries SET status='sending', owner=?, lease_until=?, attempts=attempts+1, updated_at=?"
+                " WHERE id IN (SELECT id FROM deliveries WHERE channel=? AND status='queued' AND next_at<=?"
+                " ORDER BY urgency_rank, next_at, id LIMIT ?)"
+                " RETURNING id, action_id, channel, kind, seq, address, participant_id, language, attempts,"
+                " urgency_rank",
+                (owner, now + lease_seconds, now, channel, now, limit),
+            ).fetchall()
+            rows.sort(key=lambda r: (r[9], r[0]))
+            return [LedgerRow(*r[:9]) for r in rows]
+
+        return await self._tx(fn)
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+
+        def fn(conn):
+            now = time.time()
+            final = [
+                (o.status, o.reason, o.provider_id, now, o.id) for o in outcomes if o.retry_at is None
+            ]
+            retry = [(o.retry_at, o.reason, now, o.id) for o in outcomes if o.retry_at is not None]
+            conn.executemany(
+                "UPDATE deliveries SET status=?, reason=?, provider_id=coalesce(?, provider_id), owner=NULL,"
+                " lease_until=NULL, updated_at=? WHERE id=? AND status='sending'",
+                final,
+            )
+            conn.executemany(
+                "UPDATE deliveries SET status='queued', next_at=?, reason=?, owner=NULL, lease_until=NULL,"
+                " updated_at=? WHERE id=? AND status='sending'",
+                retry,
+            )
+            failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED and o.retry_at is None]
+            if failed:
+                # someone whose start never arrived must not get a closing message out of the blue
+                conn.executemany(
+                    "UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?"
+                    " WHERE status='queued' AND kind IN ('update','end') AND (action_id, channel, address) ="
+                    " (SELECT action_id, channel, address FROM deliveries WHERE id=? AND kind='start')",
+                    [(now, i) for i in failed],
+                )
+
+        await self._tx(fn)
+
+    async def requeue_orphans(self, owner: str | None = None) -> int:
+        """Give rows whose lease ran out (or, with ``owner=None`` on a single-node store, every row
+        in flight) back to the queue: at-least-once delivery after a crash."""
+
+        def fn(conn):
+            now = time.time()
+            if owner is None:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
+                    " WHERE status='sending'",
+                    (now,),
+                )
+            else:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
+                    " WHERE status='sending' AND (lease_until<? OR owner=?)",
+                    (now, now, owner),
+                )
+            return cur.rowcount
+
+        return await self._tx(fn)
+
+    async def next_due(self, channel: str) -> float | None:
+        def fn(conn):
+            row = conn.execute(
+                "SELECT min(next_at) FROM deliveries WHERE channel=? AND status='queued'", (channel,)
+            ).fetchone()
+            return row[0]
+
+        return await self._read(fn)
+
+    async def apply_provider_status(
+        self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
+    ) -> int:
+        def fn(conn):
+            now = time.time()
+            if retry_at is not None:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status='queued', next_at=?, reason=?, updated_at=?"
+                    " WHERE channel=? AND provider_id=? AND status IN ('sent','delivered')",
+                    (retry_at, reason, now, channel, provider_id),
+                )
+            else:
+                cur = conn.execute(
+                    "UPDATE deliveries SET status=?, reason=?, updated_at=? WHERE channel=? AND provider_id=?"
+                    " AND status IN ('sending','sent','delivered','queued')",
+                    (status, reason, now, channel, provider_id),
+                )
+            return cur.rowcount
+
+        return await self._tx(fn)
+
+    async def latest_action_for(self, channel: str, address: str) -> str | None:
+        def fn(conn):
+            row = conn.execute(
+                "SELECT d.action_id FROM deliveries d JOIN actions a ON a.id=d.action_id"
+                " WHERE d.channel=? AND d.address=? AND d.kind='start'"
+                " ORDER BY a.status='active' DESC, d.id DESC LIMIT 1",
+                (channel, address),
+            ).fetchone()
+            return row[0] if row else None
+
+        return await self._read(fn)
+
+    async def ledger_rows(self, action_id: str) -> list[dict[str, Any]]:
+        def fn(conn):
+            cur = conn.execute(
+                "SELECT id, channel, kind, seq, address, participant_id, status, attempts, reason, provider_id"
+                " FROM deliveries WHERE action_id=? ORDER BY id",
+                (action_id,),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur]
+
+        return await self._read(fn)
+
+    async def busy_channels(self) -> set[str]:
+        """Channels with rows in flight or queued (retries not yet due included)."""
+
+        def fn(conn):
+            return {
+                r[0] for r in conn.execute("SELECT DISTINCT channel FROM deliveries WHERE status IN ('queued','sending')")
+            }
+
+        return await self._read(fn)
+
+    async def pending_channels(self) -> set[str]:
+        def fn(conn):
+            return {r[0] for r in conn.execute("SELECT DISTINCT channel FROM deliveries WHERE status='queued'")}
+
+        return await self._read(fn)
+
+    # -- participants ----------------------------------------------------------------------
+    async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        def fn(conn):
+            now = time.time()
+            conn.executemany(
+                "INSERT INTO participants (id, data, created_at, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at",
+                [(pid, json.dumps(data), now, now) for pid, data in items],
+            )
+
+        await self._tx(fn)
+
+    async def get_participant(self, participant_id: str) -> dict[str, Any] | None:
+        def fn(conn):
+            row = conn.execute("SELECT data FROM participants WHERE id=?", (participant_id,)).fetchone()
+            return json.loads(row[0]) if row else None
+
+        return await self._read(fn)
+
+    async def iter_participants(self) -> list[dict[str, Any]]:
+        def fn(conn):
+            return [json.loads(r[0]) for r in conn.execute("SELECT data FROM participants ORDER BY rowid")]
+
+        return await self._read(fn)
+
+    async def count_participants(self) -> int:
+        return await self._read(lambda conn: conn.execute("SELECT count(*) FROM participants").fetchone()[0])
+
+    async def set_participant_token(self, participant_id: str, token_hash: str) -> None:
+        def fn(conn):
+            cur = conn.execute("UPDATE participants SET token_hash=? WHERE id=?", (token_hash, participant_id))
+            if cur.rowcount != 1:
+                raise NotFound(f"participant {participant_id!r} not found")
+
+        await self._tx(fn)
+
+    async def participant_by_token(self, token_hash: str) -> str | None:
+        def fn(conn):
+            row = conn.execute("SELECT id FROM participants WHERE token_hash=?", (token_hash,)).fetchone()
+            return row[0] if row else None
+
+        return await self._read(fn)
+
+    async def erase_participant(self, participant_id: str, audit: AuditEntry) -> bool:
+        """Delete every piece of personal data: the record, contact addresses in the ledger, tip links."""
+
+        def fn(conn):
+            cur = conn.execute("DELETE FROM participants WHERE id=?", (participant_id,))
+            if cur.rowcount != 1:
+                return False
+            now = time.time()
+            conn.execute(
+                "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=?"
+                " WHERE participant_id=? AND status='queued'",
+                (now, participant_id),
+            )
+            conn.execute(
+                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, updated_at=?"
+                " WHERE participant_id=?",
+                (now, participant_id),
+            )
+            conn.execute(
+                "UPDATE outbox SET address='erased', text='', html=NULL, subject=NULL WHERE delivery_id IN"
+                " (SELECT id FROM deliveries WHERE address='erased:' || id)"
+            )
+            conn.execute("UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=?", (participant_id,))
+            self._audit(conn, audit)
+            return True
+
+        return await self._tx(fn)
+
+    # -- tips ------------------------------------------------------------------------------
+    async def add_tip(self, tip: Mapping[str, Any]) -> int:
+        def fn(conn):
+            if not conn.execute("SELECT 1 FROM actions WHERE id=?", (tip["action_id"],)).fetchone():
+                raise NotFound(f"action {tip['action_id']!r} not found")
+            cur = conn.execute(
+                "INSERT INTO tips (action_id, text, channel, participant_id, sender, photo, photo_type, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    tip["action_id"], tip["text"], tip.get("channel"), tip.get("participant_id"),
+                    tip.get("sender"), tip.get("photo"), tip.get("photo_type"), time.time(),
+                ),
+            )
+            return cur.lastrowid
+
+        return await self._tx(fn)
+
+    async def list_tips(self, action_id: str, *, after: int = 0) -> list[dict[str, Any]]:
+        def fn(conn):
+            cur = conn.execute(
+                "SELECT id, action_id, text, channel, participant_id, sender, photo IS NOT NULL AS has_photo,"
+                " photo_type, created_at FROM tips WHERE action_id=? AND id>? ORDER BY id DESC",
+                (action_id, after),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur]
+
+        return await self._read(fn)
+
+    async def tip_photo(self, action_id: str, tip_id: int) -> tuple[bytes, str] | None:
+        def fn(conn):
+            row = conn.execute(
+                "SELECT photo, photo_type FROM tips WHERE action_id=? AND id=? AND photo IS NOT NULL",
+                (action_id, tip_id),
+            ).fetchone()
+            return (row[0], row[1]) if row else None
+
+        return await self._read(fn)
+
+    # -- audit -----------------------------------------------------------------------------
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._tx(lambda conn: self._audit(conn, entry))
+
+    async def list_audit(self, *, subject: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        def fn(conn):
+            q = "SELECT id, at, actor, role, verb, subject, detail FROM audit"
+            args: tuple = ()
+            if subject:
+                q += " WHERE subject=?"
+                args = (subject,)
+            cur = conn.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            return [
+                {"id": i, "at": at, "actor": a, "role": r, "verb": v, "subject": s, "detail": json.loads(d)}
+                for i, at, a, r, v, s, d in cur
+            ]
+
+        return await self._read(fn)
+
+    # -- channel records -------------------------------------------------------------------
+    async def record_get(self, channel: str, key: str) -> dict[str, Any] | None:
+        def fn(conn):
+            row = conn.execute("SELECT value FROM records WHERE channel=? AND key=?", (channel, key)).fetchone()
+            return json.loads(row[0]) if row else None
+
+        return await self._read(fn)
+
+    async def record_put(self, channel: str, key: str, value: Mapping[str, Any]) -> None:
+        await self._tx(
+            lambda conn: conn.execute(
+                "INSERT INTO records (channel, key, value) VALUES (?,?,?)"
+                " ON CONFLICT(channel, key) DO UPDATE SET value=excluded.value",
+                (channel, key, json.dumps(value)),
+            )
+        )
+
+    async def record_delete(self, channel: str, key: str) -> bool:
+        return await self._tx(
+            lambda conn: conn.execute("DELETE FROM records WHERE channel=? AND key=?", (channel, key)).rowcount == 1
+        )
+
+    async def record_scan(self, channel: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        def fn(conn):
+            cur = conn.execute(
+                "SELECT key, value FROM records WHERE channel=? AND substr(key, 1, ?)=? ORDER BY key",
+                (channel, len(prefix), prefix),
+            )
+            return [(k, json.loads(v)) for k, v in cur]
+
+        return await self._read(fn)
+
+    # -- sandbox outbox --------------------------------------------------------------------
+    async def outbox_add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        def fn(conn):
+            now = time.time()
+            conn.executemany(
+                "INSERT INTO outbox (delivery_id, channel, action_id, kind, address, language, subject, text, html,"
+                " extra, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r["delivery_id"], r["channel"], r["action_id"], r["kind"], r["address"], r["language"],
+                        r.get("subject"), r["text"], r.get("html"), json.dumps(r.get("extra", {}), default=str), now,
+                    )
+                    for r in rows
+                ],
+            )
+
+        await self._tx(fn)
+
+    async def outbox_list(
+        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        def fn(conn):
+            where, args = [], []
+            if channel:
+                where.append("channel=?")
+                args.append(channel)
+            if action_id:
+                where.append("action_id=?")
+                args.append(action_id)
+            q = "SELECT id, delivery_id, channel, action_id, kind, address, language, subject, text, html, extra," \
+                " created_at FROM outbox"
+            if where:
+                q += " WHERE " + " AND ".join(where)
+            cur = conn.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            cols = [c[0] for c in cur.description]
+            out = []
+            for r in cur:
+                d = dict(zip(cols, r))
+                d["extra"] = json.loads(d["extra"])
+                d["sandbox"] = True
+                out.append(d)
+            return out
+
+        return await self._read(fn)

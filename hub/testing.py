@@ -1,0 +1,336 @@
+"""Test helpers for burgerhub and for channel plugin authors, shipped as a pytest plugin.
+
+Installed with burgerhub (``pytest11`` entry point), so a third-party channel's tests get these
+fixtures without any setup:
+
+* ``channel_context`` - a factory ``channel_context(name, settings=..., sandbox=False)`` returning a
+  :class:`~hub.channel.ChannelContext` backed by in-memory records, tips and receipts;
+* ``sample_action`` - a factory of :class:`~hub.models.ActionView` values;
+* ``make_deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``;
+* ``recording_channel`` - :class:`RecordingChannel`, a participant channel that records what it is
+  asked to deliver and fails on demand (register it with ``RecordingPlugin()``);
+* ``make_hub`` - a factory of started hubs on a temporary folder (``async with make_hub(...) as hub``);
+* :func:`registered` - a context manager that registers a plugin on a plugin manager for one block;
+* :func:`started` - an async context manager that starts and always closes a channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import itertools
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
+
+import pytest
+
+from .channel import AudienceKind, Channel, ChannelContext, Contact
+from .errors import PermanentDeliveryError, TransientDeliveryError
+from .hookspecs import hookimpl
+from .models import (
+    ActionStatus,
+    ActionType,
+    ActionView,
+    Circle,
+    Delivery,
+    DEFAULT_DOMAIN,
+    MessageKind,
+    Notice,
+    Photo,
+    Receipt,
+    ReceiptStatus,
+    Recipient,
+    Result,
+    SubjectKind,
+    Tip,
+    Urgency,
+)
+from .templates import MessageTemplates
+
+
+class MemoryRecords:
+    """An in-memory :class:`~hub.channel.RecordStore`."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {}
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = self.data.get(key)
+        return dict(value) if value is not None else None
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        self.data[key] = dict(value)
+
+    async def delete(self, key: str) -> bool:
+        return self.data.pop(key, None) is not None
+
+    async def scan(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return sorted((k, dict(v)) for k, v in self.data.items() if k.startswith(prefix))
+
+
+class CollectingTips:
+    """A :class:`~hub.channel.TipSink` that keeps tips in a list."""
+
+    async def submit(self, tip: Tip) -> str:
+        self.tips.append(tip)
+        return f"tip-{len(self.tips)}"
+
+    async def action_for(self, address: str) -> str | None:
+        return self.actions.get(address)
+
+    def __init__(self) -> None:
+        self.tips: list[Tip] = []
+        #: address -> action id, for ``action_for``; tests fill it in
+        self.actions: dict[str, str] = {}
+
+
+@dataclass
+class CollectingReceipts:
+    """A :class:`~hub.channel.ReceiptSink` that keeps status callbacks in a list."""
+
+    updates: list[tuple[str, ReceiptStatus, str | None, bool]] = field(default_factory=list)
+
+    async def update(
+        self, provider_id: str, status: ReceiptStatus, reason: str | None = None, *, permanent: bool = True
+    ) -> int:
+        self.updates.append((provider_id, status, reason, permanent))
+        return 1
+
+
+class CollectingOptOuts:
+    """An :class:`~hub.channel.OptOuts` that remembers who opted out."""
+
+    def __init__(self) -> None:
+        self.opted_out: list[str] = []
+
+    async def opt_out(self, participant_id: str) -> bool:
+        self.opted_out.append(participant_id)
+        return True
+
+
+def make_context(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    sandbox: bool = False,
+    channel_cls: type[Channel] | None = None,
+    public_url: str = "http://127.0.0.1:8080",
+    secret: bytes = b"test-secret-test-secret-test-sec",
+) -> ChannelContext:
+    """A channel context on in-memory collaborators; inspect ``context.tips.tips`` etc. in tests."""
+    return ChannelContext(
+        name=name,
+        settings=dict(settings or {}),
+        sandbox=sandbox,
+        secret=secret,
+        public_url=public_url,
+        records=MemoryRecords(),
+        tips=CollectingTips(),
+        receipts=CollectingReceipts(),
+        templates=MessageTemplates(channel_cls.templates_dir if channel_cls else None),
+        optouts=CollectingOptOuts(),
+        logger=logging.getLogger(f"burgerhub.channel.{name}"),
+    )
+
+
+def make_action(**overrides: Any) -> ActionView:
+    """A time-critical missing-person action in Utrecht, overridable field by field."""
+    kind = overrides.pop("type", ActionType.MISSING_PERSON)
+    kind = ActionType(kind)
+    base = ActionView(
+        id=overrides.pop("id", "act-01HZX0TEST7Q2K"),
+        type=kind,
+        urgency=Urgency(overrides.pop("urgency", Urgency.TIME_CRITICAL)),
+        domain=DEFAULT_DOMAIN[kind],
+        status=ActionStatus.ACTIVE,
+        title="Jongen van 5 vermist",
+        description="Jongen van 5 jaar, rode jas, blauwe broek, blond haar. Laatst gezien bij het station.",
+        subject=SubjectKind.PERSON,
+        area=Circle(lat=52.0894, lon=5.1100, radius_m=1500),
+        region="utrecht",
+        photos=(Photo(url="https://img.example.org/boy.jpg", caption="Foto"),),
+        started_at=datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc),
+    )
+    if overrides.get("status") == ActionStatus.ENDED or "result" in overrides:
+        overrides.setdefault("status", ActionStatus.ENDED)
+        overrides.setdefault("result", Result.FOUND)
+    return replace(base, **overrides)
+
+
+_ids = itertools.count(1)
+
+
+def make_deliveries(
+    addresses: Sequence[str],
+    *,
+    channel: str,
+    kind: MessageKind = MessageKind.START,
+    action_id: str = "act-01HZX0TEST7Q2K",
+    language: str = "nl",
+    attempt: int = 1,
+) -> list[Delivery]:
+    """One delivery per address, with fresh ids."""
+    return [
+        Delivery(
+            id=next(_ids),
+            action_id=action_id,
+            channel=channel,
+            kind=kind,
+            recipient=Recipient(address=a, participant_id=f"p-{i}", language=language),
+            attempt=attempt,
+        )
+        for i, a in enumerate(addresses)
+    ]
+
+
+def make_notice(kind: MessageKind = MessageKind.START, **action_overrides: Any) -> Notice:
+    if kind is MessageKind.END:
+        action_overrides.setdefault("result", Result.FOUND)
+    return Notice(action=make_action(**action_overrides), kind=kind)
+
+
+@contextlib.contextmanager
+def registered(pm: Any, plugin: Any, name: str | None = None) -> Iterator[Any]:
+    """Register ``plugin`` on ``pm`` for the duration of the block."""
+    pm.register(plugin, name=name)
+    try:
+        yield plugin
+    finally:
+        pm.unregister(plugin)
+
+
+@contextlib.asynccontextmanager
+async def started(channel: Channel) -> AsyncIterator[Channel]:
+    """Start a channel and always close it."""
+    try:
+        await channel.start()
+        yield channel
+    finally:
+        await channel.close()
+
+
+def matches(pattern: str, text: str) -> bool:
+    return fnmatch.fnmatchcase(text, pattern)
+
+
+@pytest.fixture
+def channel_context():
+    return make_context
+
+
+@pytest.fixture
+def sample_action():
+    return make_action
+
+
+@pytest.fixture
+def sample_notice():
+    return make_notice
+
+
+@pytest.fixture
+def deliveries():
+    return make_deliveries
+
+
+# -- a fake channel and a hub factory ------------------------------------------------------------
+
+
+
+class RecordingChannel(Channel):
+    """A participant channel (SMS-like, by mobile number) that records what it is asked to deliver.
+
+    Class attributes steer it from tests: ``fail`` maps an address to an exception to raise for it
+    (a :class:`TransientDeliveryError` once, then success; a :class:`PermanentDeliveryError` always),
+    ``delay`` slows each batch, and ``delivered`` collects ``(kind, address, text)``.
+    """
+
+    name = "recording"
+    title = "Records deliveries (tests)"
+    settings_schema = {
+        "type": "object",
+        "properties": {"token": {"type": "string", "private": True}},
+        "additionalProperties": False,
+    }
+    credentials = ("token",)
+    audience = AudienceKind.PARTICIPANTS
+    contact = Contact.MOBILE
+    batch_size = 50
+    concurrency = 4
+
+    delivered: list[tuple[str, str, str]] = []
+    fail: dict[str, Exception] = {}
+    delay: float = 0.0
+
+    async def deliver(self, notice: Notice, deliveries: Sequence[Delivery]) -> Sequence[Receipt]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        out = []
+        for d in deliveries:
+            err = type(self).fail.get(d.recipient.address)
+            if isinstance(err, TransientDeliveryError):
+                type(self).fail.pop(d.recipient.address)
+                out.append(Receipt.failed(d, err))
+                continue
+            if isinstance(err, PermanentDeliveryError):
+                out.append(Receipt.failed(d, err))
+                continue
+            text = self.render(notice, d.recipient).text
+            type(self).delivered.append((d.kind.value, d.recipient.address, text))
+            out.append(Receipt.sent(d, provider_id=f"rec-{d.id}"))
+        return out
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.delivered = []
+        cls.fail = {}
+        cls.delay = 0.0
+
+
+class RecordingPlugin:
+    """Registers :class:`RecordingChannel` (pass an instance as ``plugins=[RecordingPlugin()]``)."""
+
+    __name__ = "recording"
+
+    @hookimpl
+    def register_channels(self, register) -> None:
+        register(RecordingChannel)
+
+
+@pytest.fixture
+def recording_channel():
+    RecordingChannel.reset()
+    yield RecordingChannel
+    RecordingChannel.reset()
+
+
+@pytest.fixture
+def make_hub(tmp_path):
+    """A factory of started hubs on a temporary data folder: ``async with make_hub(...) as hub``.
+
+    Keyword arguments: ``plugins`` (extra plugin objects), ``entry_points`` (load installed plugins,
+    default False), ``config`` (a dict in the TOML file's shape), ``engine`` (start delivering, default True).
+    """
+    from .config import config_from_dict
+    from .hub import Hub
+
+    counter = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def factory(*, plugins=(), entry_points=False, config=None, engine=True, data_dir=None):
+        data = {k: dict(v) for k, v in (config or {}).items()}
+        data.setdefault("hub", {})
+        data["hub"].setdefault("data_dir", str(data_dir or tmp_path / f"hub{next(counter)}"))
+        data.setdefault("engine", {}).setdefault("backoff_base", 0.05)
+        data["engine"].setdefault("poll_interval", 0.05)
+        hub = Hub(config_from_dict(data), plugins=plugins, entry_points=entry_points)
+        await hub.start(engine=engine)
+        try:
+            yield hub
+        finally:
+            await hub.stop()
+
+    return factory

@@ -1,0 +1,44 @@
+"""Shared fixtures for the core tests (the plugin-author helpers come from ``hub.testing``)."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from hub.actions import Actor
+
+DISPATCHER = Actor("meldkamer", "dispatcher")
+UTRECHT = (52.0894, 5.1100)
+
+
+def person(pid: str, lat: float, lon: float, *, phone: str | None = None, channels=("recording",), **extra) -> dict:
+    """A participant with one home address and a mobile number derived from the id."""
+    number = phone or "+3161" + str(zlib.crc32(pid.encode()) % 10**7).zfill(7)
+    return {
+        "id": pid,
+        "language": "nl",
+        "phones": [{"number": number, "kind": "mobile"}],
+        "channels": list(channels),
+        "addresses": [{"label": "home", "lat": lat, "lon": lon}],
+        **extra,
+    }
+
+
+def start_payload(**kw) -> dict:
+    body = {
+        "type": "burglary",
+        "urgency": "time_critical",
+        "description": "Man, zwarte hoodie, op een grijze fiets richting centrum.",
+        "area": {"type": "circle", "lat": UTRECHT[0], "lon": UTRECHT[1], "radius_m": 2000},
+    }
+    body.update(kw)
+    return body
+
+
+@pytest.fixture
+def routes_to_recording(tmp_path):
+    """A rules file that sends every action to the recording channel only."""
+    path = tmp_path / "routes.yaml"
+    path.write_text("version: 1\nchannels: [recording]\n")
+    return str(path)

@@ -1,0 +1,208 @@
+"""The HTTP API: roles, validation errors that name the field, lifecycle, tips, participants, rules."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.api import create_app
+from hub.testing import RecordingPlugin
+
+from conftest import UTRECHT, person, start_payload
+
+DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
+OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
+TOKENS = [
+    {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
+    {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
+]
+
+
+@pytest.fixture
+def api(make_hub, recording_channel, routes_to_recording):
+    @contextlib.asynccontextmanager
+    async def factory(**config):
+        cfg = {"hub": {"routes": routes_to_recording}, "api": {"tokens": TOKENS},
+               "channels": {"recording": {"token": "x"}}, **config}
+        async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
+            client = TestClient(TestServer(create_app(hub, manage_hub=False)))
+            await client.start_server()
+            try:
+                yield client, hub
+            finally:
+                await client.close()
+
+    return factory
+
+
+async def test_only_a_dispatcher_starts_and_ends_actions(api):
+    async with api() as (client, hub):
+        r = await client.post("/v1/actions", json=start_payload())
+        assert r.status == 401
+        r = await client.post("/v1/actions", json=start_payload(), headers=OPERATE)
+        assert r.status == 403 and "dispatcher" in (await r.json())["reason"]
+        r = await client.post("/v1/actions", json=start_payload(), headers={"Authorization": "Bearer wrong-token-xxxxxxxx"})
+        assert r.status == 401
+        r = await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)
+        assert r.status == 201
+        action = await r.json()
+        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=OPERATE)
+        assert r.status == 403
+        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=DISPATCH)
+        assert r.status == 200
+        r = await client.get("/v1/audit", headers=OPERATE)
+        verbs = [e["verb"] for e in (await r.json())["audit"]]
+        assert verbs[:2] == ["action.end", "action.start"]
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"type": "alien_invasion"}, "type"),
+        ({"urgency": None}, "urgency"),
+        ({"area": {"type": "circle", "lat": 95, "lon": 5, "radius_m": 10}}, "area"),
+        ({"description": ""}, "description"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+async def test_bad_input_is_refused_with_the_field_and_reason(api, change, field):
+    async with api() as (client, hub):
+        r = await client.post("/v1/actions", json=start_payload(**change), headers=DISPATCH)
+        assert r.status == 422
+        body = await r.json()
+        assert body["field"].startswith(field) and body["reason"]
+        assert await hub.store.list_actions() == []
+
+
+async def test_malformed_json_is_a_400(api):
+    async with api() as (client, _):
+        r = await client.post("/v1/actions", data="{nope", headers={**DISPATCH, "Content-Type": "application/json"})
+        assert r.status == 400 and (await r.json())["error"] == "invalid_json"
+
+
+async def test_live_counts_tips_with_photo_and_closing(api, recording_channel):
+    async with api() as (client, hub):
+        for i in range(5):
+            await hub.registry.register(person(f"p{i}", *UTRECHT))
+        r = await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)
+        action_id = (await r.json())["id"]
+        assert await hub.engine.drain(10)
+        r = await client.get(f"/v1/actions/{action_id}", headers=DISPATCH)
+        counts = (await r.json())["counts"]["recording"]["start"]
+        assert counts["targeted"] == 5 and counts["sent"] == 5
+
+        import aiohttp
+
+        form = aiohttp.FormData()
+        form.add_field("text", "Zag hem bij de Neude")
+        form.add_field("photo", b"\xff\xd8\xff\xe0fakejpeg", filename="x.jpg", content_type="image/jpeg")
+        r = await client.post(f"/v1/actions/{action_id}/tips", data=form)
+        assert r.status == 201
+        r = await client.get(f"/v1/actions/{action_id}/tips", headers=DISPATCH)
+        tips = (await r.json())["tips"]
+        assert tips[0]["text"] == "Zag hem bij de Neude" and tips[0]["has_photo"]
+        r = await client.get(tips[0]["photo_url"], headers=DISPATCH)
+        assert await r.read() == b"\xff\xd8\xff\xe0fakejpeg"
+        r = await client.post(f"/v1/actions/{action_id}/tips", json={"text": ""})
+        assert r.status == 422 and (await r.json())["field"] == "text"
+
+        r = await client.post(f"/v1/actions/{action_id}/end", json={"result": "arrested"}, headers=DISPATCH)
+        assert (await r.json())["queued"]["end"] == 5
+        assert await hub.engine.drain(10)
+        r = await client.get(f"/v1/actions/{action_id}/deliveries", headers=DISPATCH)
+        rows = (await r.json())["deliveries"]
+        assert sorted({r["kind"] for r in rows}) == ["end", "start"] and all(r["status"] == "sent" for r in rows)
+
+
+async def test_participants_manage_only_themselves(api):
+    async with api() as (client, hub):
+        me = person("ignored", *UTRECHT)
+        me_without_id = {k: v for k, v in me.items() if k != "id"}
+        r = await client.post("/v1/participants", json=me)
+        assert r.status == 201
+        body = await r.json()
+        mine = {"Authorization": f"Bearer {body['token']}"}
+        my_id = body["participant"]["id"]
+        assert my_id != "ignored"  # self-registration cannot pick an id
+        r = await client.post("/v1/participants", json=person("other", *UTRECHT), headers=OPERATE)
+        assert r.status == 201
+        assert (await client.get(f"/v1/participants/{my_id}", headers=mine)).status == 200
+        assert (await client.get("/v1/participants/other", headers=mine)).status == 403
+        r = await client.put(f"/v1/participants/{my_id}", json={**me_without_id, "channels": ["email"], "email": "me@example.org"}, headers=mine)
+        assert r.status == 200 and (await r.json())["channels"] == ["email"]
+        r = await client.put(f"/v1/participants/{my_id}", json={**me_without_id, "phones": [{"number": "12"}]}, headers=mine)
+        assert r.status == 422 and (await r.json())["field"].startswith("phones[0]")
+        assert (await client.post("/v1/actions", json=start_payload(), headers=mine)).status == 403
+        assert (await client.delete(f"/v1/participants/{my_id}", headers=mine)).status == 204
+        assert (await client.get(f"/v1/participants/{my_id}", headers=OPERATE)).status == 404
+        assert await hub.store.get_participant(my_id) is None
+
+
+async def test_erasure_removes_personal_data_from_the_ledger(api):
+    async with api() as (client, hub):
+        p = person("erase-me", *UTRECHT)
+        await hub.registry.register(p)
+        r = await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)
+        action_id = (await r.json())["id"]
+        assert await hub.engine.drain(10)
+        assert (await client.delete("/v1/participants/erase-me", headers=OPERATE)).status == 204
+        rows = await hub.store.ledger_rows(action_id)
+        assert all(p["phones"][0]["number"] not in r["address"] and r["participant_id"] is None for r in rows)
+
+
+async def test_csv_import_keeps_good_rows_and_names_bad_fields(api):
+    async with api() as (client, hub):
+        csv = (
+            "id,language,mobile,email,channels,home_lat,home_lon\n"
+            "c1,nl,0612345678,a@example.org,sms;email,52.09,5.11\n"
+            "c2,nl,12,b@example.org,sms,52.09,5.11\n"
+            "c3,en,+31687654321,,sms,52.10,5.12\n"
+        )
+        r = await client.post("/v1/participants/import", data=csv, headers={**OPERATE, "Content-Type": "text/csv"})
+        report = await r.json()
+        assert report["imported"] == 2 and report["rejected"] == 1
+        err = report["errors"][0]
+        assert "mobile" in str(err)
+        assert await hub.store.count_participants() == 2
+
+
+async def test_rules_with_an_error_are_refused_and_the_old_stay(api):
+    async with api() as (client, hub):
+        before = hub.rules.text
+        r = await client.put("/v1/routes", data="version: 1\nchannels: [recording]\nroutes: [{name: x, match: {urgency: soon}}]\n",
+                             headers=OPERATE)
+        body = await r.json()
+        assert r.status == 422 and "urgency" in body["field"] and "soon" in body["reason"]
+        assert hub.rules.text == before
+        r = await client.put("/v1/routes", data="version: 1\nchannels: [recording]\n", headers=DISPATCH)
+        assert r.status == 403
+        r = await client.post("/v1/routes/test", json={"type": "burglary", "urgency": "non_urgent"}, headers=OPERATE)
+        assert (await r.json())["route"]["channels"] == ["recording"]
+
+
+async def test_health_metrics_openapi_and_sandbox(make_hub, routes_to_recording):
+    cfg = {"hub": {"routes": routes_to_recording}, "api": {"tokens": TOKENS}}
+    async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
+        client = TestClient(TestServer(create_app(hub, manage_hub=False)))
+        await client.start_server()
+        try:
+            await hub.registry.register(person("p", *UTRECHT))
+            assert (await client.get("/v1/health")).status == 200
+            r = await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)
+            assert await hub.engine.drain(10)
+            r = await client.get("/v1/sandbox/outbox", headers=OPERATE)
+            body = await r.json()
+            assert body["sandbox"] is True and body["messages"][0]["channel"] == "recording"
+            assert "Inbraak" in body["messages"][0]["text"]
+            metrics = await (await client.get("/v1/metrics")).text()
+            assert 'burgerhub_deliveries_total{channel="recording",kind="start",status="delivered"} 1.0' in metrics
+            doc = await (await client.get("/v1/openapi.json")).json()
+            assert doc["openapi"].startswith("3.1")
+            assert "post" in doc["paths"]["/v1/actions"]
+            assert "area" in doc["components"]["schemas"]["action_start"]["properties"]
+            channels = await (await client.get("/v1/channels", headers=OPERATE)).json()
+            assert channels["channels"]["recording"]["mode"] == "sandbox"
+        finally:
+            await client.close()
