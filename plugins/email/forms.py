@@ -1,0 +1,262 @@
+"""The pages behind the links in a mail: the reply form and the one-click unsubscribe. No login.
+
+``GET reply/{token}`` shows an accessible form (a labelled text field, an optional photo, plain HTML
+without scripts); ``POST reply/{token}`` stores the tip on the action through ``context.tips`` and marks
+the token's nonce used in ``context.records`` (``used:<nonce>``), so a link works once. Expired, used
+and forged links get a clear page with a 410, 409 or 403 status.
+
+``GET unsubscribe/{token}`` asks for confirmation (mail scanners follow links, so a GET never
+unsubscribes); ``POST unsubscribe/{token}`` is the RFC 8058 one-click endpoint: mail providers POST
+``List-Unsubscribe=One-Click`` to it without cookies, and it switches e-mail off for the participant
+through ``context.optouts``.
+
+Every page is sent with ``Referrer-Policy: no-referrer`` (the token is in the URL), ``no-store`` and a
+strict Content Security Policy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import BodyPartReader, web
+
+from hub.errors import Conflict, NotFound
+from hub.models import Tip
+
+from .tokens import ExpiredToken, InvalidToken
+
+if TYPE_CHECKING:
+    from .channel import EmailChannel
+
+MAX_TEXT_CHARS = 4000
+DEFAULT_CALLBACK = "0800 0011"
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The MIME type of a photo from its first bytes; ``None`` for anything that is not a known image."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"):
+        return "image/heic"
+    return None
+
+
+class FormProblem(Exception):
+    """Input the form cannot take; the form is shown again with the problem and the text kept."""
+
+    def __init__(self, field: str, problem: str, *, status: int = 422, text: str = ""):
+        super().__init__(problem)
+        self.field, self.problem, self.status, self.text = field, problem, status, text
+
+
+class ReplyForms:
+    """Web routes of the e-mail channel."""
+
+    def __init__(self, channel: "EmailChannel"):
+        self.channel = channel
+        self._inflight: set[str] = set()
+
+    @property
+    def context(self):
+        return self.channel.context
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/reply/{token}", self.show_form),
+            web.post("/reply/{token}", self.submit_form),
+            web.get("/unsubscribe/{token}", self.show_unsubscribe),
+            web.post("/unsubscribe/{token}", self.unsubscribe),
+        ]
+
+    async def forget_expired(self) -> int:
+        """Drop the used-nonce records of links that have expired anyway."""
+        now = time.time()
+        dropped = 0
+        for key, value in await self.context.records.scan("used:"):
+            if float(value.get("e", 0)) < now:
+                dropped += await self.context.records.delete(key)
+        return dropped
+
+    # -- pages -------------------------------------------------------------------------------
+    def _page(self, status: int, template: str, language: str | None, **variables: Any) -> web.Response:
+        lang = language if language in ("nl", "en") else "nl"
+        html = self.context.templates.render(template, lang, lang=lang, **variables)
+        return web.Response(status=status, text=html + "\n", content_type="text/html", charset="utf-8",
+                            headers=_SECURITY_HEADERS)
+
+    def _link_error(self, status: int, reason: str, language: str | None, info: dict[str, Any] | None = None) -> web.Response:
+        callback = (info or {}).get("callback") or DEFAULT_CALLBACK
+        return self._page(status, "link_error.html.j2", language, reason=reason, callback=callback)
+
+    @staticmethod
+    def _browser_language(request: web.Request) -> str:
+        accept = request.headers.get("Accept-Language", "").lower()
+        return "en" if accept.startswith("en") else "nl"
+
+    async def _reply_payload(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+        try:
+            payload = self.channel.reply_signer.verify(request.match_info["token"])
+        except ExpiredToken as e:
+            action_id = e.payload.get("a")
+            info = await self._action_info(action_id) if isinstance(action_id, str) else None
+            return None, self._link_error(410, "expired", e.payload.get("l"), info)
+        except InvalidToken:
+            return None, self._link_error(403, "invalid", self._browser_language(request))
+        if not isinstance(payload.get("a"), str) or not isinstance(payload.get("n"), str):
+            return None, self._link_error(403, "invalid", self._browser_language(request))
+        if await self.context.records.get(f"used:{payload['n']}") or payload["n"] in self._inflight:
+            return None, self._link_error(409, "used", payload.get("l"), await self._action_info(payload["a"]))
+        return payload, None
+
+    async def _action_info(self, action_id: str) -> dict[str, Any]:
+        info = await self.context.records.get(f"action:{action_id}") or {}
+        info.setdefault("ref", action_id[-6:].upper())
+        info.setdefault("title", None)
+        info.setdefault("callback", DEFAULT_CALLBACK)
+        return info
+
+    async def show_form(self, request: web.Request) -> web.Response:
+        payload, error = await self._reply_payload(request)
+        if error is not None:
+            return error
+        return await self._form(200, payload)
+
+    async def _form(self, status: int, payload: dict[str, Any], problem: FormProblem | None = None) -> web.Response:
+        info = await self._action_info(payload["a"])
+        return self._page(
+            status,
+            "reply_form.html.j2",
+            payload.get("l"),
+            info=info,
+            text=problem.text if problem else "",
+            problem=problem.problem if problem else None,
+            problem_field=problem.field if problem else None,
+            photo_allowed=self.channel.max_photo_bytes > 0,
+            max_photo_mb=round(self.channel.max_photo_bytes / 1048576, 1),
+            max_text=MAX_TEXT_CHARS,
+        )
+
+    async def submit_form(self, request: web.Request) -> web.Response:
+        payload, error = await self._reply_payload(request)
+        if error is not None:
+            return error
+        nonce = payload["n"]
+        self._inflight.add(nonce)
+        try:
+            try:
+                text, photo, photo_type = await self._read_form(request)
+            except FormProblem as problem:
+                return await self._form(problem.status, payload, problem)
+            tip = Tip(
+                action_id=payload["a"],
+                text=text,
+                channel=self.channel.name,
+                participant_id=payload.get("p"),
+                photo=photo,
+                photo_type=photo_type,
+            )
+            try:
+                tip_id = await self.context.tips.submit(tip)
+            except NotFound:
+                return self._link_error(410, "unknown_action", payload.get("l"))
+            except Conflict:
+                return self._link_error(409, "closed", payload.get("l"), await self._action_info(payload["a"]))
+            await self.context.records.put(
+                f"used:{nonce}", {"e": payload.get("e", 0), "at": time.time(), "tip": tip_id}
+            )
+        finally:
+            self._inflight.discard(nonce)
+        info = await self._action_info(payload["a"])
+        return self._page(200, "reply_thanks.html.j2", payload.get("l"), info=info, callback=info["callback"])
+
+    async def _read_form(self, request: web.Request) -> tuple[str, bytes | None, str | None]:
+        """The tip's text and optional photo; multipart is streamed so a photo never exceeds its limit in memory."""
+        text, photo, photo_type = "", None, None
+        if request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "text":
+                    raw = await _read_limited(part, MAX_TEXT_CHARS * 4)
+                    if raw is None:
+                        raise FormProblem("text", "too_long")
+                    text = raw.decode(part.get_charset("utf-8"), errors="replace")
+                elif part.name == "photo" and part.filename:
+                    if self.channel.max_photo_bytes <= 0:
+                        raise FormProblem("photo", "not_allowed", text=_clean(text))
+                    data = await _read_limited(part, self.channel.max_photo_bytes)
+                    if data is None:
+                        raise FormProblem("photo", "too_large", status=413, text=_clean(text))
+                    if data:
+                        photo_type = sniff_image(data)
+                        if photo_type is None:
+                            raise FormProblem("photo", "not_an_image", status=415, text=_clean(text))
+                        photo = data
+                else:
+                    await part.release()
+        elif request.content_type == "application/x-www-form-urlencoded":
+            form = await request.post()
+            value = form.get("text", "")
+            text = value if isinstance(value, str) else ""
+        else:
+            raise FormProblem("text", "bad_form", status=415)
+        text = _clean(text)
+        if len(text) > MAX_TEXT_CHARS:
+            raise FormProblem("text", "too_long", text=text[:MAX_TEXT_CHARS])
+        if not text and photo is None:
+            raise FormProblem("text", "empty")
+        return text, photo, photo_type
+
+    async def show_unsubscribe(self, request: web.Request) -> web.Response:
+        try:
+            payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
+        except (InvalidToken, ExpiredToken):
+            return self._link_error(403, "invalid", self._browser_language(request))
+        return self._page(200, "unsubscribe.html.j2", payload.get("l"))
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        try:
+            payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
+        except (InvalidToken, ExpiredToken):
+            return self._link_error(403, "invalid", self._browser_language(request))
+        participant = payload.get("p")
+        if not isinstance(participant, str) or not participant:
+            return self._link_error(403, "invalid", self._browser_language(request))
+        # RFC 8058: the body is "List-Unsubscribe=One-Click"; our own confirmation form sends the same
+        known = await self.context.optouts.opt_out(participant)
+        if not known:
+            self.channel.log.info("one-click unsubscribe for a participant the hub does not know")
+        return self._page(200, "unsubscribed.html.j2", payload.get("l"))
+
+
+async def _read_limited(part: BodyPartReader, limit: int) -> bytes | None:
+    """A part's body as sent (form-data has no transfer encodings, RFC 7578 4.7), or ``None`` past ``limit``."""
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            await part.release()
+            return None
+    return bytes(data)
+
+
+def _clean(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()

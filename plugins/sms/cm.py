@@ -1,0 +1,215 @@
+"""CM.com's JSON gateway: up to 1,000 recipients per request, token-protected webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import TYPE_CHECKING, Any, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from hub.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from hub.models import Delivery, Notice, Receipt, ReceiptStatus
+
+from . import signing
+from .providers import SmsProvider, e164, parse_retry_after, transport_error
+
+if TYPE_CHECKING:
+    from .channel import SmsChannel
+
+
+#: CM per-message error codes that are worth retrying (account, balance, CM-side trouble)
+CM_TRANSIENT_CODES = {101, 102, 103, 500, 999}
+#: CM status report codes -> receipt status
+CM_STATUS = {
+    "0": ReceiptStatus.SENT,  # accepted by the operator
+    "1": ReceiptStatus.FAILED,  # rejected by CM or the operator
+    "2": ReceiptStatus.DELIVERED,
+    "3": ReceiptStatus.FAILED,  # not delivered and never will be
+}
+
+
+def cm_number(address: str) -> str:
+    """CM wants international numbers with a ``00`` prefix (``0031612345678``)."""
+    return "00" + address[1:] if address.startswith("+") else address
+
+
+class CmGateway(SmsProvider):
+    """CM.com's JSON gateway (``POST /v1.0/message``): up to 1,000 recipients per request.
+
+    Recipients of one batch that get the same text share one ``msg`` element with a ``to`` list and
+    a fresh ``reference``; the provider id of each delivery is ``<reference>:<E.164 number>``, which is
+    exactly what CM's status reports carry. CM does not sign webhooks: the status-report and
+    incoming-message URLs carry a token made from the hub's secret (see :mod:`.signing`).
+    """
+
+    name = "cm"
+    title = "CM.com bulk JSON gateway"
+    default_base_url = "https://gw.messaging.cm.com"
+    batch_size = 1000
+    concurrency = 4
+    rate = 1000.0
+    required = ("product_token", "sender")
+
+    def __init__(self, channel: "SmsChannel") -> None:
+        super().__init__(channel)
+        self.url = f"{self.base_url}/v1.0/message"
+        self.validity = self.settings.get("validity_minutes")
+
+    def session_headers(self) -> dict[str, str]:
+        return {**super().session_headers(), "Content-Type": "application/json; charset=utf-8"}
+
+    def callback_urls(self) -> dict[str, str]:
+        return {
+            route: f"{self.context.url(route)}?token={signing.url_token(self.context.secret, route)}"
+            for route in ("status", "inbound")
+        }
+
+    def _payload(self, notice: Notice, deliveries: Sequence[Delivery]) -> tuple[bytes, dict[str, int], dict[str, str]]:
+        groups: dict[str, list[Delivery]] = {}
+        for d in deliveries:
+            groups.setdefault(d.recipient.language, []).append(d)
+        messages, segments, references = [], {}, {}
+        max_segments = self.channel.max_segments
+        for language, group in groups.items():
+            message = self.channel.message(notice, language)
+            reference = secrets.token_hex(12)
+            parts = message.info.segments
+            msg: dict[str, Any] = {
+                "allowedChannels": ["SMS"],
+                "from": self.settings["sender"],
+                "to": [{"number": cm_number(d.recipient.address)} for d in group],
+                "body": {"type": "auto", "content": message.text},
+                "reference": reference,
+                "minimumNumberOfMessageParts": 1,
+                # never let the gateway cut the message: the call-back number is at its end
+                "maximumNumberOfMessageParts": max(max_segments, parts),
+            }
+            if self.validity:
+                msg["validity"] = f"{int(self.validity)}m"
+            messages.append(msg)
+            for d in group:
+                segments[d.recipient.address] = parts
+                references[d.recipient.address] = reference
+        payload = {
+            "messages": {"authentication": {"producttoken": self.settings["product_token"]}, "msg": messages}
+        }
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), segments, references
+
+    async def send(self, session, notice, deliveries):
+        data, segments, references = self._payload(notice, deliveries)
+        try:
+            async with session.post(self.url, data=data) as resp:
+                status = resp.status
+                raw = await resp.read()
+                retry_after = resp.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise transport_error("CM", e) from e
+        if status == 429:
+            raise TransientDeliveryError(
+                "CM: too many requests", code="rate_limited", retry_after=parse_retry_after(retry_after), provider_status=429
+            )
+        if status >= 500:
+            raise TransientDeliveryError(
+                f"CM answered {status}", code="provider_unavailable",
+                retry_after=parse_retry_after(retry_after), provider_status=status,
+            )
+        try:
+            body = json.loads(raw)
+            error_code = int(body.get("errorCode") or 0)
+            details = str(body.get("details") or "")
+            results = body.get("messages") or []
+        except (ValueError, TypeError, AttributeError) as e:
+            if status in (401, 403):
+                raise TransientDeliveryError(f"CM answered {status}", code="auth", provider_status=status) from e
+            raise TransientDeliveryError(
+                f"CM answered {status} with an unreadable body", code="bad_response", provider_status=status
+            ) from e
+        if not results:
+            if status < 300 and error_code == 0:
+                return [
+                    Receipt.sent(d, provider_id=f"{references[d.recipient.address]}:{e164(d.recipient.address)}",
+                                 segments=segments[d.recipient.address])
+                    for d in deliveries
+                ]
+            reason = f"CM {status} error {error_code}: {details}"
+            if status in (401, 403) or error_code in CM_TRANSIENT_CODES:
+                raise TransientDeliveryError(reason, code="auth", provider_status=status)
+            if status >= 400:
+                raise PermanentDeliveryError(reason, code=f"cm_{error_code}", provider_status=status)
+        by_number = {}
+        for entry in results:
+            if isinstance(entry, dict) and entry.get("to"):
+                by_number[e164(str(entry["to"]))] = entry
+        receipts = []
+        for d in deliveries:
+            address = d.recipient.address
+            entry = by_number.get(e164(address))
+            if entry is None:
+                receipts.append(Receipt.failed(d, TransientDeliveryError("CM gave no result for this number", code="no_result")))
+                continue
+            reference = str(entry.get("reference") or references[address])
+            if str(entry.get("status", "")).lower() == "accepted":
+                receipts.append(
+                    Receipt.sent(d, provider_id=f"{reference}:{e164(address)}", segments=entry.get("parts") or segments[address])
+                )
+                continue
+            code = int(entry.get("messageErrorCode") or 0)
+            reason = f"CM rejected ({code}): {entry.get('messageDetails') or 'no details'}"
+            if code in CM_TRANSIENT_CODES:
+                error: DeliveryError = TransientDeliveryError(reason, code=f"cm_{code}", provider_status=status)
+            else:
+                error = PermanentDeliveryError(reason, code=f"cm_{code}", provider_status=status)
+            receipts.append(Receipt.failed(d, error))
+        return receipts
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def _check_token(self, request: web.Request, route: str) -> None:
+        if not signing.verify_url_token(self.context.secret, route, request.query.get("token")):
+            raise web.HTTPForbidden(text="bad token")
+
+    async def _json(self, request: web.Request) -> Any:
+        try:
+            return await request.json(loads=json.loads)
+        except ValueError as e:
+            raise web.HTTPBadRequest(text="expected JSON") from e
+
+    async def status_callback(self, request):
+        self._check_token(request, "status")
+        body = await self._json(request)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        msgs = messages.get("msg", []) if isinstance(messages, dict) else []
+        if isinstance(msgs, dict):
+            msgs = [msgs]
+        if not isinstance(msgs, list):
+            raise web.HTTPBadRequest(text="expected messages.msg")
+        for msg in msgs:
+            if not isinstance(msg, dict):
+                continue
+            status = msg.get("status") or {}
+            code = str(status.get("code", "")) if isinstance(status, dict) else str(status)
+            mapped = CM_STATUS.get(code)
+            reference, to = msg.get("reference"), msg.get("to")
+            if mapped is None or not reference or not to:
+                continue
+            reason = None
+            if mapped is ReceiptStatus.FAILED and isinstance(status, dict):
+                reason = " ".join(str(status.get(k) or "") for k in ("errorCode", "errorDescription")).strip() or None
+            await self.context.receipts.update(f"{reference}:{e164(str(to))}", mapped, reason)
+        return web.Response(status=200)
+
+    async def inbound(self, request):
+        self._check_token(request, "inbound")
+        body = await self._json(request)
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        sender = body.get("from")
+        if isinstance(sender, dict):
+            sender = sender.get("number")
+        message = body.get("message")
+        text = message.get("text") if isinstance(message, dict) else body.get("body")
+        if sender and isinstance(text, str):
+            await self._tip(str(sender), text)
+        return web.Response(status=200)

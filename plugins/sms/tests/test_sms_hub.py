@@ -1,0 +1,89 @@
+"""The SMS channel inside a real hub: engine, ledger, HTTP app and the loopback Twilio API."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+import plugins.sms
+from hub.actions import Actor
+from hub.api import create_app
+from plugins.sms.loopback import LoopbackSmsProvider
+
+DISPATCHER = Actor("meldkamer", "dispatcher")
+MOBILE = "+31612345678"
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[LoopbackSmsProvider]:
+    async with LoopbackSmsProvider() as p:
+        yield p
+
+
+@contextlib.asynccontextmanager
+async def serving(hub, sock: socket.socket) -> AsyncIterator[None]:
+    runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_action_reaches_a_participant_by_sms_and_the_report_and_reply_come_back(make_hub, provider, tmp_path):
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("version: 1\nchannels: [sms]\n")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = {
+        "hub": {"routes": str(routes), "public_url": public_url},
+        "channels": {
+            "sms": {
+                "base_url": provider.base_url,
+                "account_sid": provider.account_sid,
+                "auth_token": provider.auth_token,
+                "sender": "+3197010000000",
+            }
+        },
+    }
+    async with make_hub(plugins=[plugins.sms], config=config) as hub, serving(hub, sock):
+        await hub.registry.register(
+            {
+                "id": "p1",
+                "language": "nl",
+                "phones": [{"number": MOBILE, "kind": "mobile"}],
+                "channels": ["sms"],
+                "addresses": [{"label": "home", "lat": 52.0894, "lon": 5.1100}],
+            }
+        )
+        action = await hub.actions.start(
+            {
+                "type": "missing_person",
+                "urgency": "time_critical",
+                "description": "Jongen van 5, rode jas, blauwe broek.",
+                "area": {"type": "circle", "lat": 52.0894, "lon": 5.1100, "radius_m": 2000},
+            },
+            DISPATCHER,
+        )
+        assert await hub.engine.drain(10)
+        [message] = provider.messages
+        assert message["To"] == MOBILE and "Jongen van 5, rode jas, blauwe broek." in message["Body"]
+        assert message["Body"].endswith("Bel gratis 0800 0011.")
+        assert message["StatusCallback"] == f"{public_url}/v1/channels/sms/status"
+        [row] = await hub.store.ledger_rows(action["id"])
+        assert (row["status"], row["provider_id"]) == ("sent", message["sid"])
+
+        assert await provider.twilio_status(message["sid"], "delivered") == 204
+        [row] = await hub.store.ledger_rows(action["id"])
+        assert row["status"] == "delivered"
+
+        status, body = await provider.twilio_reply(f"{public_url}/v1/channels/sms/inbound", MOBILE, "Gezien bij de Dom")
+        assert status == 200 and body.endswith("<Response/>")
+        [tip] = await hub.store.list_tips(action["id"])
+        assert (tip["text"], tip["channel"], tip["sender"]) == ("Gezien bij de Dom", "sms", MOBILE)

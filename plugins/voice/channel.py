@@ -1,0 +1,331 @@
+"""The voice channel: a text-to-speech call to participants' phone numbers, landlines included.
+
+Each delivery is one ``POST /2010-04-01/Accounts/{sid}/Calls.json`` to a Twilio-compatible Calls API
+with the TwiML inline (``Twiml``), or, when it is longer than Twilio's 4,000 characters or
+``twiml = "url"``, a ``Url`` to this channel's signed ``twiml/<key>`` route. The message is read
+twice; the call-back number slowly, digit by digit (see :mod:`.speech`).
+
+Call outcomes arrive at ``POST status`` (Twilio's ``StatusCallback``, events ``answered`` and
+``completed``) and become receipts through ``context.receipts.update``:
+
+==========================================  ===============================================
+Twilio says                                 receipt
+==========================================  ===============================================
+``in-progress`` (answered), ``completed``   delivered
+``completed`` with ``AnsweredBy=machine_*``  delivered (voicemail), or retried when
+                                            ``on_voicemail = "retry"``
+``busy``, ``no-answer``                     failed, ``permanent=False`` while the attempt is
+                                            within ``no_answer_retries``: the hub calls again
+``failed``, ``canceled``, fax               failed, permanent
+==========================================  ===============================================
+
+The attempt number rides in the status-callback URL, which Twilio's signature covers.
+
+Quiet hours need nothing here: the hub leaves participants who paused the channel (at night, on
+holiday) out of the audience before deliveries are made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from hub.channel import AudienceKind, Channel, ChannelContext, Contact
+from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
+from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
+
+from . import signing, speech
+
+HERE = Path(__file__).parent
+SETTINGS_SCHEMA = json.loads((HERE / "settings.schema.json").read_text(encoding="utf-8"))
+
+#: Twilio's limit on the ``Twiml`` parameter of a call
+INLINE_TWIML_LIMIT = 4000
+
+#: Twilio error codes meaning "this number cannot be called" (never worth a retry)
+PERMANENT_NUMBER_ERRORS = {
+    13223: "invalid phone number format",
+    13224: "invalid phone number",
+    21211: "invalid 'To' number",
+    21214: "'To' number cannot be reached",
+    21215: "calling this number's region is not enabled",
+    21216: "calling this number is not allowed",
+    21217: "number does not appear to be valid",
+    21401: "invalid phone number",
+    21407: "destination not supported",
+}
+
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other")
+DEFAULT_VOICES = {"nl": "Polly.Lotte", "en": "Polly.Amy"}
+
+
+class VoiceChannel(Channel):
+    name = "voice"
+    title = "Text-to-speech calls to participants' phones, landlines included (Twilio Calls API)"
+    settings_schema = SETTINGS_SCHEMA
+    credentials = ("account_sid",)
+    requirements = ("aiohttp",)
+    audience = AudienceKind.PARTICIPANTS
+    contact = Contact.PHONE
+    batch_size = 1
+    concurrency = 16
+    #: Twilio's default is one new call per second per account; raise it there first, then here
+    rate = 1.0
+    templates_dir = HERE / "templates"
+
+    def __init__(self, context: ChannelContext) -> None:
+        super().__init__(context)
+        s = self.settings
+        self.base_url = str(s.get("base_url") or "https://api.twilio.com").rstrip("/")
+        self.url = f"{self.base_url}/2010-04-01/Accounts/{s.get('account_sid', '')}/Calls.json"
+        self.repeat = int(s.get("repeat", 2))
+        self.ssml = bool(s.get("ssml", True))
+        self.voices = {"nl": s.get("voice_nl", DEFAULT_VOICES["nl"]), "en": s.get("voice_en", DEFAULT_VOICES["en"])}
+        self.twiml_mode = str(s.get("twiml", "auto"))
+        self.machine_detection = bool(s.get("machine_detection", True))
+        self.on_voicemail = str(s.get("on_voicemail", "deliver"))
+        self.no_answer_retries = int(s.get("no_answer_retries", 2))
+        self._fixed = [
+            ("From", str(s.get("caller_id", ""))),
+            ("StatusCallbackMethod", "POST"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+            ("Timeout", str(int(s.get("ring_timeout", 30)))),
+            ("TimeLimit", str(int(s.get("time_limit", 180)))),
+        ]
+        if self.machine_detection:
+            # wait for the voicemail greeting to end, so the whole message lands on the voicemail
+            self._fixed.append(("MachineDetection", "DetectMessageEnd"))
+        self._calls: dict[tuple[Notice, str], tuple[speech.Script, str]] = {}
+        self._stored: set[str] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self.context.sandbox:
+            return
+        missing = [k for k in ("account_sid", "auth_token", "caller_id") if not self.settings.get(k)]
+        if missing:
+            raise PluginError(f"the voice channel needs the settings: {', '.join(missing)}")
+        connections = int(self.settings.get("max_connections") or self.concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=float(self.settings.get("timeout", 15))),
+            headers={
+                "Accept": "application/json",
+                "User-Agent": "burgerhub-voice",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": "Basic "
+                + base64.b64encode(f"{self.settings['account_sid']}:{self.settings['auth_token']}".encode()).decode(),
+            },
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- layout ---------------------------------------------------------------------------------
+    def call(self, notice: Notice, language: str) -> tuple[speech.Script, str]:
+        """The script and TwiML of a notice in a language; cached, since every callee shares them."""
+        key = (notice, language)
+        cached = self._calls.get(key)
+        if cached is None:
+            if len(self._calls) >= 256:
+                self._calls.clear()
+            script = speech.compose(self.context.templates, notice, language, repeat=self.repeat)
+            voice = self.voices.get(script.language) or None
+            cached = self._calls[key] = (script, speech.twiml(script, voice=voice, ssml=self.ssml))
+        return cached
+
+    def render(self, notice: Notice, recipient: Recipient) -> Rendered:
+        script, xml = self.call(notice, recipient.language)
+        return Rendered(text=script.plain(), extra={"twiml": xml, "language": script.say_language})
+
+    # -- delivery -------------------------------------------------------------------------------
+    async def deliver(self, notice: Notice, deliveries: Sequence[Delivery]) -> Sequence[Receipt]:
+        if self._session is None:
+            raise TransientDeliveryError("the voice channel is not started", code="not_started")
+        if len(deliveries) == 1:
+            return [await self._call(notice, deliveries[0])]
+        results = await asyncio.gather(*(self._call(notice, d) for d in deliveries), return_exceptions=True)
+        receipts = []
+        for delivery, result in zip(deliveries, results):
+            if isinstance(result, Receipt):
+                receipts.append(result)
+            elif isinstance(result, Exception):
+                if not isinstance(result, (TransientDeliveryError, PermanentDeliveryError)):
+                    wrapped = TransientDeliveryError(f"{type(result).__name__}: {result}", code="crash")
+                    wrapped.__cause__ = result
+                    result = wrapped
+                receipts.append(Receipt.failed(delivery, result))
+            else:
+                raise result
+        return receipts
+
+    async def _twiml_param(self, notice: Notice, language: str) -> tuple[str, str]:
+        _, xml = self.call(notice, language)
+        if self.twiml_mode == "inline" or (self.twiml_mode == "auto" and len(xml) <= INLINE_TWIML_LIMIT):
+            return "Twiml", xml
+        key = hashlib.sha256(xml.encode()).hexdigest()[:32]
+        if key not in self._stored:
+            await self.context.records.put(f"twiml:{key}", {"xml": xml})
+            self._stored.add(key)
+        return "Url", self.context.url(f"twiml/{key}")
+
+    async def _call(self, notice: Notice, delivery: Delivery) -> Receipt:
+        assert self._session is not None
+        param = await self._twiml_param(notice, delivery.recipient.language)
+        form = [
+            ("To", delivery.recipient.address),
+            param,
+            ("StatusCallback", f"{self.context.url('status')}?attempt={delivery.attempt}"),
+            *self._fixed,
+        ]
+        try:
+            async with self._session.post(self.url, data=urlencode(form).encode()) as resp:
+                status = resp.status
+                raw = await resp.read()
+                retry_after = resp.headers.get("Retry-After")
+        except asyncio.TimeoutError as e:
+            raise TransientDeliveryError("Twilio did not answer in time", code="timeout") from e
+        except aiohttp.ClientError as e:
+            raise TransientDeliveryError(f"cannot reach Twilio: {type(e).__name__}: {e}", code="connection") from e
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {}
+        if status in (200, 201):
+            sid = body.get("sid") if isinstance(body, dict) else None
+            if not sid:
+                raise TransientDeliveryError("Twilio's answer has no call sid", code="bad_response", provider_status=status)
+            return Receipt.sent(delivery, provider_id=sid)
+        code = int(body.get("code") or 0) if isinstance(body, dict) else 0
+        message = str(body.get("message") or "") if isinstance(body, dict) else ""
+        reason = f"Twilio {status} {code or ''}: {message}".strip()
+        if status == 429:
+            raise TransientDeliveryError(
+                reason, code="rate_limited", retry_after=parse_retry_after(retry_after), provider_status=status
+            )
+        if status >= 500:
+            raise TransientDeliveryError(
+                reason, code="provider_unavailable", retry_after=parse_retry_after(retry_after), provider_status=status
+            )
+        if code in PERMANENT_NUMBER_ERRORS:
+            return Receipt.failed(delivery, PermanentDeliveryError(reason, code=f"twilio_{code}", provider_status=status))
+        if status in (401, 403, 404) or code in (21210, 21212, 21213):
+            # credentials or caller id: the operator can fix it, so keep the alert queued
+            raise TransientDeliveryError(reason, code="auth", provider_status=status)
+        return Receipt.failed(
+            delivery, PermanentDeliveryError(reason, code=f"twilio_{code}" if code else "rejected", provider_status=status)
+        )
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def web_routes(self) -> Sequence[Any]:
+        return [
+            web.post("/status", self._status),
+            web.post("/twiml/{key}", self._twiml),
+            web.get("/twiml/{key}", self._twiml),
+        ]
+
+    async def _verified(self, request: web.Request, route: str) -> dict[str, str] | None:
+        params: list[tuple[str, str]] = []
+        if request.method == "POST":
+            form = await request.post()
+            params = [(k, v) for k, v in form.items() if isinstance(v, str)]
+        url = self.context.url(route)
+        if request.query_string:
+            url = f"{url}?{request.query_string}"
+        token = str(self.settings.get("auth_token") or "")
+        if not signing.verify_twilio(token, url, params, request.headers.get("X-Twilio-Signature")):
+            return None
+        return dict(params)
+
+    async def _twiml(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info["key"]
+        if await self._verified(request, f"twiml/{key}") is None:
+            raise web.HTTPForbidden(text="bad signature")
+        record = await self.context.records.get(f"twiml:{key}")
+        if record is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=record["xml"], content_type="text/xml")
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        form = await self._verified(request, "status")
+        if form is None:
+            raise web.HTTPForbidden(text="bad signature")
+        sid = form.get("CallSid")
+        if not sid:
+            raise web.HTTPBadRequest(text="no CallSid")
+        try:
+            attempt = int(request.query.get("attempt", "1"))
+        except ValueError:
+            attempt = 1
+        outcome = self.outcome(form.get("CallStatus", ""), form.get("AnsweredBy"), attempt, form)
+        if outcome is not None:
+            status, reason, permanent = outcome
+            await self.context.receipts.update(sid, status, reason, permanent=permanent)
+        return web.Response(status=204)
+
+    def outcome(
+        self, call_status: str, answered_by: str | None, attempt: int, form: Mapping[str, str] | None = None
+    ) -> tuple[ReceiptStatus, str | None, bool] | None:
+        """What one status callback means for the receipt: (status, reason, permanent), or None to ignore."""
+        call_status = call_status.lower()
+        answered_by = (answered_by or "").lower()
+        may_retry = attempt <= self.no_answer_retries
+        if call_status == "in-progress":
+            # with machine detection on, wait for ``completed``: only it carries the final AnsweredBy
+            return None if self.machine_detection else (ReceiptStatus.DELIVERED, "answered", True)
+        if call_status == "completed":
+            if answered_by == "fax":
+                return ReceiptStatus.FAILED, "fax", True
+            if answered_by in MACHINE:
+                if self.on_voicemail == "retry":
+                    return ReceiptStatus.FAILED, "voicemail", not may_retry
+                return ReceiptStatus.DELIVERED, "voicemail", True
+            return ReceiptStatus.DELIVERED, "answered", True
+        if call_status in ("busy", "no-answer"):
+            return ReceiptStatus.FAILED, call_status, not may_retry
+        if call_status in ("failed", "canceled"):
+            sip = (form or {}).get("SipResponseCode")
+            return ReceiptStatus.FAILED, f"{call_status} (SIP {sip})" if sip else call_status, True
+        return None  # queued, initiated, ringing
+
+    def describe(self) -> Mapping[str, Any]:
+        return {
+            "provider": "twilio",
+            "base_url": self.base_url,
+            "voices": dict(self.voices),
+            "ssml": self.ssml,
+            "repeat": self.repeat,
+            "machine_detection": self.machine_detection,
+            "on_voicemail": self.on_voicemail,
+            "no_answer_retries": self.no_answer_retries,
+            "status_callback_url": self.context.url("status"),
+        }
