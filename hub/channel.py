@@ -68,9 +68,20 @@ class OptOuts(Protocol):
 
 class ReceiptSink(Protocol):
     async def update(
-        self, provider_id: str, status: ReceiptStatus, reason: str | None = None, *, permanent: bool = True
+        self,
+        provider_id: str,
+        status: ReceiptStatus,
+        reason: str | None = None,
+        *,
+        permanent: bool = True,
+        retry_after: float | None = None,
     ) -> int:
-        """Apply a provider's status callback to the deliveries it sent; return how many changed."""
+        """Apply a provider's status callback to the deliveries it sent; return how many changed.
+
+        Statuses only move forward (a late "sent" never undoes "delivered"). A failure with
+        ``permanent=False`` re-queues the delivery after ``retry_after`` seconds, or the
+        channel's default delay.
+        """
         ...
 
 

@@ -58,11 +58,22 @@ class StoreReceipts:
         self.store, self.channel, self.retry_delay, self.wake = store, channel, retry_delay, wake
 
     async def update(
-        self, provider_id: str, status: ReceiptStatus, reason: str | None = None, *, permanent: bool = True
+        self,
+        provider_id: str,
+        status: ReceiptStatus,
+        reason: str | None = None,
+        *,
+        permanent: bool = True,
+        retry_after: float | None = None,
     ) -> int:
+        """Record a provider's later report on a delivery; returns how many ledger rows changed.
+
+        A non-permanent failure puts the delivery back in the queue after ``retry_after`` seconds
+        (the provider's hint) or the channel's default delay.
+        """
         retry_at = None
         if status is ReceiptStatus.FAILED and not permanent:
-            retry_at = time.time() + self.retry_delay
+            retry_at = time.time() + (retry_after if retry_after is not None else self.retry_delay)
         n = await self.store.apply_provider_status(
             self.channel, provider_id, ReceiptStatus(status).value, reason, retry_at=retry_at
         )

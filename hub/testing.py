@@ -92,11 +92,20 @@ class CollectingReceipts:
     """A :class:`~hub.channel.ReceiptSink` that keeps status callbacks in a list."""
 
     updates: list[tuple[str, ReceiptStatus, str | None, bool]] = field(default_factory=list)
+    #: the ``retry_after`` hint of each update, in the same order
+    retry_afters: list[float | None] = field(default_factory=list)
 
     async def update(
-        self, provider_id: str, status: ReceiptStatus, reason: str | None = None, *, permanent: bool = True
+        self,
+        provider_id: str,
+        status: ReceiptStatus,
+        reason: str | None = None,
+        *,
+        permanent: bool = True,
+        retry_after: float | None = None,
     ) -> int:
         self.updates.append((provider_id, status, reason, permanent))
+        self.retry_afters.append(retry_after)
         return 1
 
 

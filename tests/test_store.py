@@ -100,3 +100,14 @@ async def test_provider_status_callbacks_update_by_provider_id(store):
     assert await store.apply_provider_status("sms", "SM123", "delivered", None, retry_at=None) == 1
     assert (await store.ledger_rows("act-000001"))[0]["status"] == "delivered"
     assert await store.latest_action_for("sms", "+31612345678") == "act-000001"
+
+
+async def test_provider_status_only_moves_forward(store):
+    await store.create_action(action(), [NewDelivery("sms", "+31612345678", "p1", "nl")], AUDIT)
+    row = (await store.claim("sms", 1, owner="w", lease_seconds=60))[0]
+    await store.complete([Outcome(row.id, "sent", provider_id="SM9")])
+    assert await store.apply_provider_status("sms", "SM9", "delivered", None, retry_at=None) == 1
+    # a late, out-of-order "sent" report and a "failed" after delivery change nothing
+    assert await store.apply_provider_status("sms", "SM9", "sent", None, retry_at=None) == 0
+    assert await store.apply_provider_status("sms", "SM9", "failed", "late", retry_at=None) == 0
+    assert (await store.ledger_rows("act-000001"))[0]["status"] == "delivered"

@@ -115,6 +115,14 @@ CREATE INDEX IF NOT EXISTS outbox_action ON outbox(action_id, id);
 ERASED = "erased"
 
 
+
+# Statuses a provider report may move a delivery out of, per reported status.
+_EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
+    "sent": ("queued", "sending"),
+    "delivered": ("queued", "sending", "sent"),
+    "failed": ("queued", "sending", "sent"),
+}
+
 class SQLiteStore:
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
@@ -427,10 +435,15 @@ class SQLiteStore:
                     (retry_at, reason, now, channel, provider_id),
                 )
             else:
+                # A status only moves forward: a late "sent" never turns "delivered" back.
+                earlier = _EARLIER_STATUSES.get(status, ())
+                if not earlier:
+                    return 0
+                marks = ",".join("?" * len(earlier))
                 cur = conn.execute(
                     "UPDATE deliveries SET status=?, reason=?, updated_at=? WHERE channel=? AND provider_id=?"
-                    " AND status IN ('sending','sent','delivered','queued')",
-                    (status, reason, now, channel, provider_id),
+                    f" AND status IN ({marks})",
+                    (status, reason, now, channel, provider_id, *earlier),
                 )
             return cur.rowcount
 
