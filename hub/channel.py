@@ -110,6 +110,10 @@ class ChannelContext:
     templates: Templates
     optouts: OptOuts
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("burgerhub.channel"))
+    #: the network's name as citizens know it (``[hub] network_name``)
+    network_name: str = "Burgernet"
+    #: the number citizens call with information (``[hub] callback_number``)
+    callback_number: str = "0800 0011"
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

@@ -39,6 +39,16 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The dispatcher's web console (``[console]``)."""
+
+    enabled: bool = True
+    #: a map tile URL template (``https://.../{z}/{x}/{y}.png``); empty: the console draws without tiles
+    tiles_url: str = ""
+    tiles_attribution: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("var")
     database: str = ""
@@ -57,6 +67,7 @@ class Config:
     engine: EngineSettings = EngineSettings()
     action_ttl_hours: float = 24.0
     max_photo_bytes: int = 5 * 1024 * 1024
+    console: ConsoleConfig = ConsoleConfig()
     source: Path | None = None
 
     @property
@@ -106,7 +117,7 @@ def load_config(path: str | Path | None = None, *, overrides: Mapping[str, Any] 
 
 def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, source: Path | None = None) -> Config:
     base = base or Path.cwd()
-    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins"}
+    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console"}
     for key in data:
         _expect(key in known, key, f"unknown section (known: {', '.join(sorted(known))})")
     hub = dict(data.get("hub", {}))
@@ -140,6 +151,13 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
     except TypeError as e:
         raise ConfigError(f"engine: {e}") from e
 
+    console_raw = dict(data.get("console", {}))
+    for key, value in console_raw.items():
+        _expect(key in ConsoleConfig.__dataclass_fields__, f"console.{key}", "unknown setting")
+        _expect(isinstance(value, bool) if key == "enabled" else isinstance(value, str), f"console.{key}",
+                "must be true or false" if key == "enabled" else "must be a string")
+    console = ConsoleConfig(**console_raw)
+
     secret = hub.pop("secret", None) or os.environ.get("BURGERHUB_SECRET")
     channels = data.get("channels", {})
     _expect(isinstance(channels, dict), "channels", "must be a table of tables")
@@ -161,6 +179,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         engine=engine,
         action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
         max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
+        console=console,
         source=source,
     )
     for section, rest in (("hub", hub), ("api", api), ("plugins", plugins)):

@@ -119,9 +119,11 @@ class Hub:
                 records=StoreRecords(self.store, name),
                 tips=StoreTips(self.store, name, self._tip_arrived),
                 receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
-                templates=MessageTemplates(cls.templates_dir, defaults={"network": self.config.network_name}),
+                templates=MessageTemplates(cls.templates_dir, defaults={"network": self.config.network_name, "callback_number": self.config.callback_number}),
                 optouts=StoreOptOuts(self.registry, name),
                 logger=logging.getLogger(f"burgerhub.channel.{name}"),
+                network_name=self.config.network_name,
+                callback_number=self.config.callback_number,
             )
             try:
                 channel = cls(context)
@@ -130,13 +132,14 @@ class Hub:
                 if self.config.strict_plugins:
                     raise PluginError(self.unavailable[name]) from e
                 continue
-            rate = engine_opts.get("rate", cls.rate)
+            # A channel may set these per instance (a bulk adapter takes larger batches).
+            rate = engine_opts.get("rate", channel.rate)
             self.runtimes[name] = ChannelRuntime(
                 name=name,
                 channel=channel,
                 sandbox=sandbox,
-                concurrency=int(engine_opts.get("concurrency", cls.concurrency)),
-                batch_size=int(engine_opts.get("batch_size", cls.batch_size)),
+                concurrency=int(engine_opts.get("concurrency", channel.concurrency)),
+                batch_size=int(engine_opts.get("batch_size", channel.batch_size)),
                 limiter=RateLimiter(rate) if rate and not sandbox else None,
             )
 

@@ -206,3 +206,29 @@ async def test_health_metrics_openapi_and_sandbox(make_hub, routes_to_recording)
             assert channels["channels"]["recording"]["mode"] == "sandbox"
         finally:
             await client.close()
+
+
+async def test_the_console_is_served_by_default(api):
+    async with api() as (client, hub):
+        r = await client.get("/console/")
+        assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+        config = await (await client.get("/console/config.json")).json()
+        assert config["tiles"] is None and config["network_name"] == "Burgernet"
+
+
+async def test_the_console_can_be_switched_off_or_given_map_tiles(api):
+    async with api(console={"enabled": False}) as (client, hub):
+        assert (await client.get("/console/")).status == 404
+    async with api(console={"tiles_url": "http://127.0.0.1:9/{z}/{x}/{y}.png"}) as (client, hub):
+        config = await (await client.get("/console/config.json")).json()
+        assert config["tiles"]["url"] == "http://127.0.0.1:9/{z}/{x}/{y}.png"
+
+
+def test_a_console_setting_with_an_error_names_it():
+    from hub.config import config_from_dict
+    from hub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"console.enabled: must be true or false"):
+        config_from_dict({"console": {"enabled": "yes"}})
+    with pytest.raises(ConfigError, match=r"console.tiles: unknown setting"):
+        config_from_dict({"console": {"tiles": "x"}})

@@ -25,6 +25,11 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
             sub = web.Application(middlewares=[error_middleware])
             sub.add_routes(defs)
             app.add_subapp(f"/v1/channels/{name}/", sub)
+    if hub.config.console.enabled:
+        from ..console import install as install_console
+
+        console = hub.config.console
+        install_console(hub, tiles_url=console.tiles_url or None, tiles_attribution=console.tiles_attribution or None)
     for extra in hub.web_extensions:
         extra(app)
     if manage_hub:

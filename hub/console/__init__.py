@@ -11,7 +11,8 @@ token, and adds only what a browser cannot do with that API alone (see :mod:`hub
 * ``GET  /console/api/actions/{id}/events?ticket=`` server-sent events: the action with live counts,
   and each tip in full
 
-Install it on a hub before its web app is built::
+``create_app`` installs it unless ``[console] enabled = false``; to set it up by hand, install it
+on a hub before its web app is built::
 
     from hub.console import install
     install(hub, tiles_url="https://tiles.example.org/{z}/{x}/{y}.png")

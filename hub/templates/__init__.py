@@ -30,7 +30,14 @@ def _environment(dirs: tuple[str, ...]) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["squash"] = lambda s: " ".join(str(s).split())
+    env.filters["sentence"] = _sentence
     return env
+
+
+def _sentence(text: Any) -> str:
+    """Whitespace squashed and a full stop added when the text does not end a sentence."""
+    out = " ".join(str(text).split())
+    return out if not out or out[-1] in ".!?…" else out + "."
 
 
 class MessageTemplates:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .channel import EmailChannel
 
 MAX_TEXT_CHARS = 4000
-DEFAULT_CALLBACK = "0800 0011"
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -102,7 +101,7 @@ class ReplyForms:
                             headers=_SECURITY_HEADERS)
 
     def _link_error(self, status: int, reason: str, language: str | None, info: dict[str, Any] | None = None) -> web.Response:
-        callback = (info or {}).get("callback") or DEFAULT_CALLBACK
+        callback = (info or {}).get("callback") or self.context.callback_number
         return self._page(status, "link_error.html.j2", language, reason=reason, callback=callback)
 
     @staticmethod
@@ -129,7 +128,7 @@ class ReplyForms:
         info = await self.context.records.get(f"action:{action_id}") or {}
         info.setdefault("ref", action_id[-6:].upper())
         info.setdefault("title", None)
-        info.setdefault("callback", DEFAULT_CALLBACK)
+        info.setdefault("callback", self.context.callback_number)
         return info
 
     async def show_form(self, request: web.Request) -> web.Response:
