@@ -14,6 +14,17 @@ It implements the documented request and answer shapes, not a mock of this plugi
 
 Faults (429 with ``Retry-After``, 5xx) are injected with :meth:`LoopbackSmsProvider.fail_next`.
 Run it standalone with ``python -m plugins.sms.loopback --port 0``.
+
+For benchmarks it also counts what it accepted, with wall-clock arrival times (``time.time()``, so a
+client in another process can compare them with its own clock):
+
+* ``GET /_stats`` - ``{"requests", "messages", "first", "last"}``: requests answered, messages
+  accepted (one per Twilio request, one per CM recipient, one per generic notification), and when
+  the first and the last accepted message arrived. ``?messages=N&timeout=S`` waits (at most ``S``
+  seconds) until ``N`` messages were accepted, so a client need not poll;
+* ``POST /_stats/reset`` - start counting afresh;
+* ``POST /notify/{anything}`` - a generic JSON notification (the shape Apprise's ``json://`` sends:
+  ``{"version", "title", "message", "type"}``): ``200`` when it has a ``message``, else ``400``.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import base64
 import binascii
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +57,51 @@ class Fault:
 
 
 @dataclass
+class Arrivals:
+    """Messages accepted since the last reset, and the wall-clock times the first and last arrived."""
+
+    requests: int = 0
+    messages: int = 0
+    first: float | None = None
+    last: float | None = None
+    #: (count, future) pairs of clients waiting for ``messages`` to reach ``count``
+    _waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
+
+    def accepted(self, n: int) -> None:
+        """Count ``n`` messages accepted now (a request whose body has been read)."""
+        if n <= 0:
+            return
+        now = time.time()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.messages += n
+        if self._waiters:
+            for count, future in self._waiters:
+                if count <= self.messages and not future.done():
+                    future.set_result(True)
+            self._waiters = [(c, f) for c, f in self._waiters if not f.done()]
+
+    async def wait_for(self, messages: int, timeout: float) -> bool:
+        """Wait until at least ``messages`` were accepted; False if ``timeout`` seconds passed first."""
+        if self.messages >= messages:
+            return True
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((messages, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def reset(self) -> None:
+        self.requests, self.messages, self.first, self.last = 0, 0, None, None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "messages": self.messages, "first": self.first, "last": self.last}
+
+
+@dataclass
 class LoopbackSmsProvider:
     account_sid: str = "AC" + "0" * 32
     auth_token: str = "loopback-auth-token"
@@ -57,6 +114,9 @@ class LoopbackSmsProvider:
     messages: list[dict[str, str]] = field(default_factory=list)
     cm_requests: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
+    #: generic notifications received on ``/notify/...`` (when ``record`` is on)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: Arrivals = field(default_factory=Arrivals)
     _faults: list[Fault] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _client: aiohttp.ClientSession | None = None
@@ -67,6 +127,9 @@ class LoopbackSmsProvider:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._twilio_message)
         app.router.add_post("/v1.0/message", self._cm_message)
+        app.router.add_post("/notify/{tail:.*}", self._notification)
+        app.router.add_get("/_stats", self._stats)
+        app.router.add_post("/_stats/reset", self._stats_reset)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -121,6 +184,7 @@ class LoopbackSmsProvider:
 
     async def _twilio_message(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.arrivals.requests += 1
         if request.match_info["sid"] != self.account_sid or not self._authorized(request):
             return self._twilio_error(401, 20003, "Authenticate")
         fault = self._fault()
@@ -145,6 +209,7 @@ class LoopbackSmsProvider:
         if to in self.landlines:
             return self._twilio_error(400, 21614, f"'To' number {to} is not a valid mobile number")
         sid = "SM" + secrets.token_hex(16)
+        self.arrivals.accepted(1)
         if self.record:
             self.messages.append(
                 {
@@ -220,6 +285,7 @@ class LoopbackSmsProvider:
     # -- CM -----------------------------------------------------------------------------------
     async def _cm_message(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.arrivals.requests += 1
         fault = self._fault()
         if fault is not None:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
@@ -260,9 +326,40 @@ class LoopbackSmsProvider:
                 else:
                     accepted += 1
                 results.append(entry)
+        self.arrivals.accepted(accepted)
         rejected = len(results) - accepted
         body = {"details": f"Created {accepted} message(s)", "errorCode": 201 if rejected else 0, "messages": results}
         return web.json_response(body, status=200 if accepted or not results else 400)
+
+    # -- generic notifications and counters --------------------------------------------------
+    async def _notification(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        self.arrivals.requests += 1
+        try:
+            payload = await request.json()
+            message = payload["message"]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "a JSON object with a 'message' is required"}, status=400)
+        if not message:
+            return web.json_response({"error": "'message' is empty"}, status=400)
+        self.arrivals.accepted(1)
+        if self.record:
+            self.notifications.append({"path": request.match_info["tail"], **payload})
+        return web.json_response({"status": "accepted"})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        try:
+            wanted = int(request.query.get("messages", "0"))
+            timeout = min(float(request.query.get("timeout", "30")), 600.0)
+        except ValueError:
+            return web.json_response({"error": "messages and timeout must be numbers"}, status=400)
+        if wanted > 0:
+            await self.arrivals.wait_for(wanted, timeout)
+        return web.json_response(self.arrivals.to_dict())
+
+    async def _stats_reset(self, request: web.Request) -> web.Response:
+        self.arrivals.reset()
+        return web.json_response(self.arrivals.to_dict())
 
     async def cm_status_report(self, url: str, *, reference: str, to: str, code: str, error: str = "") -> int:
         """POST a status report in CM's JSON webhook format (``to`` as CM spells it: ``0031…``)."""

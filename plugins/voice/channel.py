@@ -44,7 +44,9 @@ from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
 
-from . import signing, speech
+from plugins.sms import signing  # Twilio signs voice and SMS webhooks alike
+
+from . import speech
 
 HERE = Path(__file__).parent
 SETTINGS_SCHEMA = json.loads((HERE / "settings.schema.json").read_text(encoding="utf-8"))

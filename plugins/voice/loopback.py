@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .signing import twilio_signature
+from plugins.sms.signing import twilio_signature
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 

@@ -15,7 +15,8 @@ from aiohttp import web
 from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import MessageKind, ReceiptStatus, Recipient
 from hub.testing import make_context, make_deliveries, make_notice, started
-from plugins.voice import VoiceChannel, signing
+from plugins.sms import signing
+from plugins.voice import VoiceChannel
 from plugins.voice.loopback import LoopbackTwilioCalls, says
 
 LANDLINE = "+31302345678"
