@@ -232,3 +232,79 @@ def test_a_console_setting_with_an_error_names_it():
         config_from_dict({"console": {"enabled": "yes"}})
     with pytest.raises(ConfigError, match=r"console.tiles: unknown setting"):
         config_from_dict({"console": {"tiles": "x"}})
+
+
+async def read_events(resp, count: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
+    """``count`` server-sent events (name, data) from an open response."""
+    import asyncio
+    import json
+
+    out: list[tuple[str, dict]] = []
+    name, data = None, []
+
+    async def read():
+        nonlocal name, data
+        while len(out) < count:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                out.append((name, json.loads("\n".join(data))))
+                name, data = None, []
+
+    await asyncio.wait_for(read(), timeout)
+    return out
+
+
+async def test_the_event_stream_sends_counts_and_each_tip(api):
+    async with api() as (client, hub):
+        await hub.registry.register(person("p0", *UTRECHT))
+        action_id = (await (await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)).json())["id"]
+        await client.post(f"/v1/actions/{action_id}/tips", json={"text": "eerste"})
+        assert (await client.get(f"/v1/actions/{action_id}/events")).status == 401
+        assert (await client.get("/v1/actions/act-nope/events", headers=DISPATCH)).status == 404
+        async with client.get(f"/v1/actions/{action_id}/events", headers=DISPATCH) as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+            first = await read_events(stream, 2)
+            assert [n for n, _ in first] == ["action", "tip"]
+            assert first[0][1]["id"] == action_id and first[1][1]["text"] == "eerste"
+            await client.post(f"/v1/actions/{action_id}/tips", json={"text": "tweede"})
+            later = []
+            while not any(n == "tip" for n, _ in later):  # count changes may come first
+                later += await read_events(stream, 1)
+            assert [d["text"] for n, d in later if n == "tip"] == ["tweede"]
+        # resuming after the newest tip held sends only what is newer
+        newest = first[1][1]["id"]
+        async with client.get(f"/v1/actions/{action_id}/events", params={"after": newest}, headers=DISPATCH) as stream:
+            events = await read_events(stream, 2)
+            assert [d["text"] for n, d in events if n == "tip"] == ["tweede"]
+        # a client that goes away ends its stream on the server within a poll interval
+        import asyncio
+
+        for _ in range(50):
+            if not hub_streams(client):
+                break
+            await asyncio.sleep(0.1)
+        assert hub_streams(client) == set()
+
+
+def hub_streams(client):
+    from hub.api.events import STREAMS
+
+    return client.server.app[STREAMS]
+
+
+async def test_the_openapi_document_lists_api_and_channel_routes_only(make_hub, tmp_path):
+    async with make_hub(entry_points=True, engine=False) as hub:
+        client = TestClient(TestServer(create_app(hub, manage_hub=False)))
+        await client.start_server()
+        try:
+            paths = (await (await client.get("/v1/openapi.json")).json())["paths"]
+        finally:
+            await client.close()
+    assert all(p.startswith("/v1/") for p in paths)
+    # each channel's callbacks under its own mount point, once
+    assert "post" in paths["/v1/channels/sms/status"] and "/v1/channels/sms/v1/channels/sms/status" not in paths
+    assert "/v1/actions/{id}/events" in paths

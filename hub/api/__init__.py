@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, participants, system
+from . import actions, events, participants, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .keys import HUB
@@ -16,6 +16,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=hub.config.max_photo_bytes + 1024 * 1024)
     app[HUB] = hub
     app[AUTH] = TokenAuth(hub.config.tokens, hub.registry)
+    events.install(app)
     app.add_routes(system.routes)
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 
 from aiohttp import web
 
@@ -12,6 +10,7 @@ from ..models import Tip
 from ..schemas import validate
 from .auth import DISPATCHER, OPERATOR, PARTICIPANT, optional, require
 from .errors import read_json
+from .events import after_tip, stream_action
 from .keys import HUB
 
 routes = web.RouteTableDef()
@@ -147,33 +146,12 @@ async def tip_photo(request: web.Request) -> web.Response:
 
 @routes.get("/v1/actions/{id}/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the action with live counts whenever they change, and each new tip."""
+    """Server-sent events: the action with live counts whenever they change, and each tip in full.
+
+    ``?after=<tip id>`` resumes after the newest tip the client holds.
+    """
     await require(request, READERS)
-    hub = request.app[HUB]
-    action_id = request.match_info["id"]
-    await hub.actions.get(action_id)
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    tips = hub.subscribe_tips()
-    last = None
-    try:
-        while True:
-            action = await hub.actions.get(action_id)
-            snapshot = json.dumps(action, sort_keys=True)
-            if snapshot != last:
-                await resp.write(f"event: action\ndata: {snapshot}\n\n".encode())
-                last = snapshot
-            try:
-                got, tip_id = await asyncio.wait_for(tips.get(), timeout=0.5)
-                if got == action_id:
-                    await resp.write(f"event: tip\ndata: {json.dumps({'id': tip_id})}\n\n".encode())
-            except asyncio.TimeoutError:
-                pass
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        hub.unsubscribe_tips(tips)
-    return resp
+    return await stream_action(request, request.app[HUB], request.match_info["id"], after=after_tip(request))
 
 
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -54,42 +54,37 @@ ERRORS = {
 def openapi_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
-    for resource in app.router.resources():
-        path = resource.canonical
-        for route in resource:
-            method = route.method
-            if method in ("HEAD", "*"):
-                continue
-            meta = OPERATIONS.get((method, path))
-            op: dict[str, Any] = {"responses": {}}
-            if meta:
-                summary, roles, body, status = meta
-                op["summary"] = summary
-                op["description"] = "Roles: " + (", ".join(roles) if roles else "public")
-                if roles:
-                    op["security"] = [{"bearer": []}]
-                if body and "/" in body:
-                    op["requestBody"] = {"content": {body: {"schema": {"type": "string"}}}}
-                elif body:
-                    name = body.replace(".", "_")
-                    schemas[name] = _component(validator(body).schema)
-                    op["requestBody"] = {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-                    }
-                op["responses"][str(status)] = {"description": "Success"}
-                if roles:
-                    op["responses"].update({k: {"description": v} for k, v in ERRORS.items()})
-            else:
-                op["summary"] = "Channel plugin endpoint (callbacks, webhooks, forms)"
-                op["responses"]["200"] = {"description": "See the channel's documentation"}
-            params = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in re.findall(r"{(\w+)}", path)
-            ]
-            if params:
-                op["parameters"] = params
-            paths.setdefault(path, {})[method.lower()] = op
+    for path, method in _operations(app):
+        meta = OPERATIONS.get((method, path))
+        op: dict[str, Any] = {"responses": {}}
+        if meta:
+            summary, roles, body, status = meta
+            op["summary"] = summary
+            op["description"] = "Roles: " + (", ".join(roles) if roles else "public")
+            if roles:
+                op["security"] = [{"bearer": []}]
+            if body and "/" in body:
+                op["requestBody"] = {"content": {body: {"schema": {"type": "string"}}}}
+            elif body:
+                name = body.replace(".", "_")
+                schemas[name] = _component(validator(body).schema)
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                }
+            op["responses"][str(status)] = {"description": "Success"}
+            if roles:
+                op["responses"].update({k: {"description": v} for k, v in ERRORS.items()})
+        else:
+            op["summary"] = "Channel plugin endpoint (callbacks, webhooks, forms)"
+            op["responses"]["200"] = {"description": "See the channel's documentation"}
+        params = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in re.findall(r"{(\w+)}", path)
+        ]
+        if params:
+            op["parameters"] = params
+        paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "burgerhub", "version": __version__,
@@ -100,6 +95,25 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
             "schemas": schemas,
         },
     }
+
+
+def _operations(app: web.Application) -> list[tuple[str, str]]:
+    """(path, method) of every API route under ``/v1/``, channels' sub-apps included.
+
+    A mounted sub-app's resources already carry its prefix.
+    """
+    out: list[tuple[str, str]] = []
+    for resource in app.router.resources():
+        if isinstance(resource, web.PrefixedSubAppResource):
+            out += _operations(resource._app)
+            continue
+        path = resource.canonical
+        if not path.startswith("/v1/"):
+            continue  # the console and other web extensions are not part of the API
+        for route in resource:
+            if route.method not in ("HEAD", "*"):
+                out.append((path, route.method))
+    return out
 
 
 def _component(schema: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import re
 
 from aiohttp import web
@@ -113,10 +115,19 @@ async def upload_photo(request: web.Request) -> web.Response:
     if len(body) > hub.config.max_photo_bytes:
         raise ValidationError("(body)", f"larger than {hub.config.max_photo_bytes} bytes")
     name = hashlib.sha256(body).hexdigest()[:32] + PHOTO_TYPES[ctype]
-    folder = hub.config.data_dir / "photos"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(body)
+    await asyncio.to_thread(_save_photo, hub.config.data_dir / "photos", name, body)
     return web.json_response({"url": f"/v1/photos/{name}"}, status=201)
+
+
+def _save_photo(folder, name: str, body: bytes) -> None:
+    """Write a photo under its content hash, atomically (a reader never sees half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if target.exists():
+        return
+    partial = folder / f".{name}.{os.getpid()}.part"
+    partial.write_bytes(body)
+    os.replace(partial, target)
 
 
 @routes.get("/v1/photos/{name}")

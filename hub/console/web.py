@@ -15,10 +15,7 @@ so roles are enforced in one place. The few routes here exist because a browser 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import mimetypes
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +23,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..errors import AuthError, ConfigError, ValidationError
+from ..errors import AuthError, ConfigError
 from ..geo import DEFAULT_RADIUS_M
 from ..models import ActionType, Result, TransportMode, Urgency
 from .tickets import TicketSigner
 
 STATIC = Path(__file__).parent / "static"
-HEARTBEAT_SECONDS = 15.0
-POLL_SECONDS = 0.5
 CONTENT_TYPES = {".js": "text/javascript", ".geojson": "application/geo+json", ".json": "application/json"}
 
 
@@ -66,7 +61,6 @@ class ConsoleSettings:
 
 SIGNER = web.AppKey("console_signer", TicketSigner)
 SETTINGS = web.AppKey("console_settings", ConsoleSettings)
-STREAMS = web.AppKey("console_streams", set)
 
 
 def mount(app: web.Application, settings: ConsoleSettings) -> None:
@@ -75,8 +69,6 @@ def mount(app: web.Application, settings: ConsoleSettings) -> None:
 
     app[SETTINGS] = settings
     app[SIGNER] = TicketSigner(app[HUB].secret)
-    app[STREAMS] = set()
-    app.on_shutdown.append(_end_streams)
     app.router.add_get("/console", _to_slash)
     app.router.add_get("/console/config.json", config)
     app.router.add_get("/console/api/me", me)
@@ -171,59 +163,13 @@ async def ticket(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events for one action: ``action`` (with counts) on every change, ``tip`` per tip.
+    """Server-sent events for one action (see :mod:`hub.api.events`), opened with a ticket.
 
     ``?after=<tip id>`` skips tips the page already has (it passes the newest it holds on reconnect).
     """
+    from ..api.events import after_tip, stream_action
     from ..api.keys import HUB
 
-    hub = request.app[HUB]
     action_id = request.match_info["id"]
     request.app[SIGNER].redeem(request.query.get("ticket", ""), action_id)
-    try:
-        last_tip = int(request.query.get("after", "0"))
-    except ValueError as e:
-        raise ValidationError("after", "must be an integer") from e
-    await hub.actions.get(action_id)
-    stop = asyncio.Event()
-    tips = hub.subscribe_tips()
-    request.app[STREAMS].add(stop)
-    resp = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    )
-    try:
-        await resp.prepare(request)
-        await resp.write(b"retry: 3000\n\n")
-        last_action, last_write, tips_due = None, time.monotonic(), True
-        while not stop.is_set() and request.transport is not None and not request.transport.is_closing():
-            action = await hub.actions.get(action_id)
-            snapshot = json.dumps(action, sort_keys=True)
-            if snapshot != last_action:
-                await resp.write(f"event: action\ndata: {snapshot}\n\n".encode())
-                last_action, last_write = snapshot, time.monotonic()
-            if tips_due:
-                for tip in reversed(await hub.store.list_tips(action_id, after=last_tip)):
-                    if tip["has_photo"]:
-                        tip["photo_url"] = f"/v1/actions/{action_id}/tips/{tip['id']}/photo"
-                    await resp.write(f"id: {tip['id']}\nevent: tip\ndata: {json.dumps(tip)}\n\n".encode())
-                    last_tip, last_write = max(last_tip, int(tip["id"])), time.monotonic()
-                tips_due = False
-            if time.monotonic() - last_write > HEARTBEAT_SECONDS:
-                await resp.write(b": keep-alive\n\n")
-                last_write = time.monotonic()
-            try:
-                got, _ = await asyncio.wait_for(tips.get(), timeout=POLL_SECONDS)
-                tips_due = got == action_id
-            except asyncio.TimeoutError:
-                pass
-    except ConnectionError:
-        pass
-    finally:
-        hub.unsubscribe_tips(tips)
-        request.app[STREAMS].discard(stop)
-    return resp
-
-
-async def _end_streams(app: web.Application) -> None:
-    for stop in list(app[STREAMS]):
-        stop.set()
+    return await stream_action(request, request.app[HUB], action_id, after=after_tip(request))
