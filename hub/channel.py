@@ -65,6 +65,10 @@ class OptOuts(Protocol):
         """Switch this channel off for a participant (e.g. one-click unsubscribe); False if unknown."""
         ...
 
+    async def opt_out_address(self, address: str) -> bool:
+        """Switch this channel off for whoever it reached at ``address`` (e.g. an SMS "STOP" reply)."""
+        ...
+
 
 class ReceiptSink(Protocol):
     async def update(

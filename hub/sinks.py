@@ -88,3 +88,9 @@ class StoreOptOuts:
 
     async def opt_out(self, participant_id: str) -> bool:
         return await self.registry.opt_out(participant_id, self.channel)
+
+    async def opt_out_address(self, address: str) -> bool:
+        participant_id = await self.registry.store.participant_for(self.channel, address)
+        if participant_id is None:
+            return False
+        return await self.registry.opt_out(participant_id, self.channel)

@@ -119,6 +119,10 @@ class CollectingOptOuts:
         self.opted_out.append(participant_id)
         return True
 
+    async def opt_out_address(self, address: str) -> bool:
+        self.opted_out.append(address)
+        return True
+
 
 def make_context(
     name: str,

@@ -461,6 +461,19 @@ class SQLiteStore:
 
         return await self._read(fn)
 
+    async def participant_for(self, channel: str, address: str) -> str | None:
+        """The participant this channel last reached at ``address`` (from the ledger), if any."""
+
+        def fn(conn):
+            row = conn.execute(
+                "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND participant_id IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1",
+                (channel, address),
+            ).fetchone()
+            return row[0] if row else None
+
+        return await self._read(fn)
+
     async def ledger_rows(self, action_id: str) -> list[dict[str, Any]]:
         def fn(conn):
             cur = conn.execute(

@@ -116,6 +116,10 @@ class SmsProvider:
         text = text.strip()
         if not text:
             return None
+        if text.upper().rstrip(".!") in STOP_WORDS:
+            if await self.context.optouts.opt_out_address(number):
+                self.context.logger.info("sms: a participant replied %s and no longer gets SMS", text.upper())
+            return None
         action_id = await self.context.tips.action_for(number)
         if action_id is None:
             self.context.logger.info("sms reply from a number no action reached; ignored")
@@ -125,6 +129,10 @@ class SmsProvider:
         except Exception:  # a reply must never make the provider retry forever
             self.context.logger.exception("storing an sms reply as a tip failed")
             return None
+
+
+#: replies that switch SMS off for the sender (Dutch and English, as carriers and providers use them)
+STOP_WORDS = frozenset({"STOP", "STOPPEN", "AFMELDEN", "UITSCHRIJVEN", "STOP ALLES", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 
 
 def transport_error(provider: str, e: BaseException) -> TransientDeliveryError:

@@ -87,3 +87,12 @@ async def test_an_action_reaches_a_participant_by_sms_and_the_report_and_reply_c
         assert status == 200 and body.endswith("<Response/>")
         [tip] = await hub.store.list_tips(action["id"])
         assert (tip["text"], tip["channel"], tip["sender"]) == ("Gezien bij de Dom", "sms", MOBILE)
+
+        # "STOP" is not a tip: it switches SMS off for that participant, other channels stay
+        await hub.registry.update("p1", {**(await hub.registry.get("p1")), "channels": ["sms", "email"]})
+        status, _ = await provider.twilio_reply(f"{public_url}/v1/channels/sms/inbound", MOBILE, "stop")
+        assert status == 200 and len(await hub.store.list_tips(action["id"])) == 1
+        assert (await hub.registry.get("p1"))["channels"] == ["email"]
+        # and a STOP from a number the hub never texted changes nothing
+        status, _ = await provider.twilio_reply(f"{public_url}/v1/channels/sms/inbound", "+31687654321", "STOP")
+        assert status == 200
