@@ -2,10 +2,13 @@
 
 One dispatcher task per channel claims due rows (urgent first), groups them by notice into batches
 of the channel's ``batch_size`` and runs at most ``concurrency`` ``deliver`` calls at once, behind the
-channel's rate limiter. Outcomes are written back in bulk. Transient failures are requeued with
-exponential backoff (or the provider's ``Retry-After``); permanent ones are final. A row is leased
-while in flight, so a crash leaves it to be requeued: delivery is at-least-once, deduplicated by the
-ledger's unique key.
+channel's rate limiter. Transient failures are requeued with exponential backoff (or the provider's
+``Retry-After``); permanent ones are final. A row is leased while in flight, so a crash leaves it to
+be requeued: delivery is at-least-once, deduplicated by the ledger's unique key.
+
+Outcomes are written back in bulk by one writer task: a ``deliver`` call's slot is free as soon as the
+provider has answered, and whatever finished while the writer was busy goes into its next
+transaction (group commit), so a per-recipient provider costs one ledger write per many messages.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class DeliveryEngine:
         self._views: dict[str, tuple[float, ActionView]] = {}
         self._pending: list[Outcome] = []
         self._flush_lock = asyncio.Lock()
+        self._writer: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._stopping = False
 
@@ -93,6 +97,8 @@ class DeliveryEngine:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
         await self._flush()
 
     def wake(self, channels: Sequence[str] | None = None) -> None:
@@ -132,6 +138,8 @@ class DeliveryEngine:
         slots = asyncio.Semaphore(rt.concurrency)
         window = max(rt.batch_size * rt.concurrency * 2, rt.batch_size)
         while not self._stopping:
+            # cleared before claiming: a wake-up that arrives while the claim runs is not lost
+            event.clear()
             try:
                 rows = await self.store.claim(
                     rt.name,
@@ -143,7 +151,6 @@ class DeliveryEngine:
                 log.exception("claiming deliveries for %s failed", rt.name)
                 rows = []
             if not rows:
-                event.clear()
                 timeout = self.settings.poll_interval
                 due = await self.store.next_due(rt.name)
                 if due is not None:
@@ -170,13 +177,15 @@ class DeliveryEngine:
         if view is None:
             await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows])
             return
-        notice = Notice(action=view, kind=MessageKind(first.kind))
+        kind = MessageKind(first.kind)
+        notice = Notice(action=view, kind=kind)
+        action_id, channel = first.action_id, first.channel
         deliveries = [
             Delivery(
                 id=r.id,
-                action_id=r.action_id,
-                channel=r.channel,
-                kind=notice.kind,
+                action_id=action_id,
+                channel=channel,
+                kind=kind,
                 recipient=Recipient(address=r.address, participant_id=r.participant_id, language=r.language),
                 attempt=r.attempts,
             )
@@ -206,21 +215,25 @@ class DeliveryEngine:
     def _outcomes(self, rt: ChannelRuntime, by_id: Mapping[int, LedgerRow], receipts) -> list[Outcome]:
         outcomes = []
         seen = set()
+        failed = ReceiptStatus.FAILED
         for receipt in receipts:
-            row = by_id.get(receipt.delivery_id)
-            if row is None or row.id in seen:
+            row_id = receipt.delivery_id
+            if row_id in seen or row_id not in by_id:
                 continue
-            seen.add(row.id)
-            if receipt.status is ReceiptStatus.FAILED:
+            seen.add(row_id)
+            if receipt.status is failed:
                 err = receipt.error or PermanentDeliveryError("failed without a reason")
                 if not isinstance(err, DeliveryError):
                     err = TransientDeliveryError(f"{type(err).__name__}: {err}")
-                outcomes.append(self._failure(row, err, receipt.provider_id))
+                outcomes.append(self._failure(by_id[row_id], err, receipt.provider_id))
             else:
-                outcomes.append(Outcome(row.id, receipt.status.value, None, receipt.provider_id))
-        for row_id, row in by_id.items():
-            if row_id not in seen:
-                outcomes.append(self._failure(row, TransientDeliveryError("channel returned no receipt", code="no_receipt")))
+                outcomes.append(Outcome(row_id, receipt.status.value, None, receipt.provider_id))
+        if len(seen) < len(by_id):
+            for row_id, row in by_id.items():
+                if row_id not in seen:
+                    outcomes.append(
+                        self._failure(row, TransientDeliveryError("channel returned no receipt", code="no_receipt"))
+                    )
         return outcomes
 
     def _failure(self, row: LedgerRow, error: DeliveryError, provider_id: str | None = None) -> Outcome:
@@ -260,11 +273,20 @@ class DeliveryEngine:
         return outcomes
 
     async def _record(self, outcomes: list[Outcome]) -> None:
+        """Queue outcomes for the writer task (started when none is running); does not wait for the write."""
         self._pending.extend(outcomes)
-        await self._flush()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="burgerhub-outcomes")
+
+    async def _write(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            # the rows stay leased; after the lease they are requeued and sent again (at-least-once)
+            log.exception("writing delivery outcomes failed")
 
     async def _flush(self) -> None:
-        """Write pending outcomes. Callers arriving during a write are served by the next one, in bulk."""
+        """Write pending outcomes. Whatever arrives during a write goes into the next one, in bulk."""
         async with self._flush_lock:
             while self._pending:
                 batch, self._pending = self._pending, []

@@ -50,9 +50,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at REAL NOT NULL,
     UNIQUE (action_id, channel, kind, seq, address)
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(channel, status, urgency_rank, next_at, id);
-CREATE INDEX IF NOT EXISTS deliveries_provider ON deliveries(channel, provider_id);
-CREATE INDEX IF NOT EXISTS deliveries_action ON deliveries(action_id, kind, status);
+-- A row changes status twice on its way out (queued -> sending -> sent); only the two small partial
+-- indexes below follow it, so a fan-out rewrites as few index entries as it can.
+-- Lookups by action use the unique key, which starts with action_id.
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_action;
+DROP INDEX IF EXISTS deliveries_provider;
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(channel, urgency_rank, next_at, id) WHERE status='queued';
+CREATE INDEX IF NOT EXISTS deliveries_inflight ON deliveries(channel, lease_until) WHERE status='sending';
+CREATE INDEX IF NOT EXISTS deliveries_provider_id ON deliveries(channel, provider_id) WHERE provider_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_address ON deliveries(channel, address);
 CREATE INDEX IF NOT EXISTS deliveries_participant ON deliveries(participant_id);
 
@@ -143,6 +149,8 @@ class SQLiteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            # a national fan-out touches a few hundred MB of ledger pages; the default 2 MB cache thrashes
+            conn.execute("PRAGMA cache_size=-262144")
             conn.executescript(SCHEMA)
             return conn
 
@@ -490,8 +498,13 @@ class SQLiteStore:
         """Channels with rows in flight or queued (retries not yet due included)."""
 
         def fn(conn):
+            # one query per status, so each is answered from its small partial index
             return {
-                r[0] for r in conn.execute("SELECT DISTINCT channel FROM deliveries WHERE status IN ('queued','sending')")
+                r[0]
+                for r in conn.execute(
+                    "SELECT channel FROM deliveries WHERE status='queued'"
+                    " UNION SELECT channel FROM deliveries WHERE status='sending'"
+                )
             }
 
         return await self._read(fn)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import TYPE_CHECKING, Any, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +35,25 @@ CM_STATUS = {
 def cm_number(address: str) -> str:
     """CM wants international numbers with a ``00`` prefix (``0031612345678``)."""
     return "00" + address[1:] if address.startswith("+") else address
+
+
+class _Sent(NamedTuple):
+    """One recipient of a request: the delivery, its message's reference and length."""
+
+    delivery: Delivery
+    reference: str
+    parts: int
+    detail: Mapping[str, Any]
+
+    def receipt(self, reference: Any = None, parts: Any = None) -> Receipt:
+        """The sent receipt; its provider id ``<reference>:<E.164>`` is what CM's status reports carry."""
+        address = self.delivery.recipient.address
+        number = address if address[:1] == "+" else e164(address)
+        detail = self.detail if not parts or parts == self.parts else {"segments": parts}
+        return Receipt(
+            delivery_id=self.delivery.id, status=ReceiptStatus.SENT,
+            provider_id=f"{reference or self.reference}:{number}", detail=detail,
+        )
 
 
 class CmGateway(SmsProvider):
@@ -67,20 +87,26 @@ class CmGateway(SmsProvider):
             for route in ("status", "inbound")
         }
 
-    def _payload(self, notice: Notice, deliveries: Sequence[Delivery]) -> tuple[bytes, dict[str, int], dict[str, str]]:
+    def _payload(self, notice: Notice, deliveries: Sequence[Delivery]) -> tuple[bytes, dict[str, _Sent]]:
+        """The request body, and per number as it was sent (``0031…``) what became of whom."""
         groups: dict[str, list[Delivery]] = {}
         for d in deliveries:
-            groups.setdefault(d.recipient.language, []).append(d)
-        messages, segments, references = [], {}, {}
+            group = groups.get(d.recipient.language)
+            if group is None:
+                group = groups[d.recipient.language] = []
+            group.append(d)
+        messages, sent = [], {}
         max_segments = self.channel.max_segments
         for language, group in groups.items():
             message = self.channel.message(notice, language)
             reference = secrets.token_hex(12)
             parts = message.info.segments
+            detail = MappingProxyType({"segments": parts})
+            numbers = [cm_number(d.recipient.address) for d in group]
             msg: dict[str, Any] = {
                 "allowedChannels": ["SMS"],
                 "from": self.settings["sender"],
-                "to": [{"number": cm_number(d.recipient.address)} for d in group],
+                "to": [{"number": n} for n in numbers],
                 "body": {"type": "auto", "content": message.text},
                 "reference": reference,
                 "minimumNumberOfMessageParts": 1,
@@ -90,16 +116,15 @@ class CmGateway(SmsProvider):
             if self.validity:
                 msg["validity"] = f"{int(self.validity)}m"
             messages.append(msg)
-            for d in group:
-                segments[d.recipient.address] = parts
-                references[d.recipient.address] = reference
+            for number, d in zip(numbers, group):
+                sent[number] = _Sent(d, reference, parts, detail)
         payload = {
             "messages": {"authentication": {"producttoken": self.settings["product_token"]}, "msg": messages}
         }
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), segments, references
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), sent
 
     async def send(self, session, notice, deliveries):
-        data, segments, references = self._payload(notice, deliveries)
+        data, sent = self._payload(notice, deliveries)
         try:
             async with session.post(self.url, data=data) as resp:
                 status = resp.status
@@ -129,32 +154,28 @@ class CmGateway(SmsProvider):
             ) from e
         if not results:
             if status < 300 and error_code == 0:
-                return [
-                    Receipt.sent(d, provider_id=f"{references[d.recipient.address]}:{e164(d.recipient.address)}",
-                                 segments=segments[d.recipient.address])
-                    for d in deliveries
-                ]
+                return [s.receipt() for s in sent.values()]
             reason = f"CM {status} error {error_code}: {details}"
             if status in (401, 403) or error_code in CM_TRANSIENT_CODES:
                 raise TransientDeliveryError(reason, code="auth", provider_status=status)
             if status >= 400:
                 raise PermanentDeliveryError(reason, code=f"cm_{error_code}", provider_status=status)
-        by_number = {}
+        # CM echoes each number as it was sent; any other spelling is matched through E.164
+        by_number: dict[str, Any] = {}
         for entry in results:
             if isinstance(entry, dict) and entry.get("to"):
-                by_number[e164(str(entry["to"]))] = entry
+                to = str(entry["to"])
+                by_number[to if to in sent else cm_number(e164(to))] = entry
         receipts = []
-        for d in deliveries:
-            address = d.recipient.address
-            entry = by_number.get(e164(address))
+        for number, s in sent.items():
+            entry = by_number.get(number)
             if entry is None:
-                receipts.append(Receipt.failed(d, TransientDeliveryError("CM gave no result for this number", code="no_result")))
-                continue
-            reference = str(entry.get("reference") or references[address])
-            if str(entry.get("status", "")).lower() == "accepted":
                 receipts.append(
-                    Receipt.sent(d, provider_id=f"{reference}:{e164(address)}", segments=entry.get("parts") or segments[address])
+                    Receipt.failed(s.delivery, TransientDeliveryError("CM gave no result for this number", code="no_result"))
                 )
+                continue
+            if str(entry.get("status", "")).lower() == "accepted":
+                receipts.append(s.receipt(entry.get("reference"), entry.get("parts")))
                 continue
             code = int(entry.get("messageErrorCode") or 0)
             reason = f"CM rejected ({code}): {entry.get('messageDetails') or 'no details'}"
@@ -162,7 +183,7 @@ class CmGateway(SmsProvider):
                 error: DeliveryError = TransientDeliveryError(reason, code=f"cm_{code}", provider_status=status)
             else:
                 error = PermanentDeliveryError(reason, code=f"cm_{code}", provider_status=status)
-            receipts.append(Receipt.failed(d, error))
+            receipts.append(Receipt.failed(s.delivery, error))
         return receipts
 
     # -- callbacks ------------------------------------------------------------------------------
