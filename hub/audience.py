@@ -40,7 +40,9 @@ Skip reasons, in order of precedence: ``paused``, ``channel_not_chosen``, ``no_c
 
 from __future__ import annotations
 
+import json
 import math
+import zlib
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +53,20 @@ import numpy as np
 from . import geo
 from .channel import Contact
 from .models import Area, Circle, Polygon, Recipient, TransportMode
-from .participants import Participant, SkipReason, Window, pause_end, zone
+from .participants import (
+    DAYS,
+    DEFAULT_LANGUAGE,
+    DEFAULT_TIMEZONE,
+    INTERRUPTIVE_CHANNELS,
+    Participant,
+    QuietHours,
+    SkipReason,
+    Window,
+    _minutes,
+    parse_pause,
+    pause_end,
+    zone,
+)
 
 SKIP_REASONS: tuple[str, ...] = tuple(
     r.value
@@ -231,16 +246,32 @@ class _Strings:
     __slots__ = ("blob", "starts", "extra")
 
     def __init__(self, items: Sequence[str] = ()):
-        self.blob = ("\n".join(items) + "\n").encode() if items else b""
-        if items:
-            ends = np.flatnonzero(np.frombuffer(self.blob, dtype=np.uint8) == 10)
+        self._set_blob(("\n".join(items) + "\n").encode() if items else b"")
+        self.extra: list[str] = []
+
+    def _set_blob(self, blob: bytes, starts: np.ndarray | None = None) -> None:
+        self.blob = blob
+        if starts is None:
+            ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
             starts = np.empty(len(ends) + 1, dtype=np.int64)
             starts[0] = 0
             starts[1:] = ends + 1
-        else:
-            starts = np.zeros(1, dtype=np.int64)
-        self.starts = starts.astype(np.uint32) if len(self.blob) < 2**32 else starts
-        self.extra: list[str] = []
+        self.starts = starts.astype(np.uint32) if len(blob) < 2**32 else starts.astype(np.int64)
+
+    @classmethod
+    def from_blob(cls, blob: bytes, starts: np.ndarray | None = None) -> _Strings:
+        """A column over ``blob`` (entries each ended by ``\\n``); ``starts`` when already known."""
+        out = cls()
+        out._set_blob(blob, starts)
+        return out
+
+    def permuted(self, order: np.ndarray) -> _Strings:
+        """A new column holding entry ``order[i]`` at ``i`` (main entries only)."""
+        starts = self.starts.astype(np.int64)
+        blob = self.blob
+        firsts = starts[order].tolist()
+        lasts = starts[np.asarray(order) + 1].tolist()
+        return _Strings.from_blob(b"".join([blob[a:b] for a, b in zip(firsts, lasts)]))
 
     @property
     def main_len(self) -> int:
@@ -291,8 +322,12 @@ class _Strings:
 
 
 def _h32(text: str) -> int:
-    """A 31-bit hash for in-memory lookups (collisions are resolved by comparing the strings)."""
-    return hash(text) & 0x7FFFFFFF
+    """A 31-bit hash for lookups (collisions are resolved by comparing the strings).
+
+    Stable across processes (CRC-32, unlike the salted built-in ``hash``), so that hashes can be
+    saved in a snapshot and used by the next process.
+    """
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 
 @dataclass
@@ -398,6 +433,201 @@ class _WindowSets:
         return table
 
 
+# -- loading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Columns:
+    """Everything :class:`IndexLoader` gathered, in load order, ready to be sorted into an index."""
+
+    ids: _Strings
+    emails: _Strings
+    idh: np.ndarray
+    prof: np.ndarray
+    pause: np.ndarray
+    phone: np.ndarray
+    email_h: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    pid: np.ndarray
+    wset: np.ndarray
+
+
+class IndexLoader:
+    """Fills an index chunk by chunk, from :class:`Participant` objects or straight from stored records.
+
+    Stored records (the JSON form :meth:`Participant.to_dict` gives, e.g. from
+    ``store.scan_participants``) skip building participant objects: at national scale that halves the
+    work and keeps only flat columns in memory while loading. Records are trusted to be normalised.
+
+        loader = IndexLoader(AudienceIndex())
+        for chunk in chunks:
+            loader.add_records(chunk)
+        index = loader.finish()
+    """
+
+    def __init__(self, index: AudienceIndex):
+        self.index = index
+        self.count = 0
+        self._ids: list[bytes] = []
+        self._emails: list[bytes] = []
+        self._idh: list[np.ndarray] = []
+        self._prof = array("i")
+        self._pause = array("i")
+        self._phone = array("q")
+        self._email_h = array("i")
+        self._lat = array("d")
+        self._lon = array("d")
+        self._pid = array("i")
+        self._wset = array("i")
+        self._quiet: dict[tuple, QuietHours] = {}
+        self._windows: dict[tuple, int] = {}
+        self._pauses: dict[tuple[str, str], int] = {}
+
+    def _chunk_strings(self, ids: list[str], emails: list[str]) -> None:
+        if ids:
+            self._ids.append(("\n".join(ids) + "\n").encode())
+            self._emails.append(("\n".join(emails) + "\n").encode())
+            self._idh.append(np.fromiter(map(_h32, ids), dtype=np.int32, count=len(ids)))
+
+    def add_participants(self, participants: Iterable[Participant]) -> None:
+        index = self.index
+        row = index._row
+        window_set = index._wsets.get
+        prof, pause, phone, email_h = self._prof, self._pause, self._phone, self._email_h
+        a_lat, a_lon, a_pid, a_set = self._lat, self._lon, self._pid, self._wset
+        ids: list[str] = []
+        emails: list[str] = []
+        slot = self.count
+        for p in participants:
+            pr, pa, ph, eh, email = row(p)
+            ids.append(p.id)
+            emails.append(email)
+            prof.append(pr)
+            pause.append(pa)
+            phone.append(ph)
+            email_h.append(eh)
+            for a in p.addresses:
+                a_lat.append(a.lat)
+                a_lon.append(a.lon)
+                a_pid.append(slot)
+                a_set.append(window_set(a.availability) if a.availability else 0)
+            slot += 1
+        self.count = slot
+        self._chunk_strings(ids, emails)
+
+    def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Add participants in their stored JSON form (see :meth:`Participant.to_dict`).
+
+        Written for speed: the same fields :meth:`AudienceIndex._row` reads, without the objects.
+        """
+        index = self.index
+        profiles = index._profiles
+        prof_index = profiles.index
+        quiet_cache, window_cache, pause_cache = self._quiet, self._windows, self._pauses
+        prof, pause, phone, email_h = self._prof, self._pause, self._phone, self._email_h
+        a_lat, a_lon, a_pid, a_set = self._lat, self._lon, self._pid, self._wset
+        ids: list[str] = []
+        emails: list[str] = []
+        slot = self.count
+        for d in records:
+            number = 0
+            flags = 0
+            phones = d.get("phones")
+            if phones:
+                flags = _HAS_PHONE
+                for ph in phones:
+                    if ph.get("kind") == "mobile":
+                        number = int(ph["number"][1:])
+                        flags = _HAS_PHONE | _HAS_MOBILE
+                        break
+                else:
+                    number = int(phones[0]["number"][1:])
+            email = d.get("email") or ""
+            if email:
+                flags |= _HAS_EMAIL
+                eh = _h32(email)
+            else:
+                eh = 0
+            channels = tuple(d.get("channels") or ())
+            quiet = None
+            q = d.get("quiet_hours")
+            if q:
+                qc = q.get("channels")
+                qkey = (q["from"], q["to"], None if qc is None else tuple(qc))
+                quiet = quiet_cache.get(qkey)
+                if quiet is None:
+                    quiet = quiet_cache[qkey] = QuietHours(
+                        _minutes(q["from"]), _minutes(q["to"]), INTERRUPTIVE_CHANNELS if qc is None else tuple(qc)
+                    )
+            tz = d.get("timezone") or DEFAULT_TIMEZONE
+            lang = d.get("language") or DEFAULT_LANGUAGE
+            key = (channels, quiet, tz, lang, flags)
+            pr = prof_index.get(key)
+            if pr is None:
+                pr = profiles.get(key, channels, quiet, index._zone_code(tz), index._language_code(lang), flags)
+            pa = 0
+            paused = d.get("paused_until")
+            if paused:
+                pa = pause_cache.get((paused, tz))
+                if pa is None:
+                    end = pause_end(parse_pause(paused), zone(tz))
+                    pa = pause_cache[(paused, tz)] = min(_INT32_MAX, math.ceil(end.timestamp() / 60.0))
+            ids.append(d["id"])
+            emails.append(email)
+            prof.append(pr)
+            pause.append(pa)
+            phone.append(number)
+            email_h.append(eh)
+            for a in d["addresses"]:
+                a_lat.append(a["lat"])
+                a_lon.append(a["lon"])
+                a_pid.append(slot)
+                windows = a.get("availability")
+                if windows:
+                    wkey = tuple((tuple(w.get("days") or DAYS), w["from"], w["to"]) for w in windows)
+                    ws = window_cache.get(wkey)
+                    if ws is None:
+                        ws = window_cache[wkey] = index._wsets.get(
+                            tuple(
+                                Window(tuple(sorted(DAYS.index(x) for x in days)), _minutes(f), _minutes(t))
+                                for days, f, t in wkey
+                            )
+                        )
+                    a_set.append(ws)
+                else:
+                    a_set.append(0)
+            slot += 1
+        self.count = slot
+        self._chunk_strings(ids, emails)
+
+    def add_json(self, texts: Iterable[str]) -> None:
+        """Add participants from their stored JSON texts."""
+        self.add_records(map(json.loads, texts))
+
+    def finish(self) -> AudienceIndex:
+        """Sort what was added into the index (replacing its main arrays) and return the index."""
+        ids = _Strings.from_blob(b"".join(self._ids)) if self._ids else _Strings()
+        emails = _Strings.from_blob(b"".join(self._emails)) if self._emails else _Strings()
+        self._ids.clear()
+        self._emails.clear()
+        columns = _Columns(
+            ids=ids,
+            emails=emails,
+            idh=np.concatenate(self._idh) if self._idh else np.zeros(0, dtype=np.int32),
+            prof=np.frombuffer(self._prof, dtype=np.int32),
+            pause=np.frombuffer(self._pause, dtype=np.int32),
+            phone=np.frombuffer(self._phone, dtype=np.int64),
+            email_h=np.frombuffer(self._email_h, dtype=np.int32),
+            lat=np.frombuffer(self._lat, dtype=np.float64),
+            lon=np.frombuffer(self._lon, dtype=np.float64),
+            pid=np.frombuffer(self._pid, dtype=np.int32),
+            wset=np.frombuffer(self._wset, dtype=np.int32),
+        )
+        self.index._install(columns)
+        return self.index
+
+
 # -- the index -----------------------------------------------------------------------------------
 
 
@@ -487,57 +717,31 @@ class AudienceIndex:
         return prof, pause, number, email_hash, email
 
     def _load_main(self, participants: Iterable[Participant]) -> None:
-        ids: list[str] = []
-        emails: list[str] = []
-        prof = array("i")
-        pause = array("i")
-        phone = array("q")
-        email_h = array("i")
-        a_lat = array("d")
-        a_lon = array("d")
-        a_pid = array("i")
-        a_set = array("i")
-        window_set = self._wsets.get
-        row = self._row
-        slot = 0
-        for slot, p in enumerate(participants):
-            pr, pa, ph, eh, email = row(p)
-            ids.append(p.id)
-            emails.append(email)
-            prof.append(pr)
-            pause.append(pa)
-            phone.append(ph)
-            email_h.append(eh)
-            for a in p.addresses:
-                a_lat.append(a.lat)
-                a_lon.append(a.lon)
-                a_pid.append(slot)
-                a_set.append(window_set(a.availability) if a.availability else 0)
-        n = len(ids)
-        idh = np.fromiter(map(_h32, ids), dtype=np.int32, count=n)
-        dead = np.array(self._repeated_ids(idh, ids), dtype=np.int64)
-        lat = np.frombuffer(a_lat, dtype=np.float64)
-        lon = np.frombuffer(a_lon, dtype=np.float64)
-        pid = np.frombuffer(a_pid, dtype=np.int32)
+        loader = IndexLoader(self)
+        loader.add_participants(participants)
+        loader.finish()
+
+    def _install(self, c: _Columns) -> None:
+        """Replace the main arrays with freshly loaded columns (see :class:`IndexLoader`)."""
+        n = len(c.prof)
+        dead = np.array(self._repeated_ids(c.idh, c.ids), dtype=np.int64)
 
         # number slots by the grid cell of each participant's first address, so that the participants
         # of one area sit close together in memory (queries gather from these arrays)
-        perm = self._locality_order(n, lat, lon, pid)
+        perm = self._locality_order(n, c.lat, c.lon, c.pid)
         inverse = np.empty(n, dtype=np.int32)
         inverse[perm] = np.arange(n, dtype=np.int32)
-        order = perm.tolist()
-        self._ids = _Strings([ids[i] for i in order])
-        self._emails = _Strings([emails[i] for i in order])
-        del ids, emails, order
-        self._prof = _Grow(np.frombuffer(prof, dtype=np.int32)[perm])
-        self._pause = _Grow(np.frombuffer(pause, dtype=np.int32)[perm])
-        self._phone = _Grow(np.frombuffer(phone, dtype=np.int64)[perm])
-        self._email_h = _Grow(np.frombuffer(email_h, dtype=np.int32)[perm])
+        self._ids = c.ids.permuted(perm)
+        self._emails = c.emails.permuted(perm)
+        self._prof = _Grow(c.prof[perm])
+        self._pause = _Grow(c.pause[perm])
+        self._phone = _Grow(c.phone[perm])
+        self._email_h = _Grow(c.email_h[perm])
         self._alive = _Grow(np.ones(n, dtype=bool))
         if len(dead):
             self._alive.a[inverse[dead]] = False
-        self._set_addresses(lat, lon, inverse[pid] if n else pid, np.frombuffer(a_set, dtype=np.int32))
-        self._reset_overlay(idh[perm])
+        self._set_addresses(c.lat, c.lon, inverse[c.pid] if n else c.pid, c.wset)
+        self._reset_overlay(c.idh[perm])
 
     def _locality_order(self, n: int, lat: np.ndarray, lon: np.ndarray, pid: np.ndarray) -> np.ndarray:
         """A stable permutation of the slots by the grid cell of each participant's first address."""
@@ -549,7 +753,7 @@ class AudienceIndex:
         return np.argsort(keys, kind="stable")
 
     @staticmethod
-    def _repeated_ids(idh: np.ndarray, ids: Sequence[str]) -> list[int]:
+    def _repeated_ids(idh: np.ndarray, ids: _Strings) -> list[int]:
         """Slots whose id appears again later (the later one wins), found via equal hashes."""
         if len(idh) < 2:
             return []
@@ -565,10 +769,11 @@ class AudienceIndex:
         for slots in groups.values():
             last: dict[str, int] = {}
             for slot in sorted(slots):
-                earlier = last.get(ids[slot])
+                text = ids.get(slot)
+                earlier = last.get(text)
                 if earlier is not None:
                     dead.append(earlier)
-                last[ids[slot]] = slot
+                last[text] = slot
         return dead
 
     def _set_addresses(self, lat: np.ndarray, lon: np.ndarray, pid: np.ndarray, wset: np.ndarray) -> None:
@@ -596,12 +801,6 @@ class AudienceIndex:
         """Start an empty overlay; ``idh`` holds the id hashes of the main slots."""
         n_main = len(idh)
         self._n_main = n_main
-        self._overlay_ids: dict[str, int] = {}
-        self._o_lat = array("d")
-        self._o_lon = array("d")
-        self._o_pid = array("i")
-        self._o_set = array("i")
-        self._o_cache: tuple[np.ndarray, ...] | None = None
         self._dead = int(n_main - self._alive.v.sum())
         order = np.argsort(idh, kind="stable")
         self._idh_sorted = idh[order].astype(np.int32)
@@ -609,6 +808,15 @@ class AudienceIndex:
         shared = np.where(_repeated(self._phone.v), _SHARED_PHONE, 0).astype(np.uint8)
         shared |= np.where(_repeated(self._email_h.v), _SHARED_EMAIL, 0).astype(np.uint8)
         self._shared = _Grow(shared)
+        self._empty_overlay()
+
+    def _empty_overlay(self) -> None:
+        self._overlay_ids: dict[str, int] = {}
+        self._o_lat = array("d")
+        self._o_lon = array("d")
+        self._o_pid = array("i")
+        self._o_set = array("i")
+        self._o_cache: tuple[np.ndarray, ...] | None = None
         self._o_values: dict[str, np.ndarray] = {}
 
     def _overlay_values(self, kind: str) -> np.ndarray:
@@ -944,6 +1152,95 @@ class AudienceIndex:
         lost[losers] = True
         reason[eligible[lost]] = _DUPLICATE
         return eligible[~lost]
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The index as (small tables, arrays) for :mod:`hub.snapshot`; compacts first if needed.
+
+        The arrays returned are not changed by later updates (those go to the overlay and to new
+        arrays), so they may be written out in another thread while the index keeps serving.
+        """
+        if self.overlay_size or self._dead or self._alive.n > self._n_main:
+            self.compact()
+        p = self._profiles
+        keys = sorted(p.index.items(), key=lambda kv: kv[1])
+        profiles = []
+        for (channels, quiet, tz, lang, contacts), _ in keys:
+            q = [quiet.start, quiet.end, list(quiet.channels)] if quiet else None
+            profiles.append([list(channels), q, tz, lang, contacts])
+        windows = [
+            [[list(w.days), w.start, w.end] for w in ws] for ws, _ in sorted(self._wsets.index.items(), key=lambda kv: kv[1])
+        ]
+        meta = {
+            "cell_deg": self.cell_deg,
+            "hash": "crc32",
+            "zones": list(self._zones),
+            "languages": list(self._languages),
+            "profiles": profiles,
+            "window_sets": windows,
+        }
+        arrays = {
+            "a_lat": self._a_lat,
+            "a_lon": self._a_lon,
+            "a_pid": self._a_pid,
+            "a_set": self._a_set,
+            "cell_keys": self._cell_keys,
+            "cell_start": self._cell_start,
+            "idh_sorted": self._idh_sorted,
+            "idh_slot": self._idh_slot,
+            "prof": self._prof.v,
+            "pause": self._pause.v,
+            "phone": self._phone.v,
+            "email_h": self._email_h.v,
+            "shared": self._shared.v,
+            "ids_blob": np.frombuffer(self._ids.blob, dtype=np.uint8),
+            "ids_starts": self._ids.starts,
+            "emails_blob": np.frombuffer(self._emails.blob, dtype=np.uint8),
+            "emails_starts": self._emails.starts,
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_snapshot(
+        cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, auto_compact: bool = True
+    ) -> AudienceIndex:
+        """The index :meth:`snapshot` described. Raises ``ValueError`` for a snapshot it cannot use."""
+        if meta.get("hash") != "crc32":
+            raise ValueError(f"snapshot hashes with {meta.get('hash')!r}, this index with crc32")
+        index = cls(cell_deg=float(meta["cell_deg"]), auto_compact=auto_compact)
+        for name in meta["zones"]:
+            index._zone_code(name)
+        for lang in meta["languages"]:
+            index._language_code(lang)
+        zones, languages = meta["zones"], meta["languages"]
+        for channels, q, tz, lang, contacts in meta["profiles"]:
+            quiet = QuietHours(q[0], q[1], tuple(q[2])) if q else None
+            key = (tuple(channels), quiet, tz, lang, contacts)
+            index._profiles.get(key, channels, quiet, zones.index(tz), languages.index(lang), contacts)
+        for ws in meta["window_sets"][1:]:  # set 0 ("always") exists already
+            index._wsets.get(tuple(Window(tuple(days), start, end) for days, start, end in ws))
+        a = arrays
+        n = len(a["prof"])
+        index._ids = _Strings.from_blob(a["ids_blob"].tobytes(), a["ids_starts"])
+        index._emails = _Strings.from_blob(a["emails_blob"].tobytes(), a["emails_starts"])
+        if index._ids.main_len != n or index._emails.main_len != n:
+            raise ValueError("snapshot columns disagree in length")
+        index._prof = _Grow(a["prof"])
+        index._pause = _Grow(a["pause"])
+        index._phone = _Grow(a["phone"])
+        index._email_h = _Grow(a["email_h"])
+        index._alive = _Grow(np.ones(n, dtype=bool))
+        index._a_lat, index._a_lon = a["a_lat"], a["a_lon"]
+        index._a_pid, index._a_set = a["a_pid"], a["a_set"]
+        index._cell_keys, index._cell_start = a["cell_keys"], a["cell_start"]
+        index._main_addresses = len(index._a_lat)
+        index._n_main = n
+        index._dead = 0
+        index._idh_sorted, index._idh_slot = a["idh_sorted"], a["idh_slot"]
+        index._shared = _Grow(a["shared"])
+        index._empty_overlay()
+        return index
 
     # -- introspection ---------------------------------------------------------------------------
 

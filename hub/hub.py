@@ -196,6 +196,8 @@ class Hub:
                 await rt.channel.close()
             except Exception:
                 log.exception("channel %s failed to close", name)
+        if self.started:
+            await self.registry.close()  # saves the audience index snapshot if it changed
         await self.store.close()
         self.started = False
 

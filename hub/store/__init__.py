@@ -61,6 +61,23 @@ class Outcome(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantsVersion:
+    """Which state of the participants a derived copy reflects: the database's random id and the
+    participants generation, which every change of a participant's data bumps by one."""
+
+    database_id: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStep:
+    """The participants generation just before and just after one write (one step per row written)."""
+
+    before: int
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     actor: str
     role: str
@@ -96,3 +113,10 @@ class Store(Protocol):
     ) -> int: ...
     async def latest_action_for(self, channel: str, address: str) -> str | None: ...
     async def participant_for(self, channel: str, address: str) -> str | None: ...
+
+    async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep: ...
+    async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None: ...
+    async def participants_version(self) -> ParticipantsVersion: ...
+    def scan_participants(self, chunk_size: int = 20_000) -> Any:
+        """An async context manager with ``version`` that yields chunks of participants' JSON texts."""
+        ...

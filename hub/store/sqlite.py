@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import Conflict, NotFound
-from . import URGENCY_RANK, AuditEntry, DeliveryStatus, LedgerRow, NewDelivery, Outcome
+from . import (
+    URGENCY_RANK,
+    AuditEntry,
+    DeliveryStatus,
+    GenerationStep,
+    LedgerRow,
+    NewDelivery,
+    Outcome,
+    ParticipantsVersion,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -69,6 +78,25 @@ CREATE TABLE IF NOT EXISTS participants (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+
+-- Which state of the participants table a derived copy (the audience index snapshot) reflects: a
+-- random id for this database and a generation that every change of a participant's data bumps, in
+-- the transaction of the change itself (triggers, so that any writer bumps it).
+CREATE TABLE IF NOT EXISTS store_meta (
+    key TEXT PRIMARY KEY,
+    value NOT NULL
+);
+INSERT OR IGNORE INTO store_meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+INSERT OR IGNORE INTO store_meta (key, value) VALUES ('participants_generation', 0);
+CREATE TRIGGER IF NOT EXISTS participants_generation_insert AFTER INSERT ON participants BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+END;
+CREATE TRIGGER IF NOT EXISTS participants_generation_update AFTER UPDATE OF id, data ON participants BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+END;
+CREATE TRIGGER IF NOT EXISTS participants_generation_delete AFTER DELETE ON participants BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+END;
 
 CREATE TABLE IF NOT EXISTS tips (
     id INTEGER PRIMARY KEY,
@@ -516,16 +544,28 @@ class SQLiteStore:
         return await self._read(fn)
 
     # -- participants ----------------------------------------------------------------------
-    async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep:
+        """Insert or replace participants; the generation moves on by one per item."""
+
         def fn(conn):
+            before = _generation(conn)
             now = time.time()
             conn.executemany(
                 "INSERT INTO participants (id, data, created_at, updated_at) VALUES (?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at",
                 [(pid, json.dumps(data), now, now) for pid, data in items],
             )
+            return GenerationStep(before, _generation(conn))
 
-        await self._tx(fn)
+        return await self._tx(fn)
+
+    async def participants_version(self) -> ParticipantsVersion:
+        """The database's id and the participants generation now."""
+        return await self._read(_version)
+
+    def scan_participants(self, chunk_size: int = 20_000) -> ParticipantScan:
+        """Every participant's stored JSON text, in chunks, from one consistent read (see :class:`ParticipantScan`)."""
+        return ParticipantScan(self, chunk_size)
 
     async def get_participant(self, participant_id: str) -> dict[str, Any] | None:
         def fn(conn):
@@ -535,6 +575,8 @@ class SQLiteStore:
         return await self._read(fn)
 
     async def iter_participants(self) -> list[dict[str, Any]]:
+        """Every participant at once (small stores, exports); the index streams with :meth:`scan_participants`."""
+
         def fn(conn):
             return [json.loads(r[0]) for r in conn.execute("SELECT data FROM participants ORDER BY rowid")]
 
@@ -558,13 +600,17 @@ class SQLiteStore:
 
         return await self._read(fn)
 
-    async def erase_participant(self, participant_id: str, audit: AuditEntry) -> bool:
-        """Delete every piece of personal data: the record, contact addresses in the ledger, tip links."""
+    async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None:
+        """Delete every piece of personal data: the record, contact addresses in the ledger, tip links.
+
+        ``None`` when there is no such participant.
+        """
 
         def fn(conn):
+            before = _generation(conn)
             cur = conn.execute("DELETE FROM participants WHERE id=?", (participant_id,))
             if cur.rowcount != 1:
-                return False
+                return None
             now = time.time()
             conn.execute(
                 "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=?"
@@ -582,7 +628,7 @@ class SQLiteStore:
             )
             conn.execute("UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=?", (participant_id,))
             self._audit(conn, audit)
-            return True
+            return GenerationStep(before, _generation(conn))
 
         return await self._tx(fn)
 
@@ -720,3 +766,99 @@ class SQLiteStore:
             return out
 
         return await self._read(fn)
+
+
+# -- participants: generation and streaming scan -----------------------------------------------------
+
+
+def _generation(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM store_meta WHERE key='participants_generation'").fetchone()[0])
+
+
+def _version(conn: sqlite3.Connection) -> ParticipantsVersion:
+    database_id = conn.execute("SELECT value FROM store_meta WHERE key='database_id'").fetchone()[0]
+    return ParticipantsVersion(str(database_id), _generation(conn))
+
+
+class ParticipantScan:
+    """Every participant's stored JSON text in chunks, all from one read transaction.
+
+    ``async with store.scan_participants() as scan:`` then ``scan.version`` is the generation the rows
+    belong to and ``async for texts in scan`` yields lists of JSON texts (rowid order). A file database
+    is read on a connection and thread of its own, so the store stays free and the next chunk is read
+    while the caller works on the current one; an in-memory one pages through the store's connection.
+    """
+
+    def __init__(self, store: SQLiteStore, chunk_size: int):
+        self.store = store
+        self.chunk_size = max(1, int(chunk_size))
+        self.version: ParticipantsVersion | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._cursor: sqlite3.Cursor | None = None
+
+    async def __aenter__(self) -> ParticipantScan:
+        if str(self.store.path) == ":memory:":
+            self.version = await self.store.participants_version()
+            return self
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="burgerhub-scan")
+
+        def begin() -> ParticipantsVersion:
+            conn = sqlite3.connect(
+                f"{self.store.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                check_same_thread=False,
+            )
+            self._conn = conn
+            conn.execute("BEGIN")  # the first read fixes the snapshot every later read sees
+            version = _version(conn)
+            self._cursor = conn.execute("SELECT data FROM participants ORDER BY rowid")
+            return version
+
+        self.version = await asyncio.get_running_loop().run_in_executor(self._thread, begin)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._thread is not None:
+            conn, self._conn = self._conn, None
+
+            def end() -> None:
+                if conn is not None:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+                    conn.close()
+
+            await asyncio.get_running_loop().run_in_executor(self._thread, end)
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    async def __aiter__(self):
+        loop = asyncio.get_running_loop()
+        if self._thread is None:
+            last = 0
+            while True:
+
+                def page(conn, after=last):
+                    return conn.execute(
+                        "SELECT rowid, data FROM participants WHERE rowid>? ORDER BY rowid LIMIT ?",
+                        (after, self.chunk_size),
+                    ).fetchall()
+
+                rows = await self.store._read(page)
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield [r[1] for r in rows]
+            return
+        cursor = self._cursor
+        assert cursor is not None
+
+        def fetch() -> list[str]:
+            return [r[0] for r in cursor.fetchmany(self.chunk_size)]
+
+        pending = loop.run_in_executor(self._thread, fetch)
+        while True:
+            texts = await pending
+            if not texts:
+                return
+            pending = loop.run_in_executor(self._thread, fetch)  # read ahead while the caller parses
+            yield texts
