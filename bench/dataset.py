@@ -2,7 +2,7 @@
 
 People live where people live: every participant's home lies around a Dutch municipality drawn with
 a weight equal to its population (``hub/data/places.csv``: CBS population on 1 January 2023), scattered
-with a spread that grows with the size of the place (about 0.6 km for a village, 2.8 km for
+with a spread that grows with the size of the place (about 0.6 km for a village, 4 km for
 Amsterdam). A few percent live just across the border in Belgium or Germany (``border_anchors.csv``).
 
 The mix, per participant:
@@ -45,7 +45,7 @@ from bench.common import WORK, Progress  # noqa: E402
 from hub import places  # noqa: E402
 from hub.store.sqlite import SCHEMA  # noqa: E402
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever the generated records change, so that cached sets are rebuilt."""
 
 BENCH_MOMENT = datetime(2026, 3, 10, 14, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
@@ -135,7 +135,7 @@ def generate(n: int, seed: int) -> Columns:
     p_country = np.array([NL] * len(nl) + [BE if r["country"] == "BE" else DE for r in abroad], dtype=np.uint8)
     names = tuple(p.name for p in nl) + tuple(r["name"] for r in abroad)
     n_nl = len(nl)
-    sigma = np.r_[np.clip(0.3 * np.sqrt(p_pop / 10_000), 0.6, 2.8), np.full(len(abroad), 1.5)]
+    sigma = np.r_[np.clip(0.42 * np.sqrt(p_pop / 10_000), 0.6, 4.5), np.full(len(abroad), 1.5)]
 
     # homes: 3 % across the border, the rest by population
     cross = rng.random(n) < 0.03

@@ -125,11 +125,12 @@ class Member(NamedTuple):
 class _Members(Sequence[Member]):
     """A channel's recipients, materialised on access (cheap to hold for large selections)."""
 
-    __slots__ = ("_slots", "_langs", "_contact", "_ids", "_phones", "_emails", "_languages")
+    __slots__ = ("_slots", "_prof", "_lang_of", "_contact", "_ids", "_phones", "_emails", "_languages")
 
-    def __init__(self, slots, langs, contact, ids, phones, emails, languages):
+    def __init__(self, slots, prof, lang_of, contact, ids, phones, emails, languages):
         self._slots = slots
-        self._langs = langs
+        self._prof = prof  # every slot's profile
+        self._lang_of = lang_of  # profile -> language code
         self._contact = contact
         self._ids = ids
         self._phones = phones
@@ -148,19 +149,18 @@ class _Members(Sequence[Member]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         slot = int(self._slots[i])
-        return Member(self._ids.get(slot), self._address(slot), self._languages[self._langs[i]])
+        lang = self._languages[int(self._lang_of[self._prof[slot]])]
+        return Member(self._ids.get(slot), self._address(slot), lang)
 
     def __iter__(self) -> Iterator[Member]:
-        ids, languages = self._ids, self._languages
-        slots = self._slots.tolist()
-        langs = self._langs.tolist()
+        slots = self._slots
+        languages = self._languages
+        langs = [languages[c] for c in self._lang_of[self._prof[slots]].tolist()]
         if self._contact is Contact.EMAIL:
-            emails = self._emails
-            addresses = [emails.get(s) for s in slots]
+            addresses = self._emails.get_many(slots)
         else:
-            addresses = ["+" + str(n) for n in self._phones[self._slots].tolist()]
-        for slot, address, lang in zip(slots, addresses, langs):
-            yield Member(ids.get(slot), address, languages[lang])
+            addresses = ["+" + str(n) for n in self._phones[slots].tolist()]
+        return map(Member, self._ids.get_many(slots), addresses, langs)
 
     def __repr__(self) -> str:
         return f"<{len(self)} recipients>"
@@ -285,6 +285,16 @@ class _Strings:
         if i < m:
             return self.blob[int(self.starts[i]) : int(self.starts[i + 1]) - 1].decode()
         return self.extra[i - m]
+
+    def get_many(self, slots: np.ndarray) -> list[str]:
+        """The entries at ``slots``, in that order (one decode for the lot)."""
+        m = len(self.starts) - 1
+        slots = np.asarray(slots)
+        if len(slots) and int(slots.max()) >= m:
+            return [self.get(int(i)) for i in slots.tolist()]
+        blob = self.blob
+        pieces = [blob[a:b] for a, b in zip(self.starts[slots].tolist(), self.starts[slots + 1].tolist())]
+        return b"".join(pieces).decode().split("\n")[:-1] if pieces else []
 
     def append(self, s: str) -> None:
         self.extra.append(s)
@@ -1061,16 +1071,20 @@ class AudienceIndex:
         first[0] = True
         np.not_equal(srt[1:], srt[:-1], out=first[1:])
         starts = np.flatnonzero(first)
-        slots = srt[starts]
-        prof = prof_all[slots]
-        base = np.where(self._pause.a[slots] > at.timestamp() / 60.0, _PAUSED, _OK).astype(np.int8)
+        slots = srt[starts].astype(np.intp)  # gathers with native-width indices skip a conversion
+        prof = np.take(prof_all, slots)
+        base = np.full(len(slots), _OK, dtype=np.int8)
+        base[np.take(self._pause.a, slots) > at.timestamp() / 60.0] = _PAUSED
 
         # unavailable: every in-area address has windows and none is open now (only windowed ones are checked)
-        windowed = np.flatnonzero(wset)
+        windowed = np.flatnonzero(wset != 0)
         if len(windowed):
             table = self._wsets.available(weekdays, minutes)
             w_pid = pid[windowed]
-            closed = ~table.ravel()[p_tz[prof_all[w_pid]].astype(np.int64) * table.shape[1] + wset[windowed]]
+            if (table == table[0]).all():  # every time zone has the same local time (the usual case)
+                closed = ~table[0][wset[windowed]]
+            else:
+                closed = ~table.ravel()[p_tz[prof_all[w_pid]].astype(np.int64) * table.shape[1] + wset[windowed]]
             if closed.any():
                 bad = np.sort(w_pid[closed])
                 b_first = np.flatnonzero(np.r_[True, bad[1:] != bad[:-1]])
@@ -1080,7 +1094,15 @@ class AudienceIndex:
                 gone = at_pos[b_counts == in_area]
                 base[gone] = np.minimum(base[gone], _UNAVAILABLE)
 
-        # per profile: the reason a channel skips everyone with that profile (precedence = lowest code)
+        # Reasons combine per (profile, state) pair: a channel's reason for a participant is the lower
+        # of its profile's reason and the state reason (paused, unavailable). Counting the pairs once
+        # leaves each channel a few operations on small tables plus one gather.
+        n_prof = len(profiles.channels)
+        pair = prof.astype(np.intp)
+        pair *= 8
+        pair += base
+        pair_counts = np.bincount(pair, minlength=n_prof * 8)
+        states = np.arange(8, dtype=np.int8)
         has = profiles.array("contacts")
         if not bypass_quiet_hours:
             qs, qe = profiles.array("quiet_start"), profiles.array("quiet_end")
@@ -1089,69 +1111,74 @@ class AudienceIndex:
 
         result: dict[str, ChannelSelection] = {}
         for name, contact in contacts.items():
-            code = np.full(len(has), _OK, dtype=np.int8)
+            code = np.full(n_prof, _OK, dtype=np.int8)
             if not bypass_quiet_hours:
                 code[quiet_now & profiles.quieted(name)] = _QUIET
             code[(has & _CONTACT_FLAG[contact]) == 0] = _NO_CONTACT
             code[~profiles.chosen(name)] = _NOT_CHOSEN
-            reason = np.minimum(code[prof], base)
-            keep = self._dedupe(slots, reason, contact)  # positions in ``slots``
-            counts = np.bincount(reason, minlength=_OK + 1)
+            reason_of_pair = np.minimum(code[:, None], states[None, :]).ravel()
+            counts = np.bincount(reason_of_pair, weights=pair_counts, minlength=_OK + 1).astype(np.int64)
+            eligible = np.flatnonzero(np.take(reason_of_pair == _OK, pair))  # positions in ``slots``, ascending
+            keep, duplicates = self._dedupe(slots, eligible, contact)
+            counts[_DUPLICATE] += duplicates
             skipped = {r: int(counts[i + 1]) for i, r in enumerate(SKIP_REASONS)}
             members: Sequence[Member] = _EMPTY_MEMBERS
             if not count_only:
-                langs = profiles.array("lang")[prof[keep]]
                 members = _Members(
-                    slots[keep], langs, contact, self._ids, self._phone.a, self._emails, self._languages
+                    slots[keep], prof_all, profiles.array("lang"), contact, self._ids, self._phone.a,
+                    self._emails, self._languages,
                 )
             result[name] = ChannelSelection(name, contact, len(keep), skipped, members)
         return Selection(len(slots), result, radius, transport, count_only)
 
-    def _dedupe(self, slots: np.ndarray, reason: np.ndarray, contact: Contact) -> np.ndarray:
-        """Positions (in ``slots``) of the eligible participants, one per contact address.
-
-        Marks the others ``_DUPLICATE`` in ``reason``.
+    def _dedupe(self, slots: np.ndarray, eligible: np.ndarray, contact: Contact) -> tuple[np.ndarray, int]:
+        """Of the ``eligible`` positions (in ``slots``), those that keep their contact address, and how
+        many lost it (``duplicate_address``).
 
         Where several eligible participants share a phone number or e-mail address, the one added to
         the index first (lowest slot) keeps it. Only participants whose value is known to repeat
         (flagged at build time, or equal to a value added since) are compared.
         """
-        eligible = np.flatnonzero(reason == _OK)  # positions in ``slots``, ascending
         if not len(eligible):
-            return eligible
+            return eligible, 0
         email = contact is Contact.EMAIL
-        chosen = slots[eligible]
-        values = (self._email_h.a if email else self._phone.a)[chosen]
-        suspect = (self._shared.a[chosen] & (_SHARED_EMAIL if email else _SHARED_PHONE)) != 0
+        chosen = np.take(slots, eligible)
+        column = self._email_h.a if email else self._phone.a
+        suspect = (np.take(self._shared.a, chosen) & (_SHARED_EMAIL if email else _SHARED_PHONE)) != 0
         if self._shared.n > self._n_main:
-            suspect |= _members(values, self._overlay_values("email" if email else "phone"))
+            overlay = self._overlay_values("email" if email else "phone")
+            suspect |= _members(column[chosen], overlay)
         shared = np.flatnonzero(suspect)  # indices into ``eligible``
         if len(shared) < 2:
-            return eligible
-        order = shared[np.argsort(values[shared], kind="stable")]
-        v = values[order]
+            return eligible, 0
+        values = column[chosen[shared]]
+        order_in = np.argsort(values, kind="stable")
+        order = shared[order_in]
+        v = values[order_in]
         bounds = np.flatnonzero(np.r_[True, v[1:] != v[:-1], True])
-        losers: list[int] = []
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if b - a < 2:
-                continue
-            group = order[a:b].tolist()  # ascending slots within one value
-            if email:
-                # equal 31-bit hashes do not prove equal addresses: compare the text
+        sizes = np.diff(bounds)
+        if not (sizes > 1).any():
+            return eligible, 0
+        if email:
+            # equal 31-bit hashes do not prove equal addresses: compare the text
+            losers: list[int] = []
+            for a, b in zip(bounds[:-1][sizes > 1].tolist(), bounds[1:][sizes > 1].tolist()):
                 seen: set[str] = set()
-                for i in group:
+                for i in order[a:b].tolist():  # ascending slots within one value
                     text = self._emails.get(int(chosen[i]))
                     if text in seen:
                         losers.append(i)
                     seen.add(text)
-            else:
-                losers.extend(group[1:])
-        if not losers:
-            return eligible
+            lost_at = np.array(losers, dtype=np.int64)
+        else:
+            later = np.ones(len(order), dtype=bool)
+            later[bounds[:-1]] = False  # the first (lowest slot) of each equal run keeps the number
+            lost_at = order[later]
+        if not len(lost_at):
+            return eligible, 0
         lost = np.zeros(len(eligible), dtype=bool)
-        lost[losers] = True
-        reason[eligible[lost]] = _DUPLICATE
-        return eligible[~lost]
+        lost[lost_at] = True
+        return eligible[~lost], int(len(lost_at))
 
     # -- snapshots -------------------------------------------------------------------------------
 

