@@ -463,6 +463,18 @@ class _Columns:
     wset: np.ndarray
 
 
+_LOADER_COLUMNS = {
+    "prof": np.int32,
+    "pause": np.int32,
+    "phone": np.int64,
+    "email_h": np.int32,
+    "lat": np.float64,
+    "lon": np.float64,
+    "pid": np.int32,
+    "wset": np.int32,
+}
+
+
 class IndexLoader:
     """Fills an index chunk by chunk, from :class:`Participant` objects or straight from stored records.
 
@@ -614,6 +626,49 @@ class IndexLoader:
     def add_json(self, texts: Iterable[str]) -> None:
         """Add participants from their stored JSON texts."""
         self.add_records(map(json.loads, texts))
+
+    def export(self) -> dict[str, Any]:
+        """What was added, as plain picklable data, for :meth:`merge` into a loader in another process.
+
+        Profiles and window sets travel as their keys (codes are local to each loader).
+        """
+        p = self.index._profiles
+        return {
+            "count": self.count,
+            "ids": b"".join(self._ids),
+            "emails": b"".join(self._emails),
+            "idh": np.concatenate(self._idh) if self._idh else np.zeros(0, dtype=np.int32),
+            "profiles": [key for key, _ in sorted(p.index.items(), key=lambda kv: kv[1])],
+            "window_sets": [ws for ws, _ in sorted(self.index._wsets.index.items(), key=lambda kv: kv[1])],
+            **{
+                name: np.frombuffer(getattr(self, "_" + name), dtype=dtype)
+                for name, dtype in _LOADER_COLUMNS.items()
+            },
+        }
+
+    def merge(self, part: Mapping[str, Any]) -> None:
+        """Append what another loader exported (its participants come after the ones added so far)."""
+        index = self.index
+        profiles = index._profiles
+        prof_map = np.array(
+            [
+                profiles.get(key, key[0], key[1], index._zone_code(key[2]), index._language_code(key[3]), key[4])
+                for key in part["profiles"]
+            ]
+            or [0],
+            dtype=np.int32,
+        )
+        wset_map = np.array([index._wsets.get(ws) for ws in part["window_sets"]], dtype=np.int32)
+        if len(part["prof"]):
+            self._prof.frombytes(prof_map[part["prof"]].tobytes())
+            self._wset.frombytes(wset_map[part["wset"]].tobytes())
+            self._pid.frombytes((part["pid"] + np.int32(self.count)).astype(np.int32).tobytes())
+            for name in ("pause", "phone", "email_h", "lat", "lon"):
+                getattr(self, "_" + name).frombytes(np.ascontiguousarray(part[name]).tobytes())
+            self._ids.append(part["ids"])
+            self._emails.append(part["emails"])
+            self._idh.append(part["idh"])
+        self.count += int(part["count"])
 
     def finish(self) -> AudienceIndex:
         """Sort what was added into the index (replacing its main arrays) and return the index."""

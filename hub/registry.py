@@ -28,6 +28,7 @@ from . import snapshot
 from .audience import AudienceIndex, IndexLoader
 from .errors import NotFound, ValidationError
 from .participants import Participant, parse_csv
+from .rebuild import rebuild_in_processes
 from .store import AuditEntry, GenerationStep, ParticipantsVersion
 
 log = logging.getLogger("burgerhub.registry")
@@ -59,6 +60,7 @@ class ParticipantRegistry:
         snapshot_path: Path | None | Any = _DERIVE,
         snapshot_delay: float | None = DEFAULT_SNAPSHOT_DELAY,
         chunk_size: int = 20_000,
+        processes: int | None = None,
     ):
         self.store, self.index, self.metrics = store, index, metrics
         if snapshot_path is _DERIVE:
@@ -67,6 +69,8 @@ class ParticipantRegistry:
         self.snapshot_path: Path | None = snapshot_path
         self.snapshot_delay = snapshot_delay
         self.chunk_size = chunk_size
+        #: worker processes for a rebuild of a large store (default: one per core; 1: stream in this process)
+        self.processes = processes
         #: how the last :meth:`load` went: ``source`` ("snapshot" or "store"), seconds, participants
         self.last_load: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -85,7 +89,8 @@ class ParticipantRegistry:
             source = "snapshot"
             if index is None:
                 source = "store"
-                index, version = await self._rebuild()
+                built = await rebuild_in_processes(self.store, processes=self.processes, chunk_size=self.chunk_size)
+                index, version = built if built is not None else await self._rebuild()
             self.index, self._version = index, version
             seconds = time.perf_counter() - t0
             if source == "store" and self.snapshot_path is not None:

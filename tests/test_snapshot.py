@@ -238,3 +238,24 @@ def test_snapshot_arrays_survive_later_updates():
     index.upsert(Participant.from_dict(person("x", *UTRECHT)))
     index.remove("p1")
     assert all(np.array_equal(before[k], arrays[k]) for k in arrays)
+
+
+async def test_rebuild_in_processes_matches_a_single_stream(tmp_path, monkeypatch):
+    from hub import rebuild
+
+    db = tmp_path / "hub.sqlite3"
+    store = SQLiteStore(db)
+    await store.open()
+    data = people(90)
+    await store.put_participants([(d["id"], Participant.from_dict(d).to_dict()) for d in data])
+    await store.put_participants([("p3", Participant.from_dict(data[40] | {"id": "p3"}).to_dict())])  # moved
+    monkeypatch.setattr(rebuild, "MIN_PARTICIPANTS", 10)
+    built = await rebuild.rebuild_in_processes(store, processes=3, chunk_size=7)
+    assert built is not None
+    index, version = built
+    assert version == await store.participants_version()
+    streamed = ParticipantRegistry(store, AudienceIndex(), snapshot_path=None, processes=1)
+    await streamed.load()
+    assert len(index) == len(streamed.index) == 90
+    assert summary(index) == summary(streamed.index)
+    await store.close()

@@ -563,6 +563,16 @@ class SQLiteStore:
         """The database's id and the participants generation now."""
         return await self._read(_version)
 
+    async def participant_rowids(self) -> tuple[int, int, int]:
+        """(first rowid, last rowid, count) of the participants table, for splitting a full read."""
+
+        def fn(conn):
+            first, last = conn.execute("SELECT min(rowid), max(rowid) FROM participants").fetchone()
+            count = conn.execute("SELECT count(*) FROM participants").fetchone()[0]
+            return (first or 0, last or 0, count)
+
+        return await self._read(fn)
+
     def scan_participants(self, chunk_size: int = 20_000) -> ParticipantScan:
         """Every participant's stored JSON text, in chunks, from one consistent read (see :class:`ParticipantScan`)."""
         return ParticipantScan(self, chunk_size)
@@ -862,3 +872,33 @@ class ParticipantScan:
                 return
             pending = loop.run_in_executor(self._thread, fetch)  # read ahead while the caller parses
             yield texts
+
+
+def read_participants(
+    path: str | Path,
+    consume: Callable[[list[str]], None],
+    *,
+    chunk_size: int = 20_000,
+    rowids: tuple[int, int] | None = None,
+) -> ParticipantsVersion:
+    """Hand the stored JSON texts of participants (``rowids``: first and last rowid, inclusive) to
+    ``consume`` in chunks, all from one read transaction; returns the version they belong to.
+
+    Blocking and on a connection of its own: for worker processes that rebuild the audience index.
+    """
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        version = _version(conn)
+        if rowids is None:
+            cursor = conn.execute("SELECT data FROM participants ORDER BY rowid")
+        else:
+            cursor = conn.execute(
+                "SELECT data FROM participants WHERE rowid BETWEEN ? AND ? ORDER BY rowid", rowids
+            )
+        while rows := cursor.fetchmany(chunk_size):
+            consume([r[0] for r in rows])
+        conn.execute("COMMIT")
+        return version
+    finally:
+        conn.close()
