@@ -265,13 +265,25 @@ class _Strings:
         out._set_blob(blob, starts)
         return out
 
-    def permuted(self, order: np.ndarray) -> _Strings:
-        """A new column holding entry ``order[i]`` at ``i`` (main entries only)."""
+    def permuted(self, order: np.ndarray, *, chunk: int = 1 << 18) -> _Strings:
+        """A new column holding entry ``order[i]`` at ``i`` (main entries only).
+
+        The bytes are gathered with numpy a chunk of entries at a time (one index per byte of the chunk).
+        """
+        order = np.asarray(order, dtype=np.int64)
         starts = self.starts.astype(np.int64)
-        blob = self.blob
-        firsts = starts[order].tolist()
-        lasts = starts[np.asarray(order) + 1].tolist()
-        return _Strings.from_blob(b"".join([blob[a:b] for a, b in zip(firsts, lasts)]))
+        lengths = (starts[1:] - starts[:-1])[order]
+        new_starts = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_starts[1:])
+        src = np.frombuffer(self.blob, dtype=np.uint8)
+        out = np.empty(int(new_starts[-1]), dtype=np.uint8)
+        for a in range(0, len(order), chunk):
+            b = min(len(order), a + chunk)
+            lo, hi = int(new_starts[a]), int(new_starts[b])
+            # source position of every byte: its entry's source start plus its offset in the entry
+            shift = np.repeat(starts[order[a:b]] - new_starts[a:b], lengths[a:b])
+            out[lo:hi] = src[shift + np.arange(lo, hi)]
+        return _Strings.from_blob(out.tobytes(), new_starts)
 
     @property
     def main_len(self) -> int:
@@ -329,6 +341,14 @@ class _Strings:
 
     def nbytes(self) -> int:
         return len(self.blob) + self.starts.nbytes + sum(len(s) + 57 for s in self.extra)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """A compacted index computed by :meth:`AudienceIndex.compaction`, ready to install."""
+
+    changes: int
+    fields: Mapping[str, Any]
 
 
 def _h32(text: str) -> int:
@@ -713,6 +733,7 @@ class AudienceIndex:
         self._language_index: dict[str, int] = {}
         self._profiles = _Profiles()
         self._wsets = _WindowSets()
+        self._changes = 0  # upserts and removals, so a compaction computed aside knows it is current
         self._load_main([])
 
     # -- construction ----------------------------------------------------------------------------
@@ -842,37 +863,50 @@ class AudienceIndex:
         return dead
 
     def _set_addresses(self, lat: np.ndarray, lon: np.ndarray, pid: np.ndarray, wset: np.ndarray) -> None:
-        """Sort addresses by grid cell and build the cell lookup. Cells come from the float32 values."""
+        for name, value in self._address_arrays(lat, lon, pid, wset).items():
+            setattr(self, name, value)
+
+    def _address_arrays(self, lat: np.ndarray, lon: np.ndarray, pid: np.ndarray, wset: np.ndarray) -> dict[str, Any]:
+        """Addresses sorted by grid cell, and the cell lookup. Cells come from the float32 values."""
         lat32 = lat.astype(np.float32)
         lon32 = lon.astype(np.float32)
         rows, cols = geo.cells_np(lat32, lon32, self.cell_deg)
         keys = rows * self._ncols + cols
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
-        self._a_lat = lat32[order]
-        self._a_lon = lon32[order]
-        self._a_pid = pid[order].astype(np.int32)
-        self._a_set = wset[order].astype(np.int32)
         if len(keys):
             first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            self._cell_keys = keys[first]
-            self._cell_start = np.r_[first, len(keys)].astype(np.int64)
+            cell_keys, cell_start = keys[first], np.r_[first, len(keys)].astype(np.int64)
         else:
-            self._cell_keys = np.zeros(0, dtype=np.int64)
-            self._cell_start = np.zeros(1, dtype=np.int64)
-        self._main_addresses = len(keys)
+            cell_keys, cell_start = np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        return {
+            "_a_lat": lat32[order],
+            "_a_lon": lon32[order],
+            "_a_pid": pid[order].astype(np.int32),
+            "_a_set": wset[order].astype(np.int32),
+            "_cell_keys": cell_keys,
+            "_cell_start": cell_start,
+            "_main_addresses": len(keys),
+        }
+
+    @staticmethod
+    def _lookup_arrays(idh: np.ndarray, phone: np.ndarray, email_h: np.ndarray) -> dict[str, Any]:
+        """The id lookup (hashes sorted, with their slots) and the shared-contact flags of the main slots."""
+        order = np.argsort(idh, kind="stable")
+        shared = np.where(_repeated(phone), _SHARED_PHONE, 0).astype(np.uint8)
+        shared |= np.where(_repeated(email_h), _SHARED_EMAIL, 0).astype(np.uint8)
+        return {
+            "_n_main": len(idh),
+            "_idh_sorted": idh[order].astype(np.int32),
+            "_idh_slot": order.astype(np.int32),
+            "_shared": _Grow(shared),
+        }
 
     def _reset_overlay(self, idh: np.ndarray) -> None:
         """Start an empty overlay; ``idh`` holds the id hashes of the main slots."""
-        n_main = len(idh)
-        self._n_main = n_main
-        self._dead = int(n_main - self._alive.v.sum())
-        order = np.argsort(idh, kind="stable")
-        self._idh_sorted = idh[order].astype(np.int32)
-        self._idh_slot = order.astype(np.int32)
-        shared = np.where(_repeated(self._phone.v), _SHARED_PHONE, 0).astype(np.uint8)
-        shared |= np.where(_repeated(self._email_h.v), _SHARED_EMAIL, 0).astype(np.uint8)
-        self._shared = _Grow(shared)
+        for name, value in self._lookup_arrays(idh, self._phone.v, self._email_h.v).items():
+            setattr(self, name, value)
+        self._dead = int(self._n_main - self._alive.v.sum())
         self._empty_overlay()
 
     def _empty_overlay(self) -> None:
@@ -921,6 +955,7 @@ class AudienceIndex:
         if old is not None:
             self._kill(old)
         pr, pa, ph, eh, email = self._row(participant)
+        self._changes += 1
         slot = self._alive.n
         self._ids.append(participant.id)
         self._emails.append(email)
@@ -952,6 +987,7 @@ class AudienceIndex:
         return True
 
     def _kill(self, slot: int) -> None:
+        self._changes += 1
         self._alive.a[slot] = False
         self._dead += 1
         if slot >= self._n_main:
@@ -970,11 +1006,25 @@ class AudienceIndex:
 
     def compact(self) -> None:
         """Merge the overlay into the sorted arrays and drop removed participants (renumbers slots)."""
+        self.apply_compaction(self.compaction())
+
+    @property
+    def compacted(self) -> bool:
+        """Whether there is nothing to compact (no overlay, no removed participants)."""
+        return not self.overlay_size and not self._dead and self._alive.n == self._n_main
+
+    def compaction(self) -> Compaction:
+        """The compacted index, computed without changing this one: safe to run in another thread while
+        the index answers queries, as long as nothing changes it meanwhile (see :meth:`apply_compaction`)."""
+        changes = self._changes
         alive = self._alive.v.copy()
         keep = np.flatnonzero(alive)
         remap = np.full(len(alive), -1, dtype=np.int64)
         remap[keep] = np.arange(len(keep))
-        o_lat, o_lon, o_pid, o_set = self._overlay_arrays()
+        o_lat = np.frombuffer(self._o_lat, dtype=np.float64).copy()
+        o_lon = np.frombuffer(self._o_lon, dtype=np.float64).copy()
+        o_pid = np.frombuffer(self._o_pid, dtype=np.int32).copy()
+        o_set = np.frombuffer(self._o_set, dtype=np.int32).copy()
         lat = np.concatenate([self._a_lat.astype(np.float64), o_lat])
         lon = np.concatenate([self._a_lon.astype(np.float64), o_lon])
         pid = np.concatenate([self._a_pid, o_pid])
@@ -982,16 +1032,30 @@ class AudienceIndex:
         live = alive[pid]
         idh = np.empty(len(alive), dtype=np.int32)
         idh[self._idh_slot] = self._idh_sorted
-        idh[self._n_main :] = [_h32(s) for s in self._ids.extra]
-        self._ids = self._ids.take(keep)
-        self._emails = self._emails.take(keep)
-        self._prof = _Grow(self._prof.v[keep])
-        self._pause = _Grow(self._pause.v[keep])
-        self._phone = _Grow(self._phone.v[keep])
-        self._email_h = _Grow(self._email_h.v[keep])
-        self._alive = _Grow(np.ones(len(keep), dtype=bool))
-        self._set_addresses(lat[live], lon[live], remap[pid[live]].astype(np.int32), wset[live])
-        self._reset_overlay(idh[keep])
+        idh[self._n_main :] = [_h32(s) for s in list(self._ids.extra)]
+        phone, email_h = self._phone.v[keep], self._email_h.v[keep]
+        fields: dict[str, Any] = {
+            "_ids": self._ids.take(keep),
+            "_emails": self._emails.take(keep),
+            "_prof": _Grow(self._prof.v[keep]),
+            "_pause": _Grow(self._pause.v[keep]),
+            "_phone": _Grow(phone),
+            "_email_h": _Grow(email_h),
+            "_alive": _Grow(np.ones(len(keep), dtype=bool)),
+            "_dead": 0,
+        }
+        fields.update(self._address_arrays(lat[live], lon[live], remap[pid[live]].astype(np.int32), wset[live]))
+        fields.update(self._lookup_arrays(idh[keep], phone, email_h))
+        return Compaction(changes, fields)
+
+    def apply_compaction(self, compaction: Compaction) -> bool:
+        """Install a :meth:`compaction`; ``False`` (nothing done) if the index changed since it was computed."""
+        if compaction.changes != self._changes:
+            return False
+        for name, value in compaction.fields.items():
+            setattr(self, name, value)
+        self._empty_overlay()
+        return True
 
     def _overlay_arrays(self) -> tuple[np.ndarray, ...]:
         if self._o_cache is None:
@@ -1243,7 +1307,7 @@ class AudienceIndex:
         The arrays returned are not changed by later updates (those go to the overlay and to new
         arrays), so they may be written out in another thread while the index keeps serving.
         """
-        if self.overlay_size or self._dead or self._alive.n > self._n_main:
+        if not self.compacted:
             self.compact()
         p = self._profiles
         keys = sorted(p.index.items(), key=lambda kv: kv[1])

@@ -144,7 +144,13 @@ class ParticipantRegistry:
         return loader.finish(), version
 
     async def _save(self, index: AudienceIndex, version: ParticipantsVersion) -> None:
-        """Write the snapshot (the caller holds the lock, so no write lands in between)."""
+        """Write the snapshot (the caller holds the lock, so no write lands in between).
+
+        The index is compacted first (a snapshot holds no removed participants), in a thread: at national
+        scale that takes a second or two, during which the event loop keeps serving selections.
+        """
+        if not index.compacted:
+            index.apply_compaction(await asyncio.to_thread(index.compaction))
         meta, arrays = index.snapshot()
         try:
             await asyncio.to_thread(snapshot.write, self.snapshot_path, version, meta, arrays)

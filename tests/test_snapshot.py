@@ -259,3 +259,13 @@ async def test_rebuild_in_processes_matches_a_single_stream(tmp_path, monkeypatc
     assert len(index) == len(streamed.index) == 90
     assert summary(index) == summary(streamed.index)
     await store.close()
+
+
+def test_a_compaction_computed_aside_is_dropped_when_the_index_changed_meanwhile():
+    index = AudienceIndex.build([Participant.from_dict(d) for d in people()], auto_compact=False)
+    index.remove("p1")
+    stale = index.compaction()
+    index.upsert(Participant.from_dict(person("late", *UTRECHT)))
+    assert not index.apply_compaction(stale) and "late" in index
+    assert index.apply_compaction(index.compaction()) and index.compacted
+    assert "late" in index and "p1" not in index and len(index) == 60
