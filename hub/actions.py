@@ -219,6 +219,7 @@ class ActionService:
                            {"type": data["type"], "urgency": data["urgency"], "targeted": len(rows),
                             "channels": list(decision.channels)})
         await self.hub.store.create_action(data, rows, audit)
+        self.hub.engine.remember(to_view(data))
         self.hub.engine.wake(decision.channels)
         self._notify(MessageKind.START, data, actor, decision.channels, len(rows))
         return data
@@ -259,7 +260,7 @@ class ActionService:
         audit = AuditEntry(actor.name, actor.role, "action.update", action_id,
                            {"changes": changes, "newly_reached": len(rows)})
         starts, updates = await self.hub.store.update_action(new, rows, audit, notify_reached=bool(notify))
-        self.hub.engine.forget(action_id)
+        self.hub.engine.remember(to_view(new))
         self.hub.engine.wake(channels)
         self._notify(MessageKind.UPDATE, new, actor, channels, starts + updates)
         return {**new, "queued": {"start": starts, "update": updates}}
@@ -275,7 +276,7 @@ class ActionService:
                "version": data["version"] + 1, "ended_by": actor.name}
         audit = AuditEntry(actor.name, actor.role, "action.end", action_id, {"result": payload["result"]})
         closing = await self.hub.store.end_action(new, audit)
-        self.hub.engine.forget(action_id)
+        self.hub.engine.remember(to_view(new))
         channels = tuple(data["route"]["channels"])
         self.hub.engine.wake(channels)
         self._notify(MessageKind.END, new, actor, channels, closing)

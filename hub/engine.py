@@ -32,6 +32,12 @@ log = logging.getLogger("burgerhub.engine")
 
 ActionLoader = Callable[[str], Awaitable[ActionView | None]]
 
+#: the fewest rows a claim asks for (see :func:`claim_window`)
+MIN_CLAIM = 512
+#: outcomes fewer than this wait up to COALESCE_SECONDS for company before they are written
+COALESCE_ROWS = 256
+COALESCE_SECONDS = 0.005
+
 
 @dataclass
 class ChannelRuntime:
@@ -111,6 +117,10 @@ class DeliveryEngine:
         """Drop the cached view of an action after it changed."""
         self._views.pop(action_id, None)
 
+    def remember(self, view: ActionView) -> None:
+        """Cache the view of an action that was just written, so its first batch need not read it back."""
+        self._views[view.id] = (time.monotonic(), view)
+
     async def drain(self, timeout: float = 30.0) -> bool:
         """Wait until no row is queued (retries included) or in flight; for tests and the demo."""
         deadline = time.monotonic() + timeout
@@ -136,20 +146,23 @@ class DeliveryEngine:
     async def _dispatch(self, rt: ChannelRuntime) -> None:
         event = self._events[rt.name]
         slots = asyncio.Semaphore(rt.concurrency)
-        window = max(rt.batch_size * rt.concurrency * 2, rt.batch_size)
+        window = claim_window(rt, self.settings)
+        idle = True
         while not self._stopping:
             # cleared before claiming: a wake-up that arrives while the claim runs is not lost
             event.clear()
             try:
                 rows = await self.store.claim(
                     rt.name,
-                    min(window, self.settings.claim_size),
+                    # after a quiet spell the first batch goes out alone, so it leaves as soon as it can
+                    min(rt.batch_size, window) if idle else window,
                     owner=self.owner,
                     lease_seconds=self.settings.lease_seconds,
                 )
             except Exception:
                 log.exception("claiming deliveries for %s failed", rt.name)
                 rows = []
+            idle = not rows
             if not rows:
                 timeout = self.settings.poll_interval
                 due = await self.store.next_due(rt.name)
@@ -280,6 +293,10 @@ class DeliveryEngine:
 
     async def _write(self) -> None:
         try:
+            if len(self._pending) < COALESCE_ROWS:
+                # a per-recipient channel finishes one message at a time: gather a few milliseconds'
+                # worth into one transaction rather than writing each on its own
+                await asyncio.sleep(COALESCE_SECONDS)
             await self._flush()
         except Exception:
             # the rows stay leased; after the lease they are requeued and sent again (at-least-once)
@@ -291,6 +308,19 @@ class DeliveryEngine:
             while self._pending:
                 batch, self._pending = self._pending, []
                 await self.store.complete(batch)
+
+
+def claim_window(rt: ChannelRuntime, settings: EngineSettings) -> int:
+    """How many rows one claim may take for a channel.
+
+    Enough to keep every ``deliver`` slot busy twice over, and at least a few hundred so that a
+    per-recipient channel does not pay one claim per handful of messages; never more than the
+    channel's rate can send within a quarter of the lease, so claimed rows do not outlive it.
+    """
+    window = min(max(rt.batch_size * rt.concurrency * 2, MIN_CLAIM), settings.claim_size)
+    if rt.limiter is not None:
+        window = min(window, int(rt.limiter.rate * settings.lease_seconds / 4))
+    return max(window, rt.batch_size, 1)
 
 
 def _group(rows: list[LedgerRow], batch_size: int) -> list[list[LedgerRow]]:

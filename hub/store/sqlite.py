@@ -164,6 +164,7 @@ class SQLiteStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._last_lease = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -215,14 +216,17 @@ class SQLiteStore:
     # -- actions ---------------------------------------------------------------------------
     @staticmethod
     def _insert_rows(conn, action_id: str, kind: str, seq: int, rank: int, rows: Iterable[NewDelivery]) -> int:
+        # One statement for all rows, fed one JSON array: SQLite inserts them without coming back to
+        # Python for each row (executemany does, and waits for the GIL every time the loop is busy).
         now = time.time()
-        before = conn.total_changes
-        conn.executemany(
+        data = json.dumps([(r.channel, r.address, r.participant_id, r.language) for r in rows], separators=(",", ":"))
+        return conn.execute(
             "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
-            " urgency_rank, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'queued',?,?)",
-            [(action_id, r.channel, kind, seq, r.address, r.participant_id, r.language, rank, now, now) for r in rows],
-        )
-        return conn.total_changes - before
+            " urgency_rank, status, created_at, updated_at)"
+            " SELECT ?, json_extract(value, '$[0]'), ?, ?, json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+            " json_extract(value, '$[3]'), ?, 'queued', ?, ? FROM json_each(?)",
+            (action_id, kind, seq, rank, now, now, data),
+        ).rowcount
 
     @staticmethod
     def _audit(conn, entry: AuditEntry) -> None:
@@ -379,44 +383,65 @@ class SQLiteStore:
 
     # -- the ledger ------------------------------------------------------------------------
     async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]:
-        """Take up to ``limit`` due rows, urgent first, and lease them to ``owner``."""
+        """Take up to ``limit`` due rows, urgent first, and lease them to ``owner``.
+
+        The claimed rows come back as one JSON array rather than a row at a time (``RETURNING``), so
+        the store's thread does not need the GIL once per row while the event loop is busy.
+        """
 
         def fn(conn):
             now = time.time()
-            rows = conn.execute(
+            # a lease stamp no earlier claim of this store used identifies the rows this claim took
+            lease = max(now + lease_seconds, self._last_lease + 1e-6)
+            self._last_lease = lease
+            conn.execute(
                 "UPDATE deliveries SET status='sending', owner=?, lease_until=?, attempts=attempts+1, updated_at=?"
                 " WHERE id IN (SELECT id FROM deliveries WHERE channel=? AND status='queued' AND next_at<=?"
-                " ORDER BY urgency_rank, next_at, id LIMIT ?)"
-                " RETURNING id, action_id, channel, kind, seq, address, participant_id, language, attempts,"
-                " urgency_rank",
-                (owner, now + lease_seconds, now, channel, now, limit),
-            ).fetchall()
+                " ORDER BY urgency_rank, next_at, id LIMIT ?)",
+                (owner, lease, now, channel, now, limit),
+            )
+            (data,) = conn.execute(
+                "SELECT json_group_array(json_array(id, action_id, channel, kind, seq, address, participant_id,"
+                " language, attempts, urgency_rank)) FROM deliveries"
+                " WHERE channel=? AND status='sending' AND lease_until=? AND owner=?",
+                (channel, lease, owner),
+            ).fetchone()
+            rows = json.loads(data)
             rows.sort(key=lambda r: (r[9], r[0]))
-            return [LedgerRow(*r[:9]) for r in rows]
+            return [LedgerRow._make(r[:9]) for r in rows]
 
         return await self._tx(fn)
 
     async def complete(self, outcomes: Sequence[Outcome]) -> None:
+        """Write what became of claimed rows: final statuses, retries, and skips after a failed start.
+
+        Each kind of change is one statement over a JSON array of the outcomes; the usual case (all
+        final, none failed) is a single statement, atomic without an explicit transaction.
+        """
         if not outcomes:
             return
+        final = [(o.id, o.status, o.reason, o.provider_id) for o in outcomes if o.retry_at is None]
+        retry = [(o.id, o.retry_at, o.reason) for o in outcomes if o.retry_at is not None]
+        failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED and o.retry_at is None]
 
         def fn(conn):
             now = time.time()
-            final = [
-                (o.status, o.reason, o.provider_id, now, o.id) for o in outcomes if o.retry_at is None
-            ]
-            retry = [(o.retry_at, o.reason, now, o.id) for o in outcomes if o.retry_at is not None]
-            conn.executemany(
-                "UPDATE deliveries SET status=?, reason=?, provider_id=coalesce(?, provider_id), owner=NULL,"
-                " lease_until=NULL, updated_at=? WHERE id=? AND status='sending'",
-                final,
-            )
-            conn.executemany(
-                "UPDATE deliveries SET status='queued', next_at=?, reason=?, owner=NULL, lease_until=NULL,"
-                " updated_at=? WHERE id=? AND status='sending'",
-                retry,
-            )
-            failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED and o.retry_at is None]
+            if final:
+                conn.execute(
+                    "UPDATE deliveries SET status=json_extract(o.value, '$[1]'), reason=json_extract(o.value, '$[2]'),"
+                    " provider_id=coalesce(json_extract(o.value, '$[3]'), provider_id), owner=NULL, lease_until=NULL,"
+                    " updated_at=? FROM json_each(?) AS o"
+                    " WHERE deliveries.id=json_extract(o.value, '$[0]') AND deliveries.status='sending'",
+                    (now, json.dumps(final, separators=(",", ":"))),
+                )
+            if retry:
+                conn.execute(
+                    "UPDATE deliveries SET status='queued', next_at=json_extract(o.value, '$[1]'),"
+                    " reason=json_extract(o.value, '$[2]'), owner=NULL, lease_until=NULL, updated_at=?"
+                    " FROM json_each(?) AS o"
+                    " WHERE deliveries.id=json_extract(o.value, '$[0]') AND deliveries.status='sending'",
+                    (now, json.dumps(retry, separators=(",", ":"))),
+                )
             if failed:
                 # someone whose start never arrived must not get a closing message out of the blue
                 conn.executemany(
@@ -426,7 +451,10 @@ class SQLiteStore:
                     [(now, i) for i in failed],
                 )
 
-        await self._tx(fn)
+        if retry or failed:
+            await self._tx(fn)
+        else:
+            await self._read(fn)
 
     async def requeue_orphans(self, owner: str | None = None) -> int:
         """Give rows whose lease ran out (or, with ``owner=None`` on a single-node store, every row

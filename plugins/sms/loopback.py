@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import json
 import re
 import secrets
 import time
@@ -67,11 +68,11 @@ class Arrivals:
     #: (count, future) pairs of clients waiting for ``messages`` to reach ``count``
     _waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
 
-    def accepted(self, n: int) -> None:
-        """Count ``n`` messages accepted now (a request whose body has been read)."""
+    def accepted(self, n: int, at: float | None = None) -> None:
+        """Count ``n`` messages accepted, which arrived ``at`` (their request's body read; default now)."""
         if n <= 0:
             return
-        now = time.time()
+        now = time.time() if at is None else at
         if self.first is None:
             self.first = now
         self.last = now
@@ -295,7 +296,9 @@ class LoopbackSmsProvider:
                 headers=headers,
             )
         try:
-            payload = _lower_keys(await request.json())
+            raw = await request.read()
+            arrived = time.time()
+            payload = _lower_keys(json.loads(raw))
             messages = payload["messages"]
             token = messages["authentication"]["producttoken"]
             msgs = messages["msg"]
@@ -326,7 +329,7 @@ class LoopbackSmsProvider:
                 else:
                     accepted += 1
                 results.append(entry)
-        self.arrivals.accepted(accepted)
+        self.arrivals.accepted(accepted, arrived)
         rejected = len(results) - accepted
         body = {"details": f"Created {accepted} message(s)", "errorCode": 201 if rejected else 0, "messages": results}
         return web.json_response(body, status=200 if accepted or not results else 400)
