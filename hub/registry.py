@@ -2,7 +2,8 @@
 
 At start-up :meth:`ParticipantRegistry.load` takes the index from its snapshot next to the database
 (:mod:`hub.snapshot`) when the snapshot reflects the store's current participants generation, and
-otherwise rebuilds it by streaming the stored records in chunks, then writes a new snapshot. Every
+otherwise rebuilds it from the stored records (a large store on one worker process per core,
+:mod:`hub.rebuild`; else streamed in chunks), then writes a new snapshot. Every
 write goes to the store first (which bumps the generation in the same transaction), then to the index;
 one lock keeps writes and snapshot saves in order, so the generation the registry records for its index
 is exact. A changed index is saved again ``snapshot_delay`` seconds after the first change, and when

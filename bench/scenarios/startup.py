@@ -17,6 +17,7 @@ Two kinds of start:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -48,11 +49,11 @@ def free_port() -> int:
 def write_config(path: Path, data_dir: Path, port: int) -> None:
     path.write_text(
         "[hub]\n"
-        f'data_dir = "{data_dir}"\n'
-        'public_url = "http://127.0.0.1:%d"\n'
+        f"data_dir = {json.dumps(str(data_dir))}\n"
+        f'public_url = "http://127.0.0.1:{port}"\n'
         "[api]\n"
         'host = "127.0.0.1"\n'
-        f"port = {port}\n" % port
+        f"port = {port}\n"
     )
 
 
@@ -67,22 +68,24 @@ def peak_rss_mb(pid: int) -> tuple[float, float]:
 
 
 async def start_once(config: Path, port: int) -> dict[str, float]:
-    """Spawn the hub, wait until it is healthy, measure, stop it."""
+    """Spawn the hub, wait until it is healthy, measure, stop it. Its stderr goes next to the config."""
+    log = config.with_name("hub-stderr.log")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from hub.cli import main; main()", "--config", str(config), "serve"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from hub.cli import main; main()", "--config", str(config), "serve"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     url = f"http://127.0.0.1:{port}/v1/health"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while True:
                 if proc.poll() is not None:
-                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    raise RuntimeError(f"hub exited with {proc.returncode}: {err[-2000:]}")
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"hub exited with {proc.returncode}: {tail}")
                 if time.perf_counter() - t0 > TIMEOUT_S:
                     raise RuntimeError(f"hub not healthy after {TIMEOUT_S:.0f} s")
                 try:
