@@ -24,6 +24,12 @@ class RateLimiter:
         self.updated = now
 
     async def acquire(self, n: float = 1.0) -> None:
+        if not self._lock.locked():
+            # nobody waits and the bucket holds enough: take it without the lock (no await in between)
+            self._refill()
+            if self.tokens >= min(n, self.capacity):
+                self.tokens -= n
+                return
         async with self._lock:
             while True:
                 self._refill()

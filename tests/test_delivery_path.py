@@ -12,23 +12,11 @@ from hub.config import EngineSettings
 from hub.engine import ChannelRuntime, DeliveryEngine, claim_window
 from hub.models import Receipt
 from hub.ratelimit import RateLimiter
-from hub.store import AuditEntry, LedgerRow, NewDelivery, Outcome
+from hub.store import LedgerRow, NewDelivery, Outcome
 from hub.store.sqlite import SQLiteStore
 from hub.testing import make_action
 
-AUDIT = AuditEntry("t", "dispatcher", "action.start", "a1")
-
-
-def action(id="act-000001", **kw):
-    return {"id": id, "status": "active", "urgency": "time_critical", "version": 1, **kw}
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "db.sqlite3")
-    await s.open()
-    yield s
-    await s.close()
+from test_store import AUDIT, action, store  # noqa: F401  (the store fixture)
 
 
 # -- the ledger in bulk ------------------------------------------------------------------------
