@@ -49,3 +49,19 @@ def test_texts_from_values_that_may_change_are_rendered_every_time():
     assert "rode pet" in first and "blauwe jas" in second and templates.renders == 2
     templates.text(make_notice(), "nl", variant="short", description=["unhashable"])
     assert templates.renders == 3
+
+
+def test_warm_compiles_in_every_language_before_the_first_alert(tmp_path):
+    templates = MessageTemplates(tmp_path)  # a folder of its own: a fresh environment
+    templates.warm(["start.txt.j2", "end.txt.j2"])
+    loaded: list[str] = []
+    loader = templates.env.loader
+    get_source = loader.get_source
+    loader.get_source = lambda env, name: loaded.append(name) or get_source(env, name)
+    try:
+        for language in ("nl", "en"):
+            templates.text(make_notice(), language, variant="short")
+            templates.text(make_notice(MessageKind.END), language, variant="short")
+    finally:
+        del loader.get_source
+    assert not [name for name in loaded if name.endswith(("start.txt.j2", "end.txt.j2"))]

@@ -14,6 +14,7 @@ The ledger must show every start and every closing row sent.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 
 from bench.common import BenchContext, Figure, Scenario
@@ -107,6 +108,7 @@ async def run(ctx: BenchContext) -> Scenario:
                 " time of the first and the last message (wall clock, read after the request body)",
             }
 
+    shutil.rmtree(work / "hub", ignore_errors=True)  # the ledger of this run; participants stay cached
     return Scenario(
         NAME,
         TITLE,

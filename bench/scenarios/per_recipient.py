@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -127,6 +128,7 @@ async def run(ctx: BenchContext, *, with_apprise: bool = True) -> Scenario:
                 "measured": "messages / (last arrival at the provider - start), wall clock across processes",
             }
 
+    shutil.rmtree(work / "hub", ignore_errors=True)  # the ledger of this run; participants stay cached
     return Scenario(
         NAME,
         TITLE,

@@ -11,7 +11,7 @@ import datetime
 import enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jinja2
 
@@ -92,6 +92,12 @@ class MessageTemplates:
                 self._texts.clear()
             self._texts[key] = text
         return text
+
+    def warm(self, names: Iterable[str]) -> None:
+        """Compile these templates in every language now, so the first alert does not wait for it."""
+        for language in LANGUAGES:
+            for name in names:
+                self.env.get_template(f"{language}/{name}")
 
     def text(self, notice: Notice, language: str, *, variant: str = "long", **variables: Any) -> str:
         """The core's text for a notice. ``variant`` is ``long`` (mail, voice, app) or ``short`` (SMS, signs)."""

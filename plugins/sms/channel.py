@@ -68,6 +68,9 @@ class SmsChannel(Channel):
         if self.context.sandbox:
             return
         self.provider.check_settings()
+        warm = getattr(self.context.templates, "warm", None)
+        if warm is not None:  # compiled now rather than while the first alert waits
+            warm([f"{kind.value}.txt.j2" for kind in MessageKind] + ["sms_reply_hint.txt.j2"])
         connections = int(self.settings.get("max_connections") or self.provider.concurrency)
         connector = aiohttp.TCPConnector(
             limit=connections, limit_per_host=connections, ttl_dns_cache=300, keepalive_timeout=30
