@@ -269,3 +269,20 @@ def test_a_compaction_computed_aside_is_dropped_when_the_index_changed_meanwhile
     assert not index.apply_compaction(stale) and "late" in index
     assert index.apply_compaction(index.compaction()) and index.compacted
     assert "late" in index and "p1" not in index and len(index) == 60
+
+
+async def test_a_hub_saves_its_index_when_it_stops_and_starts_from_it(make_hub, tmp_path):
+    data_dir = tmp_path / "hubdata"
+    async with make_hub(data_dir=data_dir, engine=False) as hub:
+        for d in people(12):
+            await hub.registry.register(d)
+        path = hub.registry.snapshot_path
+        assert path == snapshot.path_for(hub.config.database_path)
+    assert path.exists()
+    async with make_hub(data_dir=data_dir, engine=False) as hub:
+        assert hub.registry.last_load["source"] == "snapshot" and len(hub.audience) == 12
+        await hub.registry.erase("p3", actor="op", role="operator")
+        assert not path.exists()
+    async with make_hub(data_dir=data_dir, engine=False) as hub:
+        assert hub.registry.last_load["source"] == "snapshot"
+        assert "p3" not in hub.audience and len(hub.audience) == 11
