@@ -286,3 +286,17 @@ async def test_a_hub_saves_its_index_when_it_stops_and_starts_from_it(make_hub, 
     async with make_hub(data_dir=data_dir, engine=False) as hub:
         assert hub.registry.last_load["source"] == "snapshot"
         assert "p3" not in hub.audience and len(hub.audience) == 11
+
+
+async def test_a_failing_worker_falls_back_to_streaming(tmp_path, monkeypatch):
+    from hub import rebuild
+
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    await store.open()
+    await store.put_participants([(d["id"], Participant.from_dict(d).to_dict()) for d in people(30)])
+    monkeypatch.setattr(rebuild, "MIN_PARTICIPANTS", 10)
+    monkeypatch.setattr(rebuild.sys, "executable", str(tmp_path / "no-such-python"))
+    assert await rebuild.rebuild_in_processes(store, processes=2) is None
+    registry = ParticipantRegistry(store, AudienceIndex(), snapshot_path=None, processes=2)
+    assert await registry.load() == 30
+    await store.close()
