@@ -35,6 +35,8 @@ TITLE = "Fan-out of one time-critical action to 100,000 SMS (CM bulk adapter, vi
 
 FIRST_TARGET_MS = 100.0
 LAST_TARGET_S = 5.0
+#: the SMS bulk adapter's bar: recipients handed to the provider per second
+BULK_TARGET = 20_000.0
 #: messages per second the SMS channel may send (`[channels.sms] rate`)
 RATE = 100_000
 
@@ -121,6 +123,8 @@ async def run(ctx: BenchContext) -> Scenario:
                    "API answer -> first closing message at the provider"),
             Figure("end_last_message", "s", end_last, LAST_TARGET_S, "lower",
                    f"API answer -> last of {recipients:,} closing messages at the provider"),
+            Figure("start_recipients_per_s", "recipients/s", [recipients / t for t in start_last], BULK_TARGET,
+                   "higher", "start messages over the time from the API answer to the last one at the provider"),
             Figure("api_start", "ms", api_start, None, "lower",
                    "POST /v1/actions round trip: route, audience, ledger rows in one transaction"),
             Figure("api_end", "ms", api_end, None, "lower",
