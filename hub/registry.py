@@ -250,7 +250,8 @@ class ParticipantRegistry:
 
     async def import_csv(self, text: str) -> dict[str, Any]:
         """Store every valid row; report each bad row with its line, field and reason. Nothing valid is lost."""
-        people, errors = parse_csv(text)
+        # parsing and validating a large file is CPU work: keep the event loop serving meanwhile
+        people, errors = await asyncio.to_thread(parse_csv, text)
         if people:
             await self._put_many(people)
         self._gauge()
