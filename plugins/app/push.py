@@ -9,9 +9,7 @@ The encryption is pywebpush's :meth:`pywebpush.WebPusher.encode` and the VAPID t
 from __future__ import annotations
 
 import base64
-import email.utils
 import time
-from datetime import timezone
 from typing import Mapping
 
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPushException, WebPusher
 from yarl import URL
+
+from hub.retry import parse_retry_after
 
 #: The largest plaintext that fits one aes128gcm record of 4096 bytes: 4096 minus the header
 #: (16 salt + 4 record size + 1 key id length + 65 key id), the 16-byte tag and the 1-byte delimiter.
@@ -122,17 +122,5 @@ def encrypt(endpoint: str, keys: Mapping[str, str], plaintext: bytes) -> bytes:
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+    """Seconds from a push service's ``Retry-After`` header (see :func:`hub.retry.parse_retry_after`)."""
+    return parse_retry_after(value, now=now)

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from hub.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus
+from hub.retry import parse_retry_after
 
 from . import signing
-from .providers import SmsProvider, e164, parse_retry_after, transport_error
+from .providers import SmsProvider, e164, transport_error
 
 if TYPE_CHECKING:
     from .channel import SmsChannel

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
-import time
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import aiohttp
@@ -37,21 +35,6 @@ if TYPE_CHECKING:
     from .channel import SmsChannel
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def basic_auth(user: str, password: str) -> str:

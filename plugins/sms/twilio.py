@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
@@ -12,9 +12,10 @@ from aiohttp import web
 
 from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus
+from hub.retry import parse_retry_after
 
 from . import signing
-from .providers import EMPTY_TWIML, SmsProvider, basic_auth, parse_retry_after, transport_error
+from .providers import EMPTY_TWIML, SmsProvider, basic_auth, transport_error
 
 if TYPE_CHECKING:
     from .channel import SmsChannel
@@ -45,6 +46,43 @@ TWILIO_STATUS = {
 }
 #: delivery errors in callbacks worth another try (30001: Twilio's queue overflowed)
 TWILIO_RETRYABLE_CALLBACK_ERRORS = {"30001"}
+
+
+def twilio_error(
+    status: int,
+    raw: bytes,
+    retry_after: str | None,
+    *,
+    permanent_codes: Mapping[int, str],
+    operator_codes: Iterable[int] = (),
+) -> TransientDeliveryError | PermanentDeliveryError:
+    """What a Twilio REST error answer (``{"code", "message", ...}``) means for one request.
+
+    429 and 5xx are transient, honouring ``Retry-After``; a code in ``permanent_codes`` is this
+    recipient's permanent failure; 401/403/404 and ``operator_codes`` (credentials, caller id) are
+    transient with code ``auth``, since an operator can fix them and the alert should stay queued;
+    anything else is permanent. The Voice channel uses the same reading of Twilio's errors.
+    """
+    try:
+        body = json.loads(raw)
+        code = int(body.get("code") or 0)
+        text = str(body.get("message") or "")
+    except (ValueError, TypeError, AttributeError):
+        code, text = 0, raw[:200].decode("utf-8", "replace")
+    reason = f"Twilio {status} {code or ''}: {text}".strip()
+    if status == 429:
+        return TransientDeliveryError(
+            reason, code="rate_limited", retry_after=parse_retry_after(retry_after), provider_status=status
+        )
+    if status >= 500:
+        return TransientDeliveryError(
+            reason, code="provider_unavailable", retry_after=parse_retry_after(retry_after), provider_status=status
+        )
+    if code in permanent_codes:
+        return PermanentDeliveryError(reason, code=f"twilio_{code}", provider_status=status)
+    if status in (401, 403, 404) or code in operator_codes:
+        return TransientDeliveryError(reason, code="auth", provider_status=status)
+    return PermanentDeliveryError(reason, code=f"twilio_{code}" if code else "rejected", provider_status=status)
 
 
 class TwilioMessages(SmsProvider):
@@ -143,25 +181,10 @@ class TwilioMessages(SmsProvider):
         return self._failure(delivery, status, raw, retry_after)
 
     def _failure(self, delivery: Delivery, status: int, raw: bytes, retry_after: str | None) -> Receipt:
-        try:
-            body = json.loads(raw)
-            code = int(body.get("code") or 0)
-            text = str(body.get("message") or "")
-        except (ValueError, TypeError, AttributeError):
-            code, text = 0, raw[:200].decode("utf-8", "replace")
-        reason = f"Twilio {status} {code or ''}: {text}".strip()
-        if status == 429:
-            raise TransientDeliveryError(
-                reason, code="rate_limited", retry_after=parse_retry_after(retry_after), provider_status=status
-            )
-        if status >= 500:
-            raise TransientDeliveryError(
-                reason, code="provider_unavailable", retry_after=parse_retry_after(retry_after), provider_status=status
-            )
-        if status in (401, 403, 404) and code not in TWILIO_PERMANENT_RECIPIENT:
-            raise TransientDeliveryError(reason, code="auth", provider_status=status)
-        code_name = f"twilio_{code}" if code else "rejected"
-        return Receipt.failed(delivery, PermanentDeliveryError(reason, code=code_name, provider_status=status))
+        error = twilio_error(status, raw, retry_after, permanent_codes=TWILIO_PERMANENT_RECIPIENT)
+        if isinstance(error, TransientDeliveryError):
+            raise error
+        return Receipt.failed(delivery, error)
 
     # -- callbacks ------------------------------------------------------------------------------
     async def _verified_form(self, request: web.Request, route: str) -> Mapping[str, str] | None:

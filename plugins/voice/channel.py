@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
@@ -45,6 +43,7 @@ from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryErr
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
 
 from plugins.sms import signing  # Twilio signs voice and SMS webhooks alike
+from plugins.sms.twilio import twilio_error  # ... and answers both APIs' errors alike
 
 from . import speech
 
@@ -66,21 +65,9 @@ PERMANENT_NUMBER_ERRORS = {
     21401: "invalid phone number",
     21407: "destination not supported",
 }
+#: caller id not verified or not allowed: fixable by the operator
+CALLER_ID_ERRORS = (21210, 21212, 21213)
 
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other")
@@ -227,25 +214,11 @@ class VoiceChannel(Channel):
             if not sid:
                 raise TransientDeliveryError("Twilio's answer has no call sid", code="bad_response", provider_status=status)
             return Receipt.sent(delivery, provider_id=sid)
-        code = int(body.get("code") or 0) if isinstance(body, dict) else 0
-        message = str(body.get("message") or "") if isinstance(body, dict) else ""
-        reason = f"Twilio {status} {code or ''}: {message}".strip()
-        if status == 429:
-            raise TransientDeliveryError(
-                reason, code="rate_limited", retry_after=parse_retry_after(retry_after), provider_status=status
-            )
-        if status >= 500:
-            raise TransientDeliveryError(
-                reason, code="provider_unavailable", retry_after=parse_retry_after(retry_after), provider_status=status
-            )
-        if code in PERMANENT_NUMBER_ERRORS:
-            return Receipt.failed(delivery, PermanentDeliveryError(reason, code=f"twilio_{code}", provider_status=status))
-        if status in (401, 403, 404) or code in (21210, 21212, 21213):
-            # credentials or caller id: the operator can fix it, so keep the alert queued
-            raise TransientDeliveryError(reason, code="auth", provider_status=status)
-        return Receipt.failed(
-            delivery, PermanentDeliveryError(reason, code=f"twilio_{code}" if code else "rejected", provider_status=status)
-        )
+        error = twilio_error(status, raw, retry_after, permanent_codes=PERMANENT_NUMBER_ERRORS,
+                             operator_codes=CALLER_ID_ERRORS)
+        if isinstance(error, TransientDeliveryError):
+            raise error
+        return Receipt.failed(delivery, error)
 
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:

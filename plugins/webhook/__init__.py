@@ -24,7 +24,6 @@ import ipaddress
 import json
 import socket
 import time
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -35,6 +34,7 @@ from hub.channel import AudienceKind, Channel
 from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.hookspecs import hookimpl
 from hub.models import ActionView, Circle, Delivery, Notice, Receipt, Recipient, Rendered
+from hub.retry import parse_retry_after
 
 SETTINGS_SCHEMA = json.loads((Path(__file__).parent / "settings.schema.json").read_text(encoding="utf-8"))
 MAX_REDIRECTS = 3
@@ -66,16 +66,7 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 def retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (a number or an HTTP date), at most an hour."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return parse_retry_after(value, max_seconds=MAX_RETRY_AFTER)
 
 
 def notice_json(notice: Notice, texts: Mapping[str, str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from hub.models import MessageKind, ReceiptStatus, Recipient, Tip
 from hub.testing import make_context, make_deliveries, make_notice, started
 from plugins.sms import SmsChannel, gsm, signing
 from plugins.sms.loopback import LoopbackSmsProvider
-from plugins.sms.providers import parse_retry_after
+from hub.retry import parse_retry_after
 
 NL_MOBILE = "+31612345678"
 
