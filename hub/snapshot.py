@@ -8,12 +8,13 @@ lies. Loading reads each array with one ``np.fromfile`` call: a few hundred mega
 index, well under a second from the page cache.
 
 Files are written to a temporary name, flushed to disk and renamed into place, so a reader sees the
-old snapshot or the new one, never half of one. A snapshot whose version does not match the store's
-is not used (the index is rebuilt from the store and the snapshot rewritten).
+old snapshot or the new one, never half of one. A snapshot of another database, or of a later state
+than the store's, is not used; one behind the store is brought up to date by replaying the changes
+since (see :mod:`hub.registry`).
 
-The arrays are read into memory rather than mapped: a mapped file outlives its deletion for as long as
-the mapping exists, and erasing a participant must take their data off the disk at once (the
-registry deletes the snapshot when a participant is erased).
+The arrays are read into memory rather than mapped: a mapped file outlives its deletion or replacement
+for as long as the mapping exists, and erasing a participant must take their data off the disk within
+a short bound (the registry rewrites the snapshot without them right after an erasure).
 """
 
 from __future__ import annotations
@@ -107,15 +108,31 @@ def write(path: Path, version: ParticipantsVersion, meta: Mapping[str, Any], arr
     return start + offset
 
 
-def read_version(path: Path) -> ParticipantsVersion | None:
-    """The version a snapshot holds, reading only its header; ``None`` without a snapshot."""
+@dataclass(frozen=True)
+class Info:
+    """What a snapshot's header tells: the version it holds and how many participants."""
+
+    version: ParticipantsVersion
+    participants: int
+
+
+def read_info(path: Path) -> Info | None:
+    """The version and size of a snapshot, reading only its header; ``None`` without a snapshot."""
     try:
         with open(path, "rb") as f:
             header, _ = _header(f, path)
     except FileNotFoundError:
         return None
     v = header["version"]
-    return ParticipantsVersion(str(v["database_id"]), int(v["generation"]))
+    shapes = {entry["name"]: entry["shape"] for entry in header["arrays"]}
+    participants = int(shapes["prof"][0]) if shapes.get("prof") else 0
+    return Info(ParticipantsVersion(str(v["database_id"]), int(v["generation"])), participants)
+
+
+def read_version(path: Path) -> ParticipantsVersion | None:
+    """The version a snapshot holds, reading only its header; ``None`` without a snapshot."""
+    info = read_info(path)
+    return None if info is None else info.version
 
 
 def _header(f, path: Path) -> tuple[dict[str, Any], int]:

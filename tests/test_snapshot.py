@@ -1,7 +1,10 @@
-"""The audience index snapshot: round trip, stale generations rebuild, erasure takes data off the disk."""
+"""The audience index snapshot: round trip, a snapshot behind the store catches up by replaying the
+changes since, one that cannot rebuilds, erasure takes data off the disk within a bound."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -123,7 +126,7 @@ async def test_registry_writes_a_snapshot_and_loads_it_next_time(tmp_path):
     await store.close()
 
 
-async def test_a_stale_snapshot_is_rebuilt_from_the_store(tmp_path):
+async def test_a_snapshot_behind_the_store_replays_another_writers_changes(tmp_path):
     db = tmp_path / "hub.sqlite3"
     store, reg = await _registry(db)
     await reg.import_rows(people())
@@ -136,15 +139,221 @@ async def test_a_stale_snapshot_is_rebuilt_from_the_store(tmp_path):
     conn.close()
 
     store, reg = await _registry(db)
-    assert reg.last_load["source"] == "store"
+    assert reg.last_load["source"] == "snapshot+replay" and reg.last_load["removed"] == 1
     assert "p2" not in reg.index and len(reg.index) == 59
+    await reg.close()  # saves the current index
     assert snapshot.read_version(snapshot.path_for(db)) == await store.participants_version()
-    await reg.close()
     await store.close()
 
     store, reg = await _registry(db)
     assert reg.last_load["source"] == "snapshot" and "p2" not in reg.index
     await reg.close()
+    await store.close()
+
+
+async def test_changes_the_store_cannot_tell_rebuild(tmp_path):
+    db = tmp_path / "hub.sqlite3"
+    store, reg = await _registry(db)
+    await reg.import_rows(people())
+    await reg.close()
+    await store.close()
+    # a change made before the store recorded row generations (or whose tombstone was pruned)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM participants WHERE id='p2'")
+    conn.execute(
+        "UPDATE store_meta SET value=(SELECT value FROM store_meta WHERE key='participants_generation')"
+        " WHERE key='participant_changes_since'"
+    )
+    conn.commit()
+    conn.close()
+
+    store, reg = await _registry(db)
+    assert reg.last_load["source"] == "store" and "p2" not in reg.index and len(reg.index) == 59
+    assert snapshot.read_version(snapshot.path_for(db)) == await store.participants_version()
+    await reg.close()
+    await store.close()
+
+
+async def test_too_many_changes_rebuild(tmp_path):
+    db = tmp_path / "hub.sqlite3"
+    store, reg = await _registry(db)
+    await reg.import_rows(people())
+    await reg.close()
+    reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=None, replay_limit=0.1)
+    await store.put_participants([(f"x{i}", person(f"x{i}", *UTRECHT)) for i in range(1_001)])  # > max(1000, 6)
+    await reg.load()
+    assert reg.last_load["source"] == "store" and len(reg.index) == 1_061
+    await reg.close()
+    await store.close()
+
+
+def _copy_state(db, to):
+    """What a crash leaves on disk: the database, its write-ahead log and the snapshot, as they are."""
+    to.mkdir()
+    for suffix in ("", "-wal", ".audience"):
+        src = db.with_name(db.name + suffix)
+        if src.exists():
+            (to / src.name).write_bytes(src.read_bytes())
+    return to / db.name
+
+
+async def test_a_crash_after_changes_restarts_from_the_snapshot_and_the_changes_since(tmp_path):
+    db = tmp_path / "hub.sqlite3"
+    store = SQLiteStore(db)
+    await store.open()
+    reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=60.0)
+    await reg.load()
+    data = people()
+    data[8]["email"] = "erase.me@example.nl"
+    await reg.import_rows(data)
+    await reg.save_snapshot()
+    saved = snapshot.read_version(snapshot.path_for(db))
+    far = (52.37, 4.89)  # Amsterdam: outside AREA
+    await reg.update("p0", person("p0", *far, channels=("sms",)))  # moves out of the area
+    moved_in = person("p1", *UTRECHT, channels=("sms",))
+    moved_in["phones"] = [{"number": "+31612000001", "kind": "mobile"}]
+    await reg.update("p1", moved_in)
+    await reg.register(person("new", *UTRECHT, channels=("sms", "email"), email="new@example.nl"))
+    await reg.erase("p8", actor="op", role="operator")
+    reg.erase_save_delay = 60.0  # (already scheduled: the crash comes first)
+    crashed = _copy_state(db, tmp_path / "after-crash")  # no close, no save: the snapshot is behind
+    assert snapshot.read_version(snapshot.path_for(crashed)) == saved
+    expected = summary(reg.index)
+
+    store2 = SQLiteStore(crashed)
+    await store2.open()
+    reg2 = ParticipantRegistry(store2, AudienceIndex(), snapshot_delay=None, erase_save_delay=0.01)
+    await reg2.load()
+    assert reg2.last_load["source"] == "snapshot+replay"
+    assert reg2.last_load["upserted"] == 3 and reg2.last_load["removed"] == 1
+    assert "new" in reg2.index and "p8" not in reg2.index and len(reg2.index) == 60
+    assert summary(reg2.index) == expected
+    sel = reg2.index.select(AREA, CHANNELS, TUESDAY_NOON)
+    assert "+31612000001" in [m.address for m in sel.recipients("sms")]
+    assert "p0" not in {m.participant_id for m in sel.recipients("sms")}
+    # the erasure replayed: the snapshot is rewritten without them right after the start
+    path = snapshot.path_for(crashed)
+    for _ in range(200):
+        if snapshot.read_version(path) == await store2.participants_version():
+            break
+        await asyncio.sleep(0.01)
+    assert b"erase.me@example.nl" not in path.read_bytes()
+    await reg2.close()
+    await store2.close()
+    await reg.close()
+    await store.close()
+
+
+async def test_a_snapshot_of_another_database_is_not_used(tmp_path):
+    one, other = tmp_path / "one.sqlite3", tmp_path / "other.sqlite3"
+    store, reg = await _registry(one)
+    await reg.import_rows(people())
+    await reg.close()
+    await store.close()
+    store, reg = await _registry(other)
+    await reg.import_rows(people(10))
+    await reg.close()
+    await store.close()
+    # the other database's snapshot, at a generation this one has passed
+    snapshot.path_for(one).write_bytes(snapshot.path_for(other).read_bytes())
+    store, reg = await _registry(one)
+    assert reg.last_load["source"] == "store" and len(reg.index) == 60
+    assert snapshot.read_version(snapshot.path_for(one)) == await store.participants_version()
+    await reg.close()
+    await store.close()
+
+
+async def test_writes_during_the_load_are_in_the_index_exactly_when_its_generation_covers_them(
+    tmp_path, monkeypatch
+):
+    db = tmp_path / "hub.sqlite3"
+    store, reg = await _registry(db)
+    await reg.import_rows(people())
+    await reg.close()
+    await store.put_participants([("late0", person("late0", *UTRECHT))])  # the snapshot is behind
+    read = snapshot.read
+    generations = {}
+
+    def read_while_another_writer_writes(path):
+        # another process writes while the hub reads its snapshot and the changes since
+        conn = sqlite3.connect(db, timeout=5)
+        for i in (1, 2, 3):
+            conn.execute(
+                "INSERT INTO participants (id, data, created_at, updated_at) VALUES (?, ?, 0, 0)",
+                (f"late{i}", json.dumps(Participant.from_dict(person(f"late{i}", *UTRECHT)).to_dict())),
+            )
+            conn.commit()
+            generations[f"late{i}"] = conn.execute(
+                "SELECT generation FROM participants WHERE id=?", (f"late{i}",)
+            ).fetchone()[0]
+        conn.close()
+        return read(path)
+
+    monkeypatch.setattr(snapshot, "read", read_while_another_writer_writes)
+    reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=None)
+    await reg.load()
+    monkeypatch.setattr(snapshot, "read", read)
+    assert reg.last_load["source"] == "snapshot+replay" and "late0" in reg.index
+    stamp = reg._version.generation
+    for pid, generation in generations.items():
+        assert (pid in reg.index) == (generation <= stamp), (pid, generation, stamp)
+    await reg.close()
+    reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=None)
+    await reg.load()  # whatever the first load missed, this one replays
+    assert all(f"late{i}" in reg.index for i in range(4)) and len(reg.index) == 64
+    await reg.close()
+    await store.close()
+
+
+async def test_rows_carry_the_generation_of_their_last_write_and_removals_leave_tombstones(tmp_path):
+    from hub.store import AuditEntry
+
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    await store.open()
+    await store.put_participants([("a", person("a", *UTRECHT)), ("b", person("b", *UTRECHT))])  # 1, 2
+    await store.put_participants([("a", person("a", *UTRECHT, email="a@example.nl"))])  # 3
+    await store.erase_participant("b", AuditEntry("op", "operator", "participant.erase", "participant"))  # 4
+    changes = await store.participant_changes(1)
+    assert changes.version.generation == 4 and changes.removed == ["b"]
+    assert [json.loads(t)["id"] for t in changes.texts] == ["a"]
+    assert (await store.participant_changes(3)).texts == [] and (await store.participant_changes(4)).removed == []
+    assert (await store.participant_changes(5)).texts is None  # a later state than the store's
+    assert (await store.participant_changes(0, limit=1)).texts is None  # too many
+    await store.put_participants([("b", person("b", *UTRECHT))])  # 5: back again, tombstone dropped
+    changes = await store.participant_changes(1)
+    assert changes.removed == [] and sorted(json.loads(t)["id"] for t in changes.texts) == ["a", "b"]
+    await store.erase_participant("b", AuditEntry("op", "operator", "participant.erase", "participant"))  # 6
+    assert await store.prune_participant_tombstones(6) == 1
+    assert (await store.participant_changes(5)).texts is None  # pruned: cannot replay from before 6
+    assert (await store.participant_changes(6)).texts == []
+    await store.close()
+
+
+async def test_a_database_from_before_row_generations_is_migrated(tmp_path):
+    db = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE participants (id TEXT PRIMARY KEY, data TEXT NOT NULL, token_hash TEXT UNIQUE,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL);
+        CREATE TABLE store_meta (key TEXT PRIMARY KEY, value NOT NULL);
+        INSERT INTO store_meta VALUES ('database_id', 'old'), ('participants_generation', 7);
+        CREATE TRIGGER participants_generation_insert AFTER INSERT ON participants BEGIN
+            UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+        END;
+        INSERT INTO participants VALUES ('a', '{}', NULL, 0, 0);
+        """
+    )
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(db)
+    await store.open()
+    assert await store.participants_version() == ParticipantsVersion("old", 8)
+    assert (await store.participant_changes(7)).texts is None  # from before the migration: unknown
+    assert (await store.participant_changes(8)).texts == []
+    await store.put_participants([("b", person("b", *UTRECHT))])
+    changes = await store.participant_changes(8)
+    assert changes.version.generation == 9 and [json.loads(t)["id"] for t in changes.texts] == ["b"]
     await store.close()
 
 
@@ -175,15 +384,40 @@ async def test_erasing_a_participant_takes_them_out_of_the_snapshot(tmp_path):
     await reg.save_snapshot()
     assert b"erase.me@example.nl" in path.read_bytes()
 
+    reg.erase_save_delay = 0.05
     await reg.erase("p8", actor="op", role="operator")
-    assert not path.exists()  # gone at once, before anything else is saved
-    await reg.close()  # the next save holds everyone but the erased participant
+    assert path.exists()  # still there: a crash now starts from it and replays the erasure
+    # rewritten without them within the bound: the delay plus one save
+    for _ in range(200):
+        if snapshot.read_version(path) == await store.participants_version():
+            break
+        await asyncio.sleep(0.01)
     content = path.read_bytes()
     assert b"erase.me@example.nl" not in content and b"p8\n" not in content
+    assert (await store.participant_changes(0)).texts is None  # the tombstones were pruned
+    await reg.close()
     await store.close()
 
     store, reg = await _registry(db)
     assert reg.last_load["source"] == "snapshot" and "p8" not in reg.index and len(reg.index) == 59
+    await reg.close()
+    await store.close()
+
+
+async def test_a_failed_save_after_an_erasure_deletes_the_snapshot(tmp_path, monkeypatch):
+    db = tmp_path / "hub.sqlite3"
+    path = snapshot.path_for(db)
+    store, reg = await _registry(db)
+    await reg.import_rows(people())
+    await reg.save_snapshot()
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshot, "write", full_disk)
+    await reg.erase("p8", actor="op", role="operator")
+    await reg.save_snapshot()
+    assert not path.exists()
     await reg.close()
     await store.close()
 
@@ -195,7 +429,6 @@ async def test_changes_are_saved_after_the_delay(tmp_path):
     reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=0.05)
     await reg.load()
     await reg.register(person("a", *UTRECHT))
-    import asyncio
 
     for _ in range(100):
         if snapshot.read_version(snapshot.path_for(db)) == await store.participants_version():
@@ -282,7 +515,6 @@ async def test_a_hub_saves_its_index_when_it_stops_and_starts_from_it(make_hub, 
     async with make_hub(data_dir=data_dir, engine=False) as hub:
         assert hub.registry.last_load["source"] == "snapshot" and len(hub.audience) == 12
         await hub.registry.erase("p3", actor="op", role="operator")
-        assert not path.exists()
     async with make_hub(data_dir=data_dir, engine=False) as hub:
         assert hub.registry.last_load["source"] == "snapshot"
         assert "p3" not in hub.audience and len(hub.audience) == 11

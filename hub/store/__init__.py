@@ -8,7 +8,8 @@ outbox), so a crash between "action started" and "messages queued" cannot happen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Protocol, Sequence
+from itertools import repeat
+from typing import Any, Container, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 
 class DeliveryStatus:
@@ -36,6 +37,43 @@ class NewDelivery(NamedTuple):
     address: str
     participant_id: str | None
     language: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryColumns:
+    """New ledger rows of one channel as columns (equal lengths): a national fan-out hands its
+    recipients to the store without building a Python object per row."""
+
+    channel: str
+    addresses: Sequence[str]
+    participant_ids: Sequence[str | None]
+    languages: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.addresses)
+
+    def rows(self) -> Iterator[NewDelivery]:
+        return map(NewDelivery, repeat(self.channel), self.addresses, self.participant_ids, self.languages)
+
+    def without(self, addresses: Container[str]) -> DeliveryColumns:
+        """The rows whose address is not in ``addresses``."""
+        keep = [i for i, a in enumerate(self.addresses) if a not in addresses]
+        if len(keep) == len(self.addresses):
+            return self
+        return DeliveryColumns(
+            self.channel,
+            [self.addresses[i] for i in keep],
+            [self.participant_ids[i] for i in keep],
+            [self.languages[i] for i in keep],
+        )
+
+
+#: what the store takes as new ledger rows: single rows, or one channel's rows as columns
+NewRows = Sequence[NewDelivery] | Sequence[DeliveryColumns]
+
+
+def count_rows(rows: NewRows) -> int:
+    return sum(len(r) if isinstance(r, DeliveryColumns) else 1 for r in rows)
 
 
 class LedgerRow(NamedTuple):
@@ -70,6 +108,22 @@ class ParticipantsVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantChanges:
+    """The participants changed after some generation, read at once with the version they lead to.
+
+    ``texts``: stored JSON of each participant written since; ``removed``: ids erased since (both
+    ``None`` when the changes could not be told or were too many; see ``Store.participant_changes``).
+    ``complete_since``: the earliest generation the store can replay changes from.
+    """
+
+    version: ParticipantsVersion
+    complete_since: int
+    count: int | None
+    texts: list[str] | None
+    removed: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationStep:
     """The participants generation just before and just after one write (one step per row written)."""
 
@@ -93,10 +147,10 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def create_action(
-        self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry
+        self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry
     ) -> int: ...
     async def update_action(
-        self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry, *, notify_reached: bool
+        self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry, *, notify_reached: bool
     ) -> tuple[int, int]: ...
     async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int: ...
     async def get_action(self, action_id: str) -> dict[str, Any] | None: ...
@@ -117,6 +171,8 @@ class Store(Protocol):
     async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep: ...
     async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None: ...
     async def participants_version(self) -> ParticipantsVersion: ...
+    async def participant_changes(self, since: int, *, limit: int | None = None) -> ParticipantChanges: ...
+    async def prune_participant_tombstones(self, upto: int) -> int: ...
     def scan_participants(self, chunk_size: int = 20_000) -> Any:
         """An async context manager with ``version`` that yields chunks of participants' JSON texts."""
         ...

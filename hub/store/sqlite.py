@@ -12,17 +12,21 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from itertools import repeat
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Conflict, NotFound
+from .checkpoint import Checkpointer
 from . import (
     URGENCY_RANK,
     AuditEntry,
+    DeliveryColumns,
     DeliveryStatus,
     GenerationStep,
     LedgerRow,
-    NewDelivery,
+    NewRows,
     Outcome,
+    ParticipantChanges,
     ParticipantsVersion,
 )
 
@@ -76,26 +80,55 @@ CREATE TABLE IF NOT EXISTS participants (
     data TEXT NOT NULL,
     token_hash TEXT UNIQUE,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0  -- the participants generation of the last write of this row
 );
+-- (no index on generation: it made every insert twice as slow; the replay after a crash scans the
+-- table instead, under a second at national scale, while the snapshot file is read)
+
+-- An erased (or renamed) participant's id and the generation of its removal: no personal data, only
+-- what a copy of the index behind the store needs to drop them (see participant_changes).
+CREATE TABLE IF NOT EXISTS participant_tombstones (
+    id TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS participant_tombstones_generation ON participant_tombstones(generation);
 
 -- Which state of the participants table a derived copy (the audience index snapshot) reflects: a
 -- random id for this database and a generation that every change of a participant's data bumps, in
--- the transaction of the change itself (triggers, so that any writer bumps it).
+-- the transaction of the change itself (triggers, so that any writer bumps it). The same triggers
+-- stamp each written row with the new generation and leave a tombstone for each removed id, so a
+-- copy at an older generation can catch up with the changes since. 'participant_changes_since': the
+-- generation from which row generations and tombstones are complete (a database from before they
+-- existed, or whose older tombstones were pruned, cannot replay from earlier).
 CREATE TABLE IF NOT EXISTS store_meta (
     key TEXT PRIMARY KEY,
     value NOT NULL
 );
 INSERT OR IGNORE INTO store_meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
 INSERT OR IGNORE INTO store_meta (key, value) VALUES ('participants_generation', 0);
-CREATE TRIGGER IF NOT EXISTS participants_generation_insert AFTER INSERT ON participants BEGIN
+INSERT OR IGNORE INTO store_meta (key, value) VALUES ('participant_changes_since', 0);
+DROP TRIGGER IF EXISTS participants_generation_insert;
+DROP TRIGGER IF EXISTS participants_generation_update;
+DROP TRIGGER IF EXISTS participants_generation_delete;
+CREATE TRIGGER IF NOT EXISTS participants_written_insert AFTER INSERT ON participants BEGIN
     UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+    UPDATE participants SET generation = (SELECT value FROM store_meta WHERE key = 'participants_generation')
+        WHERE rowid = NEW.rowid;
+    DELETE FROM participant_tombstones WHERE id = NEW.id;
 END;
-CREATE TRIGGER IF NOT EXISTS participants_generation_update AFTER UPDATE OF id, data ON participants BEGIN
+CREATE TRIGGER IF NOT EXISTS participants_written_update AFTER UPDATE OF id, data ON participants BEGIN
     UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+    UPDATE participants SET generation = (SELECT value FROM store_meta WHERE key = 'participants_generation')
+        WHERE rowid = NEW.rowid;
+    INSERT OR REPLACE INTO participant_tombstones (id, generation)
+        SELECT OLD.id, value FROM store_meta WHERE key = 'participants_generation' AND OLD.id <> NEW.id;
+    DELETE FROM participant_tombstones WHERE id = NEW.id AND OLD.id <> NEW.id;
 END;
-CREATE TRIGGER IF NOT EXISTS participants_generation_delete AFTER DELETE ON participants BEGIN
+CREATE TRIGGER IF NOT EXISTS participants_written_delete AFTER DELETE ON participants BEGIN
     UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
+    INSERT OR REPLACE INTO participant_tombstones (id, generation)
+        SELECT OLD.id, value FROM store_meta WHERE key = 'participants_generation';
 END;
 
 CREATE TABLE IF NOT EXISTS tips (
@@ -164,6 +197,7 @@ class SQLiteStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._checkpointer: Checkpointer | None = None
         self._last_lease = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -171,6 +205,8 @@ class SQLiteStore:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="burgerhub-sqlite")
+        if str(self.path) != ":memory:":
+            self._checkpointer = Checkpointer(self.path)
 
         def connect() -> sqlite3.Connection:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -180,12 +216,18 @@ class SQLiteStore:
             conn.execute("PRAGMA busy_timeout=5000")
             # a national fan-out touches a few hundred MB of ledger pages; the default 2 MB cache thrashes
             conn.execute("PRAGMA cache_size=-262144")
+            if self._checkpointer is not None:
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # see hub.store.checkpoint
+            _migrate(conn)
             conn.executescript(SCHEMA)
             return conn
 
         self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            await asyncio.to_thread(checkpointer.close)
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
@@ -211,21 +253,23 @@ class SQLiteStore:
             conn.execute("COMMIT")
             return result
 
-        return await self._read(run)
+        result = await self._read(run)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+        return result
 
     # -- actions ---------------------------------------------------------------------------
     @staticmethod
-    def _insert_rows(conn, action_id: str, kind: str, seq: int, rank: int, rows: Iterable[NewDelivery]) -> int:
+    def _insert_rows(conn, action_id: str, kind: str, seq: int, rank: int, rows: NewRows) -> int:
         # One statement for all rows, fed one JSON array: SQLite inserts them without coming back to
         # Python for each row (executemany does, and waits for the GIL every time the loop is busy).
         now = time.time()
-        data = json.dumps([(r.channel, r.address, r.participant_id, r.language) for r in rows], separators=(",", ":"))
         return conn.execute(
             "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
             " urgency_rank, status, created_at, updated_at)"
             " SELECT ?, json_extract(value, '$[0]'), ?, ?, json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
             " json_extract(value, '$[3]'), ?, 'queued', ?, ? FROM json_each(?)",
-            (action_id, kind, seq, rank, now, now, data),
+            (action_id, kind, seq, rank, now, now, _rows_json(rows)),
         ).rowcount
 
     @staticmethod
@@ -235,7 +279,7 @@ class SQLiteStore:
             (time.time(), entry.actor, entry.role, entry.verb, entry.subject, json.dumps(entry.detail, default=str)),
         )
 
-    async def create_action(self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry) -> int:
+    async def create_action(self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry) -> int:
         rank = URGENCY_RANK[action["urgency"]]
 
         def fn(conn):
@@ -257,7 +301,7 @@ class SQLiteStore:
         return await self._tx(fn)
 
     async def update_action(
-        self, action: Mapping[str, Any], rows: Sequence[NewDelivery], audit: AuditEntry, *, notify_reached: bool
+        self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry, *, notify_reached: bool
     ) -> tuple[int, int]:
         """Save the new version; queue starts for the newly reached and updates for the already reached."""
         rank = URGENCY_RANK[action["urgency"]]
@@ -591,6 +635,57 @@ class SQLiteStore:
         """The database's id and the participants generation now."""
         return await self._read(_version)
 
+    async def participant_changes(self, since: int, *, limit: int | None = None) -> ParticipantChanges:
+        """What changed after generation ``since``, all from one read: the stored JSON of every
+        participant written since (generation order) and the ids removed since, with the version they
+        lead to. ``texts``/``removed`` are ``None`` when the changes since cannot be told (``since`` is
+        before :attr:`ParticipantChanges.complete_since` or after the current generation; ``count`` is
+        ``None`` then) or number more than ``limit`` (``count`` is then more than ``limit``, not exact).
+        Blocking the store's thread for one scan of the participants table (no index on generation)."""
+
+        def fn(conn):
+            conn.execute("BEGIN")  # the first read fixes the snapshot every later read sees
+            try:
+                version = _version(conn)
+                complete = int(_meta(conn, "participant_changes_since"))
+                if not complete <= since <= version.generation:
+                    return ParticipantChanges(version, complete, None, None, None)
+                most = -1 if limit is None else limit + 1
+                texts = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT data FROM participants WHERE generation > ? ORDER BY generation LIMIT ?", (since, most)
+                    )
+                ]
+                removed = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM participant_tombstones WHERE generation > ? LIMIT ?", (since, most)
+                    )
+                ]
+                count = len(texts) + len(removed)
+                if limit is not None and count > limit:
+                    return ParticipantChanges(version, complete, count, None, None)
+                return ParticipantChanges(version, complete, count, texts, removed)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._read(fn)
+
+    async def prune_participant_tombstones(self, upto: int) -> int:
+        """Drop the tombstones of generation ``upto`` and before (a copy at ``upto`` or later exists);
+        from then on changes can be replayed only from ``upto``. Returns how many were dropped."""
+
+        def fn(conn):
+            current = int(_meta(conn, "participant_changes_since"))
+            if upto <= current:
+                return 0
+            cur = conn.execute("DELETE FROM participant_tombstones WHERE generation <= ?", (upto,))
+            conn.execute("UPDATE store_meta SET value=? WHERE key='participant_changes_since'", (upto,))
+            return cur.rowcount
+
+        return await self._tx(fn)
+
     async def participant_rowids(self) -> tuple[int, int, int]:
         """(first rowid, last rowid, count) of the participants table, for splitting a full read."""
 
@@ -809,8 +904,46 @@ class SQLiteStore:
 # -- participants: generation and streaming scan -----------------------------------------------------
 
 
+def _rows_json(rows: NewRows) -> str:
+    """New ledger rows as one JSON array of ``[channel, address, participant_id, language]``; columns
+    are zipped in C, so no Python code runs per row."""
+    items: list[Any] = []
+    for r in rows:
+        if isinstance(r, DeliveryColumns):
+            items.extend(zip(repeat(r.channel), r.addresses, r.participant_ids, r.languages))
+        else:
+            items.append(r)
+    return json.dumps(items, separators=(",", ":"))
+
+
 def _generation(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM store_meta WHERE key='participants_generation'").fetchone()[0])
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> Any:
+    return conn.execute("SELECT value FROM store_meta WHERE key=?", (key,)).fetchone()[0]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database from before row generations and tombstones up to date (before :data:`SCHEMA`
+    runs): the column is added (existing rows get generation 0) and changes can be replayed only from
+    the generation the database has now."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(participants)")}
+    if not columns or "generation" in columns:
+        return
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_meta'").fetchone()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE participants ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+        if has_meta:
+            conn.execute(
+                "INSERT OR REPLACE INTO store_meta (key, value) SELECT 'participant_changes_since', value"
+                " FROM store_meta WHERE key='participants_generation'"
+            )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _version(conn: sqlite3.Connection) -> ParticipantsVersion:
