@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
@@ -29,7 +28,7 @@ from .models import (
 )
 from .routing import RouteFacts
 from .schemas import validate
-from .store import AuditEntry, NewDelivery
+from .store import AuditEntry, DeliveryColumns, count_rows
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,11 @@ class ActionService:
 
     async def _audience(
         self, view: ActionView, channels: tuple[str, ...], *, bypass_quiet_hours: bool, at: datetime | None = None
-    ) -> tuple[list[NewDelivery], dict[str, Any]]:
-        """Who each routed channel reaches now, and why others are skipped."""
+    ) -> tuple[list[DeliveryColumns], dict[str, Any]]:
+        """Who each routed channel reaches now (one block of ledger rows per channel), and why others
+        are skipped."""
         at = at or _now()
-        rows: list[NewDelivery] = []
+        rows: list[DeliveryColumns] = []
         summary: dict[str, Any] = {"channels": {}}
         if isinstance(view.area, Circle):
             summary["radius_m"] = view.area.radius_m
@@ -131,7 +131,8 @@ class ActionService:
                 continue
             if rt.channel.audience is AudienceKind.OWN:
                 recipients = await rt.channel.resolve_audience(view)
-                rows.extend(NewDelivery(name, r.address, r.participant_id, r.language) for r in recipients)
+                rows.append(DeliveryColumns(name, [r.address for r in recipients],
+                                            [r.participant_id for r in recipients], [r.language for r in recipients]))
                 summary["channels"][name] = {"targeted": len(recipients), "skipped": {}, "sandbox": rt.sandbox}
             else:
                 participant_channels[name] = rt.channel.contact
@@ -142,7 +143,11 @@ class ActionService:
             summary["in_area"] = selection.in_area
             for name in participant_channels:
                 recipients = selection.recipients(name)
-                rows.extend(NewDelivery(name, address, pid, lang) for pid, address, lang in recipients)
+                if hasattr(recipients, "columns"):
+                    pids, addresses, languages = recipients.columns()
+                else:
+                    pids, addresses, languages = ([m[i] for m in recipients] for i in range(3))
+                rows.append(DeliveryColumns(name, addresses, pids, languages))
                 summary["channels"][name] = {
                     "targeted": len(recipients),
                     "skipped": dict(selection.skipped(name)),
@@ -215,13 +220,14 @@ class ActionService:
         data["route"] = {"routes": list(decision.routes), "channels": list(decision.channels),
                          "bypass_quiet_hours": decision.bypass_quiet_hours}
         data["audience"] = summary
+        targeted = count_rows(rows)
         audit = AuditEntry(actor.name, actor.role, "action.start", data["id"],
-                           {"type": data["type"], "urgency": data["urgency"], "targeted": len(rows),
+                           {"type": data["type"], "urgency": data["urgency"], "targeted": targeted,
                             "channels": list(decision.channels)})
         await self.hub.store.create_action(data, rows, audit)
         self.hub.engine.remember(to_view(data))
         self.hub.engine.wake(decision.channels)
-        self._notify(MessageKind.START, data, actor, decision.channels, len(rows))
+        self._notify(MessageKind.START, data, actor, decision.channels, targeted)
         return data
 
     async def update(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
@@ -236,7 +242,7 @@ class ActionService:
         if payload.get("add_photos"):
             new["photos"] = list(data.get("photos", [])) + self._photos(payload["add_photos"])
             changes.append("photos")
-        rows: list[NewDelivery] = []
+        rows: list[DeliveryColumns] = []
         if "area" in payload:
             area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
             new["area"] = area_to_dict(area)
@@ -250,15 +256,15 @@ class ActionService:
                 to_view(new), channels, bypass_quiet_hours=data["route"].get("bypass_quiet_hours", False)
             )
             reached = await self.hub.store.reached_addresses(action_id)
-            rows = [r for r in candidates if r.address not in reached.get(r.channel, ())]
-            summary["newly_reached"] = len(rows)
+            rows = [block.without(reached.get(block.channel, ())) for block in candidates]
+            summary["newly_reached"] = count_rows(rows)
             new["audience"] = summary
         new.setdefault("history", [])
         new["history"] = list(new["history"]) + [{"version": new["version"], "at": new["updated_at"],
                                                   "by": actor.name, "changes": changes}]
         notify = payload.get("notify", True) and any(c != "area" for c in changes)
         audit = AuditEntry(actor.name, actor.role, "action.update", action_id,
-                           {"changes": changes, "newly_reached": len(rows)})
+                           {"changes": changes, "newly_reached": count_rows(rows)})
         starts, updates = await self.hub.store.update_action(new, rows, audit, notify_reached=bool(notify))
         self.hub.engine.remember(to_view(new))
         self.hub.engine.wake(channels)

@@ -152,15 +152,19 @@ class _Members(Sequence[Member]):
         lang = self._languages[int(self._lang_of[self._prof[slot]])]
         return Member(self._ids.get(slot), self._address(slot), lang)
 
-    def __iter__(self) -> Iterator[Member]:
+    def columns(self) -> tuple[list[str], list[str], list[str]]:
+        """(participant ids, addresses, languages), each in recipient order: no object per recipient."""
         slots = self._slots
         languages = self._languages
         langs = [languages[c] for c in self._lang_of[self._prof[slots]].tolist()]
         if self._contact is Contact.EMAIL:
             addresses = self._emails.get_many(slots)
         else:
-            addresses = ["+" + str(n) for n in self._phones[slots].tolist()]
-        return map(Member, self._ids.get_many(slots), addresses, langs)
+            addresses = list(map("+".__add__, map(str, self._phones[slots].tolist())))
+        return self._ids.get_many(slots), addresses, langs
+
+    def __iter__(self) -> Iterator[Member]:
+        return map(Member, *self.columns())
 
     def __repr__(self) -> str:
         return f"<{len(self)} recipients>"
