@@ -126,17 +126,22 @@ async def test_registry_writes_a_snapshot_and_loads_it_next_time(tmp_path):
     await store.close()
 
 
-async def test_a_snapshot_behind_the_store_replays_another_writers_changes(tmp_path):
-    db = tmp_path / "hub.sqlite3"
+async def _saved_then_changed_behind_its_back(db, *statements: str) -> None:
+    """A hub saves its snapshot and stops; another writer then deletes p2 (and runs ``statements``)."""
     store, reg = await _registry(db)
     await reg.import_rows(people())
     await reg.close()
     await store.close()
-    # another writer changes the store behind the hub's back: the generation moves on
     conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM participants WHERE id='p2'")
+    for sql in ("DELETE FROM participants WHERE id='p2'", *statements):
+        conn.execute(sql)
     conn.commit()
     conn.close()
+
+
+async def test_a_snapshot_behind_the_store_replays_another_writers_changes(tmp_path):
+    db = tmp_path / "hub.sqlite3"
+    await _saved_then_changed_behind_its_back(db)
 
     store, reg = await _registry(db)
     assert reg.last_load["source"] == "snapshot+replay" and reg.last_load["removed"] == 1
@@ -153,19 +158,12 @@ async def test_a_snapshot_behind_the_store_replays_another_writers_changes(tmp_p
 
 async def test_changes_the_store_cannot_tell_rebuild(tmp_path):
     db = tmp_path / "hub.sqlite3"
-    store, reg = await _registry(db)
-    await reg.import_rows(people())
-    await reg.close()
-    await store.close()
     # a change made before the store recorded row generations (or whose tombstone was pruned)
-    conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM participants WHERE id='p2'")
-    conn.execute(
+    await _saved_then_changed_behind_its_back(
+        db,
         "UPDATE store_meta SET value=(SELECT value FROM store_meta WHERE key='participants_generation')"
-        " WHERE key='participant_changes_since'"
+        " WHERE key='participant_changes_since'",
     )
-    conn.commit()
-    conn.close()
 
     store, reg = await _registry(db)
     assert reg.last_load["source"] == "store" and "p2" not in reg.index and len(reg.index) == 59
@@ -185,6 +183,15 @@ async def test_too_many_changes_rebuild(tmp_path):
     assert reg.last_load["source"] == "store" and len(reg.index) == 1_061
     await reg.close()
     await store.close()
+
+
+async def _until_saved(path, store, seconds: float = 2.0) -> None:
+    """Wait until the snapshot at ``path`` holds the store's current generation (fails after ``seconds``)."""
+    for _ in range(int(seconds / 0.01)):
+        if snapshot.read_version(path) == await store.participants_version():
+            return
+        await asyncio.sleep(0.01)
+    assert snapshot.read_version(path) == await store.participants_version()
 
 
 def _copy_state(db, to):
@@ -233,10 +240,7 @@ async def test_a_crash_after_changes_restarts_from_the_snapshot_and_the_changes_
     assert "p0" not in {m.participant_id for m in sel.recipients("sms")}
     # the erasure replayed: the snapshot is rewritten without them right after the start
     path = snapshot.path_for(crashed)
-    for _ in range(200):
-        if snapshot.read_version(path) == await store2.participants_version():
-            break
-        await asyncio.sleep(0.01)
+    await _until_saved(path, store2)
     assert b"erase.me@example.nl" not in path.read_bytes()
     await reg2.close()
     await store2.close()
@@ -388,10 +392,7 @@ async def test_erasing_a_participant_takes_them_out_of_the_snapshot(tmp_path):
     await reg.erase("p8", actor="op", role="operator")
     assert path.exists()  # still there: a crash now starts from it and replays the erasure
     # rewritten without them within the bound: the delay plus one save
-    for _ in range(200):
-        if snapshot.read_version(path) == await store.participants_version():
-            break
-        await asyncio.sleep(0.01)
+    await _until_saved(path, store)
     content = path.read_bytes()
     assert b"erase.me@example.nl" not in content and b"p8\n" not in content
     assert (await store.participant_changes(0)).texts is None  # the tombstones were pruned
@@ -430,11 +431,7 @@ async def test_changes_are_saved_after_the_delay(tmp_path):
     await reg.load()
     await reg.register(person("a", *UTRECHT))
 
-    for _ in range(100):
-        if snapshot.read_version(snapshot.path_for(db)) == await store.participants_version():
-            break
-        await asyncio.sleep(0.02)
-    assert snapshot.read_version(snapshot.path_for(db)) == await store.participants_version()
+    await _until_saved(snapshot.path_for(db), store)
     await reg.close()
     await store.close()
 

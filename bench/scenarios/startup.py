@@ -7,11 +7,17 @@ the API on a free port of 127.0.0.1. From the moment the process is spawned, thi
 open, channels started, audience index loaded). The peak resident set (``VmHWM`` in
 ``/proc/<pid>/status``) is read then; the hub is stopped with SIGTERM.
 
-Two kinds of start:
+Three kinds of start:
 
-* **cold**: no index snapshot (it is deleted first): the index is rebuilt by streaming every stored
-  record, and the snapshot is written (one run);
-* **warm**: the snapshot is current, as after any clean stop: the normal start (``rounds`` runs).
+* **cold**: no index snapshot (it is deleted first): the index is rebuilt from every stored record,
+  and the snapshot is written (one run);
+* **warm**: the snapshot is current, as after any clean stop: the normal start (``rounds`` runs);
+* **after a crash**: the snapshot is current, then :data:`CRASH_CHANGES` participant changes are
+  written to the store without the snapshot being saved, as a hub that crashed within a minute of
+  them leaves things (the store's triggers record them whoever writes). 80 % move a participant's
+  first address by about a kilometre, 10 % erase a participant, 10 % register a new one. The start
+  loads the snapshot and replays the changes since. After the run the changes are undone (the cached
+  set stays as built), which leaves the snapshot behind by twice as many changes for its next user.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -38,6 +45,7 @@ TITLE = "Hub start-up with the national set"
 START_TARGET_S = 15.0
 RSS_TARGET_MB = 1500.0
 TIMEOUT_S = 300.0
+CRASH_CHANGES = 1_000
 
 
 def free_port() -> int:
@@ -73,7 +81,7 @@ async def start_once(config: Path, port: int) -> dict[str, float]:
     t0 = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from hub.cli import main; main()", "--config", str(config), "serve"],
+            [sys.executable, "-c", "from hub.cli import main; main()", "--config", str(config), "--verbose", "serve"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -108,6 +116,63 @@ async def start_once(config: Path, port: int) -> dict[str, float]:
     return {"ready_s": ready, "peak_rss_mb": hwm, "rss_mb": rss}
 
 
+def write_crash_changes(database: Path, n: int, round_no: int) -> list[tuple]:
+    """Write ``n`` participant changes straight to the store (see the module docstring), to rows no
+    other round touches; returns what :func:`undo_crash_changes` needs to put them back."""
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        last = conn.execute("SELECT max(rowid) FROM participants").fetchone()[0] or 0
+        step = max(1, last // n)
+        rows = conn.execute(
+            "SELECT rowid, id, data, created_at, updated_at FROM participants WHERE rowid % ? = ? LIMIT ?",
+            (step, round_no % step, n),
+        ).fetchall()
+        n_erase = n_new = len(rows) // 10
+        moved, erased, copied = rows[: len(rows) - n_erase - n_new], rows[-n_erase - n_new : -n_new], rows[-n_new:]
+        now = time.time()
+        with conn:
+            for _, pid, data, _, _ in moved:
+                record = json.loads(data)
+                record["addresses"][0]["lat"] = round(record["addresses"][0]["lat"] + 0.009, 6)
+                conn.execute("UPDATE participants SET data=?, updated_at=? WHERE id=?", (json.dumps(record), now, pid))
+            conn.executemany("DELETE FROM participants WHERE id=?", [(r[1],) for r in erased])
+            new = []
+            for i, (_, pid, data, _, _) in enumerate(copied):
+                record = json.loads(data) | {"id": f"crash-{round_no}-{i}"}
+                new.append((record["id"], json.dumps(record), now, now))
+            conn.executemany(
+                "INSERT OR REPLACE INTO participants (id, data, created_at, updated_at) VALUES (?,?,?,?)", new
+            )
+        return [("moved", r) for r in moved] + [("erased", r) for r in erased] + [("new", (r[0],)) for r in new]
+    finally:
+        conn.close()
+
+
+def undo_crash_changes(database: Path, undo: list[tuple]) -> None:
+    """Put back what :func:`write_crash_changes` changed (the erased come back under new rowids)."""
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        with conn:
+            for kind, row in undo:
+                if kind == "moved":
+                    conn.execute("UPDATE participants SET data=?, updated_at=? WHERE id=?", (row[2], row[4], row[1]))
+                elif kind == "erased":
+                    conn.execute(
+                        "INSERT INTO participants (id, data, created_at, updated_at) VALUES (?,?,?,?)", row[1:]
+                    )
+                else:
+                    conn.execute("DELETE FROM participants WHERE id=?", row)
+    finally:
+        conn.close()
+
+
+def load_line(config: Path) -> str:
+    """The hub's log line on how it loaded its audience index (from its stderr)."""
+    lines = [ln for ln in config.with_name("hub-stderr.log").read_text(errors="replace").splitlines()
+             if "audience index:" in ln and " participants from the " in ln]
+    return lines[-1].split("audience index: ", 1)[-1] if lines else ""
+
+
 async def run(ctx: BenchContext) -> Scenario:
     ds = ensure(ctx.participants, ctx.seed, work=ctx.work, progress=ctx.progress)
     scratch = ctx.work / "startup"
@@ -128,10 +193,28 @@ async def run(ctx: BenchContext) -> Scenario:
             f"startup: warm start {i + 1}/{ctx.rounds} healthy after {warm[-1]['ready_s']:.2f} s, "
             f"peak {warm[-1]['peak_rss_mb']:.0f} MB"
         )
+    # each start after a crash finds the snapshot current (the previous one saved it when stopped)
+    # and CRASH_CHANGES changes since; every round changes rows of its own, all undone at the end
+    crash, loads, undo = [], [], []
+    try:
+        for i in range(ctx.rounds):
+            undo += await asyncio.to_thread(write_crash_changes, ds.database, CRASH_CHANGES, i)
+            crash.append(await start_once(config, port))
+            loads.append(load_line(config))
+            ctx.progress.step(
+                f"startup: start after a crash {i + 1}/{ctx.rounds} healthy after {crash[-1]['ready_s']:.2f} s, "
+                f"peak {crash[-1]['peak_rss_mb']:.0f} MB ({loads[-1]})"
+            )
+    finally:
+        await asyncio.to_thread(undo_crash_changes, ds.database, undo)
     return Scenario(
         NAME,
         TITLE,
         figures=[
+            Figure("start after a crash to healthy", "s", [c["ready_s"] for c in crash], START_TARGET_S,
+                   note=f"snapshot plus {CRASH_CHANGES} changes replayed"),
+            Figure("start after a crash peak RSS", "MB", [c["peak_rss_mb"] for c in crash], RSS_TARGET_MB,
+                   note="VmHWM"),
             Figure("warm start to healthy", "s", [w["ready_s"] for w in warm], START_TARGET_S,
                    note="index from its snapshot"),
             Figure("warm start peak RSS", "MB", [w["peak_rss_mb"] for w in warm], RSS_TARGET_MB, note="VmHWM"),
@@ -143,6 +226,8 @@ async def run(ctx: BenchContext) -> Scenario:
             "database_mb": round(ds.database.stat().st_size / 1e6),
             "snapshot_mb": round(snap.stat().st_size / 1e6) if snap.exists() else None,
             "warm_rounds": ctx.rounds,
+            "crash_changes": CRASH_CHANGES,
+            "crash_loads": loads,
             "poll_interval_s": 0.05,
         },
     )

@@ -641,36 +641,21 @@ class SQLiteStore:
         lead to. ``texts``/``removed`` are ``None`` when the changes since cannot be told (``since`` is
         before :attr:`ParticipantChanges.complete_since` or after the current generation; ``count`` is
         ``None`` then) or number more than ``limit`` (``count`` is then more than ``limit``, not exact).
-        Blocking the store's thread for one scan of the participants table (no index on generation)."""
+        One scan of the participants table (no index on generation)."""
 
-        def fn(conn):
-            conn.execute("BEGIN")  # the first read fixes the snapshot every later read sees
+        if str(self.path) == ":memory:":
+            return await self._read(lambda conn: _participant_changes(conn, since, limit))
+
+        def read() -> ParticipantChanges:
+            # a connection of its own with the default small page cache: the scan neither holds the
+            # store's thread nor fills the store's large cache with participants' pages
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
             try:
-                version = _version(conn)
-                complete = int(_meta(conn, "participant_changes_since"))
-                if not complete <= since <= version.generation:
-                    return ParticipantChanges(version, complete, None, None, None)
-                most = -1 if limit is None else limit + 1
-                texts = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT data FROM participants WHERE generation > ? ORDER BY generation LIMIT ?", (since, most)
-                    )
-                ]
-                removed = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM participant_tombstones WHERE generation > ? LIMIT ?", (since, most)
-                    )
-                ]
-                count = len(texts) + len(removed)
-                if limit is not None and count > limit:
-                    return ParticipantChanges(version, complete, count, None, None)
-                return ParticipantChanges(version, complete, count, texts, removed)
+                return _participant_changes(conn, since, limit)
             finally:
-                conn.execute("COMMIT")
+                conn.close()
 
-        return await self._read(fn)
+        return await asyncio.to_thread(read)
 
     async def prune_participant_tombstones(self, upto: int) -> int:
         """Drop the tombstones of generation ``upto`` and before (a copy at ``upto`` or later exists);
@@ -922,6 +907,35 @@ def _generation(conn: sqlite3.Connection) -> int:
 
 def _meta(conn: sqlite3.Connection, key: str) -> Any:
     return conn.execute("SELECT value FROM store_meta WHERE key=?", (key,)).fetchone()[0]
+
+
+def _participant_changes(conn: sqlite3.Connection, since: int, limit: int | None) -> ParticipantChanges:
+    """See :meth:`SQLiteStore.participant_changes`."""
+    conn.execute("BEGIN")  # the first read fixes the snapshot every later read sees
+    try:
+        version = _version(conn)
+        complete = int(_meta(conn, "participant_changes_since"))
+        if not complete <= since <= version.generation:
+            return ParticipantChanges(version, complete, None, None, None)
+        most = -1 if limit is None else limit + 1
+        texts = [
+            r[0]
+            for r in conn.execute(
+                "SELECT data FROM participants WHERE generation > ? ORDER BY generation LIMIT ?", (since, most)
+            )
+        ]
+        removed = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM participant_tombstones WHERE generation > ? LIMIT ?", (since, most)
+            )
+        ]
+        count = len(texts) + len(removed)
+        if limit is not None and count > limit:
+            return ParticipantChanges(version, complete, count, None, None)
+        return ParticipantChanges(version, complete, count, texts, removed)
+    finally:
+        conn.execute("COMMIT")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
