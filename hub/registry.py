@@ -27,10 +27,11 @@ leave it. The snapshot is not deleted (a crash before the next save would force 
 worst moment for an alerting system to be slow); it is rewritten without them ``erase_save_delay``
 seconds (default 1 s, so a burst of erasures is written once) after the erasure, off the event loop,
 and atomically replaces the old file. The bound while the hub runs: ``erase_save_delay`` plus any
-registry write in progress plus one save (compaction and write, about 3 s for 3,000,000 participants).
-If the save fails, the snapshot is deleted instead. If the hub stops uncleanly inside that window, the
-old snapshot stays on disk until the next start, which replays the erasure from its tombstone and
-rewrites the snapshot the same way right after loading.
+registry write in progress plus one save (compaction and write, about 4 s for 3,000,000
+participants). If the save fails, the snapshot is deleted instead. If the hub stops uncleanly inside
+that window, the old snapshot stays on disk until the next start, which replays the erasure from its
+tombstone and rewrites the snapshot the same way right after loading (a replay without erasures is
+saved ``snapshot_delay`` later, as after any change).
 """
 
 from __future__ import annotations
@@ -143,9 +144,13 @@ class ParticipantRegistry:
             self.last_load = {"source": source, "seconds": round(seconds, 3), "participants": len(index), **replayed}
             log.info("audience index: %d participants from the %s in %.2f s%s", len(index), source, seconds,
                      f" ({replayed['upserted']} written and {replayed['removed']} removed since)" if replayed else "")
-        if source == "snapshot+replay" and self.snapshot_path is not None:
-            # the snapshot on disk is behind (and may hold someone erased since): bring it up to date soon
-            self._schedule_save(self.erase_save_delay)
+        if source == "snapshot+replay":
+            # the snapshot on disk is behind: saved as after any change, or at once when it may hold
+            # someone erased since
+            if self._erased:
+                self._schedule_save(self.erase_save_delay)
+            elif self.snapshot_delay is not None:
+                self._schedule_save(self.snapshot_delay)
         self._gauge()
         return len(self.index)
 
