@@ -267,6 +267,22 @@ async def test_a_snapshot_of_another_database_is_not_used(tmp_path):
     await store.close()
 
 
+async def test_a_snapshot_of_a_later_state_than_the_store_is_not_used(tmp_path):
+    db = tmp_path / "hub.sqlite3"
+    store, reg = await _registry(db)
+    await reg.import_rows(people())
+    await reg.close()
+    # the database restored from a backup older than the snapshot
+    path, version = snapshot.path_for(db), await store.participants_version()
+    found = snapshot.read(path)
+    snapshot.write(path, ParticipantsVersion(version.database_id, version.generation + 5), found.meta, found.arrays)
+    reg = ParticipantRegistry(store, AudienceIndex(), snapshot_delay=None)
+    await reg.load()
+    assert reg.last_load["source"] == "store" and snapshot.read_version(path) == version
+    await reg.close()
+    await store.close()
+
+
 async def test_writes_during_the_load_are_in_the_index_exactly_when_its_generation_covers_them(
     tmp_path, monkeypatch
 ):
