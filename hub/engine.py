@@ -1,8 +1,9 @@
 """The delivery engine: drains the ledger through the channels, with pools, rate limits and retries.
 
 One dispatcher task per channel claims due rows (urgent first), groups them by notice into batches
-of the channel's ``batch_size`` and runs at most ``concurrency`` ``deliver`` calls at once, behind the
-channel's rate limiter. Transient failures are requeued with exponential backoff (or the provider's
+of the channel's ``batch_size`` and hands them to a fixed pool of ``concurrency`` worker tasks, each
+running one ``deliver`` call at a time behind the channel's rate limiter (a per-recipient channel thus
+costs no task per message). Transient failures are requeued with exponential backoff (or the provider's
 ``Retry-After``); permanent ones are final. A row is leased while in flight, so a crash leaves it to
 be requeued: delivery is at-least-once, deduplicated by the ledger's unique key.
 
@@ -39,6 +40,23 @@ COALESCE_ROWS = 256
 COALESCE_SECONDS = 0.005
 
 
+class _Lane:
+    """The hand-over between a channel's dispatcher and its workers."""
+
+    __slots__ = ("queue", "busy")
+
+    def __init__(self, concurrency: int) -> None:
+        # bounded: the dispatcher claims again only once the workers are about to run dry
+        self.queue: asyncio.Queue[list[LedgerRow] | None] = asyncio.Queue(maxsize=max(1, concurrency))
+        self.busy = 0  # batches handed over and not yet delivered
+
+    def took(self) -> None:
+        self.busy += 1
+
+    def finished(self) -> None:
+        self.busy -= 1
+
+
 @dataclass
 class ChannelRuntime:
     """A started channel and how the engine drives it."""
@@ -72,7 +90,8 @@ class DeliveryEngine:
         self.owner = uuid.uuid4().hex
         self._events: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.runtimes}
         self._tasks: list[asyncio.Task] = []
-        self._inflight: dict[str, set[asyncio.Task]] = {name: set() for name in self.runtimes}
+        self._lanes: dict[str, _Lane] = {name: _Lane(rt.concurrency) for name, rt in self.runtimes.items()}
+        self._workers: dict[str, list[asyncio.Task]] = {name: [] for name in self.runtimes}
         self._views: dict[str, tuple[float, ActionView]] = {}
         self._pending: list[Outcome] = []
         self._flush_lock = asyncio.Lock()
@@ -86,6 +105,10 @@ class DeliveryEngine:
         if requeued:
             log.warning("requeued %d deliveries left in flight by a previous run", requeued)
         for name, rt in self.runtimes.items():
+            self._workers[name] = [
+                asyncio.create_task(self._work(rt, self._lanes[name]), name=f"burgerhub-deliver-{name}-{i}")
+                for i in range(max(1, rt.concurrency))
+            ]
             self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"burgerhub-dispatch-{name}"))
             self._events[name].set()
 
@@ -97,12 +120,20 @@ class DeliveryEngine:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        inflight = [t for ts in self._inflight.values() for t in ts]
-        if inflight:
-            done, pending = await asyncio.wait(inflight, timeout=10)
+        workers = []
+        for name, lane in self._lanes.items():
+            # batches not yet started stay leased and are requeued by the next start
+            while not lane.queue.empty():
+                if lane.queue.get_nowait() is not None:
+                    lane.finished()
+            for _ in self._workers[name]:
+                lane.queue.put_nowait(None)  # each worker stops after the batch it is delivering
+            workers.extend(self._workers[name])
+        if workers:
+            done, pending = await asyncio.wait(workers, timeout=10)
             for t in pending:
                 t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self._flush()
@@ -126,7 +157,7 @@ class DeliveryEngine:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await self._flush()
-            busy = any(self._inflight[n] for n in self._inflight)
+            busy = any(lane.busy for lane in self._lanes.values())
             if not busy and not await self.store.busy_channels():
                 return True
             await asyncio.sleep(0.02)
@@ -145,7 +176,7 @@ class DeliveryEngine:
 
     async def _dispatch(self, rt: ChannelRuntime) -> None:
         event = self._events[rt.name]
-        slots = asyncio.Semaphore(rt.concurrency)
+        lane = self._lanes[rt.name]
         window = claim_window(rt, self.settings)
         idle = True
         while not self._stopping:
@@ -174,15 +205,24 @@ class DeliveryEngine:
                     pass
                 continue
             for group in _group(rows, rt.batch_size):
-                await slots.acquire()
-                task = asyncio.create_task(self._deliver(rt, group))
-                self._inflight[rt.name].add(task)
+                lane.took()
+                try:
+                    await lane.queue.put(group)
+                except BaseException:
+                    lane.finished()
+                    raise
 
-                def done(t: asyncio.Task, name: str = rt.name) -> None:
-                    self._inflight[name].discard(t)
-                    slots.release()
-
-                task.add_done_callback(done)
+    async def _work(self, rt: ChannelRuntime, lane: _Lane) -> None:
+        """One of a channel's ``concurrency`` workers: delivers handed-over batches one at a time."""
+        while (group := await lane.queue.get()) is not None:
+            try:
+                await self._deliver(rt, group)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the rows stay leased and are requeued after the lease
+                log.exception("delivering a batch through %s failed", rt.name)
+            finally:
+                lane.finished()
 
     async def _deliver(self, rt: ChannelRuntime, rows: list[LedgerRow]) -> None:
         first = rows[0]

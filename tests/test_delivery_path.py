@@ -214,3 +214,55 @@ def test_a_claim_fills_every_slot_but_never_outlives_its_lease():
     assert claim_window(rt(1, 64), settings) == 512  # per recipient: at least a few hundred
     assert claim_window(rt(1, 64, rate=1.0), settings) == 30  # one a second: what 30 s can send
     assert claim_window(rt(1000, 4, rate=1.0), settings) == 1000  # never less than one batch
+
+
+class Slow:
+    """A channel whose calls take a while; counts how many run at once."""
+
+    def __init__(self, delay: float = 0.01):
+        self.delay = delay
+        self.active = self.peak = 0
+        self.calls: list[int] = []
+
+    async def deliver(self, notice, deliveries):
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.active -= 1
+        self.calls.extend(d.id for d in deliveries)
+        return [Receipt.sent(d, provider_id=f"id-{d.id}") for d in deliveries]
+
+
+async def test_a_fixed_pool_of_workers_delivers_at_most_concurrency_at_once():
+    store = FakeStore([[row(i) for i in range(k, k + 20)] for k in range(0, 100, 20)])
+    channel = Slow()
+    engine = engine_for(store, channel, concurrency=4)
+    await engine.start()
+    try:
+        tasks_before = len(asyncio.all_tasks())
+        deadline = time.monotonic() + 5
+        while len(channel.calls) < 100 and time.monotonic() < deadline:
+            engine.wake(["c"])
+            # no task per message: at most the outcome writer and the dispatcher's timed wait come and go
+            assert len(asyncio.all_tasks()) <= tasks_before + 2
+            await asyncio.sleep(0.005)
+        assert sorted(channel.calls) == list(range(100)) and channel.peak == 4
+        assert await engine.drain(2)
+        assert sorted(o.id for o in store.completed) == list(range(100))
+    finally:
+        await engine.stop()
+
+
+async def test_stop_lets_the_batches_in_flight_finish_and_leaves_the_rest_leased():
+    store = FakeStore([[row(i) for i in range(10)]])
+    channel = Slow(delay=0.2)
+    engine = engine_for(store, channel, concurrency=2)
+    await engine.start()
+    while channel.active < 2:
+        await asyncio.sleep(0.005)
+    await engine.stop()
+    # the two in flight finished and were written; the others were never started (requeued later)
+    assert sorted(channel.calls) == [0, 1] and sorted(o.id for o in store.completed) == [0, 1]
+    assert all(w.done() for ws in engine._workers.values() for w in ws)

@@ -82,7 +82,7 @@ async def test_a_restart_in_the_middle_of_a_fan_out_loses_nothing(make_hub, reco
         # simulate a crash: the dispatchers die without writing their in-flight outcomes
         for task in hub.engine._tasks:
             task.cancel()
-        for tasks in hub.engine._inflight.values():
+        for tasks in hub.engine._workers.values():
             for t in list(tasks):
                 t.cancel()
         hub.engine._pending.clear()
