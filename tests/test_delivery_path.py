@@ -84,6 +84,7 @@ async def test_a_ledger_from_before_gets_the_new_indexes(tmp_path):
         "CREATE INDEX deliveries_due ON deliveries(channel, status, urgency_rank, next_at, id);"
         "CREATE INDEX deliveries_provider ON deliveries(channel, provider_id);"
         "CREATE INDEX deliveries_action ON deliveries(action_id, kind, status);"
+        "CREATE INDEX deliveries_address ON deliveries(channel, address);"
     )
     conn.close()
     store = SQLiteStore(path)
@@ -92,8 +93,20 @@ async def test_a_ledger_from_before_gets_the_new_indexes(tmp_path):
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='deliveries'")}
     conn.close()
-    assert not names & {"deliveries_due", "deliveries_provider", "deliveries_action"}
-    assert {"deliveries_queue", "deliveries_inflight", "deliveries_provider_id"} <= names
+    assert not names & {"deliveries_due", "deliveries_provider", "deliveries_action", "deliveries_address"}
+    assert {"deliveries_queue", "deliveries_inflight", "deliveries_provider_id", "deliveries_start_address"} <= names
+
+
+async def test_an_address_leads_to_the_action_and_participant_that_last_started_there(store):
+    sms = [NewDelivery("sms", "+31611111111", "p1", "nl")]
+    await store.create_action(action(), sms, AUDIT)
+    await store.create_action({**action(), "id": "act-2"}, [NewDelivery("sms", "+31611111111", "p2", "nl")], AUDIT)
+    for row in await store.claim("sms", 10, owner="w", lease_seconds=60):
+        await store.complete([Outcome(row.id, "sent")])
+    await store.end_action({**action(), "status": "ended", "version": 2}, AUDIT)  # a closing row for p1, newest
+    assert await store.latest_action_for("sms", "+31611111111") == "act-2"
+    assert await store.participant_for("sms", "+31611111111") == "p2"
+    assert await store.participant_for("sms", "+31699999999") is None
 
 
 async def test_busy_channels_sees_queued_and_leased_rows(store):

@@ -72,7 +72,10 @@ DROP INDEX IF EXISTS deliveries_provider;
 CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(channel, urgency_rank, next_at, id) WHERE status='queued';
 CREATE INDEX IF NOT EXISTS deliveries_inflight ON deliveries(channel, lease_until) WHERE status='sending';
 CREATE INDEX IF NOT EXISTS deliveries_provider_id ON deliveries(channel, provider_id) WHERE provider_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS deliveries_address ON deliveries(channel, address);
+-- Lookups by contact address (a reply, a provider report) need the action that reached it: only
+-- start rows are indexed; update and closing rows repeat a start row's address and participant.
+DROP INDEX IF EXISTS deliveries_address;
+CREATE INDEX IF NOT EXISTS deliveries_start_address ON deliveries(channel, address) WHERE kind='start';
 CREATE INDEX IF NOT EXISTS deliveries_participant ON deliveries(participant_id);
 
 CREATE TABLE IF NOT EXISTS participants (
@@ -574,8 +577,8 @@ class SQLiteStore:
 
         def fn(conn):
             row = conn.execute(
-                "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND participant_id IS NOT NULL"
-                " ORDER BY id DESC LIMIT 1",
+                "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND kind='start'"
+                " AND participant_id IS NOT NULL ORDER BY id DESC LIMIT 1",
                 (channel, address),
             ).fetchone()
             return row[0] if row else None
