@@ -347,3 +347,49 @@ def make_hub(tmp_path):
             await hub.stop()
 
     return factory
+
+
+@contextlib.asynccontextmanager
+async def serving(hub: Any, sock: Any) -> AsyncIterator[None]:
+    """Serve ``hub``'s web app (API, channel callbacks, console) on an already bound socket.
+
+    Bind the socket first so the hub's ``public_url`` can name its port before the hub starts::
+
+        sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+        config = {"hub": {"public_url": f"http://127.0.0.1:{sock.getsockname()[1]}"}, ...}
+        async with make_hub(config=config) as hub, serving(hub, sock): ...
+    """
+    from aiohttp import web
+
+    from .api import create_app
+
+    runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def read_events(resp: Any, count: int, timeout: float = 5.0) -> list[tuple[str, Any]]:
+    """Read ``count`` server-sent events as (event name, decoded JSON data) from an open response."""
+    import json
+
+    out: list[tuple[str, Any]] = []
+    name, data = None, []
+
+    async def read() -> None:
+        nonlocal name, data
+        while len(out) < count:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                out.append((name, json.loads("\n".join(data))))
+                name, data = None, []
+
+    await asyncio.wait_for(read(), timeout)
+    return out

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api import create_app
-from hub.testing import RecordingPlugin
+from hub.testing import RecordingPlugin, read_events
 
 from conftest import UTRECHT, person, start_payload
 
@@ -232,30 +232,6 @@ def test_a_console_setting_with_an_error_names_it():
         config_from_dict({"console": {"enabled": "yes"}})
     with pytest.raises(ConfigError, match=r"console.tiles: unknown setting"):
         config_from_dict({"console": {"tiles": "x"}})
-
-
-async def read_events(resp, count: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
-    """``count`` server-sent events (name, data) from an open response."""
-    import asyncio
-    import json
-
-    out: list[tuple[str, dict]] = []
-    name, data = None, []
-
-    async def read():
-        nonlocal name, data
-        while len(out) < count:
-            line = (await resp.content.readline()).decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                out.append((name, json.loads("\n".join(data))))
-                name, data = None, []
-
-    await asyncio.wait_for(read(), timeout)
-    return out
 
 
 async def test_the_event_stream_sends_counts_and_each_tip(api):

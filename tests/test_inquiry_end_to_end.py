@@ -11,10 +11,9 @@ import re
 import socket
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.api import create_app
+from hub.testing import serving
 from plugins.email.tests.email_testkit import Collector, smtp_server
 from plugins.messenger.tests.messenger_testkit import (
     APP_SECRET,
@@ -61,14 +60,8 @@ async def test_an_inquiry_reaches_mail_and_messenger_in_its_area_only_and_everyo
                                   "base_url": str(graph_server.make_url("")).rstrip("/")},
                 },
             }
-            async with make_hub(entry_points=True, config=config) as hub:
-                runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
-                await runner.setup()
-                await web.SockSite(runner, sock).start()
-                try:
-                    await run_inquiry(hub, base, mails, graph)
-                finally:
-                    await runner.cleanup()
+            async with make_hub(entry_points=True, config=config) as hub, serving(hub, sock):
+                await run_inquiry(hub, base, mails, graph)
 
 
 async def run_inquiry(hub, base, mails, graph):

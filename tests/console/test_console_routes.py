@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aiohttp
 import pytest
@@ -14,7 +13,7 @@ from hub.console.tickets import TicketSigner
 from hub.console.web import ConsoleSettings
 from hub.errors import AuthError, ConfigError
 from hub.geo import point_in_polygon
-from hub.testing import RecordingPlugin
+from hub.testing import RecordingPlugin, read_events
 
 from conftest import person, start_payload
 from console_support import DISPATCHER_TOKEN, OPERATOR_TOKEN, add_participants, hub_config, serve
@@ -125,27 +124,6 @@ async def test_tickets_need_a_reader_token_and_an_existing_action(console):
         assert r.status == 403 and "participant" in (await r.json())["reason"]
 
 
-async def _events(resp, count: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
-    """Read ``count`` server-sent events (name, data) from an open response."""
-    out: list[tuple[str, dict]] = []
-    name, data = None, []
-
-    async def read():
-        nonlocal name, data
-        while len(out) < count:
-            line = (await resp.content.readline()).decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                out.append((name, json.loads("\n".join(data))))
-                name, data = None, []
-
-    await asyncio.wait_for(read(), timeout)
-    return out
-
-
 async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(console, recording_channel):
     async with console() as (_, http, hub):
         await add_participants(hub, 3)
@@ -162,7 +140,7 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
 
         async with http.get(f"/console/api/actions/{action_id}/events", params={"ticket": ticket}) as stream:
             assert stream.status == 200 and stream.content_type == "text/event-stream"
-            first = await _events(stream, 2)
+            first = await read_events(stream, 2)
             assert [n for n, _ in first] == ["action", "tip"]
             assert first[0][1]["id"] == action_id and "counts" in first[0][1]
             assert first[1][1]["text"] == "Eerste tip"
@@ -175,7 +153,7 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
             await http.post(f"/v1/actions/{action_id}/tips", data=form)
             tips = []
             while not tips:  # action events for the deliveries may come first
-                tips = [d for n, d in await _events(stream, 1) if n == "tip"]
+                tips = [d for n, d in await read_events(stream, 1) if n == "tip"]
             assert tips[0]["text"] == "Zag hem bij de Neude"
             assert tips[0]["photo_url"] == f"/v1/actions/{action_id}/tips/{tips[0]['id']}/photo"
 
@@ -183,10 +161,10 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
         ticket = (await (await http.post(f"/console/api/actions/{action_id}/ticket", headers=DISPATCH)).json())["ticket"]
         params = {"ticket": ticket, "after": str(tips[0]["id"])}
         async with http.get(f"/console/api/actions/{action_id}/events", params=params) as stream:
-            (name, data), = await _events(stream, 1)
+            (name, data), = await read_events(stream, 1)
             assert name == "action" and data["counts"]["recording"]["start"]["targeted"] == 3
             with pytest.raises(asyncio.TimeoutError):
-                await _events(stream, 1, timeout=0.8)
+                await read_events(stream, 1, timeout=0.8)
 
 
 def test_tickets_expire_and_are_bound_to_their_signer():

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import socket
-from typing import AsyncIterator
 
 import aiohttp
-from aiohttp import web
 
 import plugins.email
 from email_testkit import PNG, Collector, smtp_server
 from hub.actions import Actor
-from hub.api import create_app
+from hub.testing import serving
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
-
-
-@contextlib.asynccontextmanager
-async def serving(hub, sock: socket.socket) -> AsyncIterator[None]:
-    runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def test_an_inquiry_by_mail_a_tip_through_the_form_the_follow_up_and_unsubscribe(make_hub, tmp_path):

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from typing import AsyncIterator
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import plugins.messenger
 from hub.actions import Actor
-from hub.api import create_app
+from hub.testing import serving
 from messenger_testkit import APP_SECRET, PAGE_ID, PAGE_TOKEN, VERIFY_TOKEN, FakeGraph, message_event, signed
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
-
-
-@contextlib.asynccontextmanager
-async def serving(hub, sock: socket.socket) -> AsyncIterator[None]:
-    runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def test_subscribe_in_the_conversation_then_alert_tip_and_closing(make_hub, tmp_path):

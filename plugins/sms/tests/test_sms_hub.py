@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from typing import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 import plugins.sms
 from hub.actions import Actor
-from hub.api import create_app
+from hub.testing import serving
 from plugins.sms.loopback import LoopbackSmsProvider
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
@@ -22,17 +20,6 @@ MOBILE = "+31612345678"
 async def provider() -> AsyncIterator[LoopbackSmsProvider]:
     async with LoopbackSmsProvider() as p:
         yield p
-
-
-@contextlib.asynccontextmanager
-async def serving(hub, sock: socket.socket) -> AsyncIterator[None]:
-    runner = web.AppRunner(create_app(hub, manage_hub=False), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def test_an_action_reaches_a_participant_by_sms_and_the_report_and_reply_come_back(make_hub, provider, tmp_path):
