@@ -17,14 +17,11 @@ from .models import (
     ActionType,
     ActionView,
     Circle,
-    Domain,
     MessageKind,
-    Photo,
     Polygon,
-    Result,
-    SubjectKind,
     TransportMode,
-    Urgency,
+    action_from_dict,
+    area_to_dict,
 )
 from .routing import RouteFacts
 from .schemas import validate
@@ -59,42 +56,9 @@ def area_from_dict(data: Mapping[str, Any], radius_table: Mapping[str, float] | 
     return Polygon(points=tuple((float(p[0]), float(p[1])) for p in data["points"]))
 
 
-def area_to_dict(area: Circle | Polygon) -> dict[str, Any]:
-    if isinstance(area, Circle):
-        d: dict[str, Any] = {"type": "circle", "lat": area.lat, "lon": area.lon, "radius_m": area.radius_m}
-        if area.transport:
-            d["transport"] = area.transport.value
-        return d
-    return {"type": "polygon", "points": [list(p) for p in area.points]}
-
-
 def to_view(data: Mapping[str, Any]) -> ActionView:
     """The plugin-facing view of a stored action."""
-
-    def ts(key: str) -> datetime | None:
-        return datetime.fromisoformat(data[key]) if data.get(key) else None
-
-    area = data["area"]
-    return ActionView(
-        id=data["id"],
-        type=ActionType(data["type"]),
-        urgency=Urgency(data["urgency"]),
-        domain=Domain(data["domain"]),
-        status=ActionStatus(data["status"]),
-        title=data.get("title") or "",
-        description=data["description"],
-        subject=SubjectKind(data.get("subject", "none")),
-        area=area_from_dict(area),
-        region=data.get("region"),
-        photos=tuple(Photo(url=p["url"], caption=p.get("caption")) for p in data.get("photos", ())),
-        result=Result(data["result"]) if data.get("result") else None,
-        result_text=data.get("result_text"),
-        callback_number=data.get("callback_number", "0800 0011"),
-        version=data["version"],
-        started_at=ts("started_at"),
-        ended_at=ts("ended_at"),
-        expires_at=ts("expires_at"),
-    )
+    return action_from_dict(data)
 
 
 class ActionService:

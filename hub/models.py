@@ -144,6 +144,76 @@ class ActionView:
         return self.id[-6:].upper()
 
 
+def area_to_dict(area: Area) -> dict[str, Any]:
+    """An area as JSON: ``{"type": "circle", lat, lon, radius_m[, transport]}`` or ``{"type": "polygon", points}``."""
+    if isinstance(area, Circle):
+        d: dict[str, Any] = {"type": "circle", "lat": area.lat, "lon": area.lon, "radius_m": area.radius_m}
+        if area.transport:
+            d["transport"] = TransportMode(area.transport).value
+        return d
+    return {"type": "polygon", "points": [list(p) for p in area.points]}
+
+
+def action_to_dict(action: ActionView) -> dict[str, Any]:
+    """An :class:`ActionView` as JSON-ready data; :func:`action_from_dict` reads it back unchanged."""
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": action.id,
+        "type": action.type.value,
+        "urgency": action.urgency.value,
+        "domain": action.domain.value,
+        "status": action.status.value,
+        "title": action.title,
+        "description": action.description,
+        "subject": action.subject.value,
+        "area": area_to_dict(action.area),
+        "region": action.region,
+        "photos": [{"url": p.url, "caption": p.caption} for p in action.photos],
+        "result": action.result.value if action.result else None,
+        "result_text": action.result_text,
+        "callback_number": action.callback_number,
+        "version": action.version,
+        "started_at": when(action.started_at),
+        "ended_at": when(action.ended_at),
+        "expires_at": when(action.expires_at),
+    }
+
+
+def action_from_dict(data: Mapping[str, Any]) -> ActionView:
+    """An :class:`ActionView` from :func:`action_to_dict`'s data (or a stored action; other keys are ignored)."""
+    def when(key: str) -> datetime | None:
+        return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+    area = data["area"]
+    if (area.get("type") or area.get("kind")) == "circle":
+        shape: Area = Circle(lat=area["lat"], lon=area["lon"], radius_m=float(area["radius_m"]),
+                             transport=TransportMode(area["transport"]) if area.get("transport") else None)
+    else:
+        shape = Polygon(points=tuple((float(p[0]), float(p[1])) for p in area["points"]))
+    return ActionView(
+        id=data["id"],
+        type=ActionType(data["type"]),
+        urgency=Urgency(data["urgency"]),
+        domain=Domain(data["domain"]),
+        status=ActionStatus(data["status"]),
+        title=data.get("title") or "",
+        description=data["description"],
+        subject=SubjectKind(data.get("subject", "none")),
+        area=shape,
+        region=data.get("region"),
+        photos=tuple(Photo(url=p["url"], caption=p.get("caption")) for p in data.get("photos", ())),
+        result=Result(data["result"]) if data.get("result") else None,
+        result_text=data.get("result_text"),
+        callback_number=data.get("callback_number", "0800 0011"),
+        version=data.get("version", 1),
+        started_at=when("started_at"),
+        ended_at=when("ended_at"),
+        expires_at=when("expires_at"),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notice:
     """What is being said: one action at one moment of its life. ``changes`` lists updated fields."""

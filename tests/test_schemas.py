@@ -164,3 +164,16 @@ def test_routing_schema_enums_match_the_models():
     assert defs["actionType"]["enum"] == [t.value for t in ActionType]
     assert defs["urgency"]["enum"] == [u.value for u in Urgency]
     assert defs["domain"]["enum"] == [d.value for d in Domain]
+
+
+def test_an_action_view_survives_a_round_trip_through_json():
+    import json
+
+    from hub.models import Circle, Polygon, Result, TransportMode, action_from_dict, action_to_dict
+    from hub.testing import make_action
+
+    for action in (
+        make_action(area=Circle(lat=52.09, lon=5.11, radius_m=1500.0, transport=TransportMode.BICYCLE)),
+        make_action(area=Polygon(points=((52.0, 5.0), (52.1, 5.0), (52.1, 5.2))), result=Result.FOUND),
+    ):
+        assert action_from_dict(json.loads(json.dumps(action_to_dict(action)))) == action

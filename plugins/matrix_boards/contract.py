@@ -20,7 +20,7 @@ controller alike.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
@@ -29,15 +29,10 @@ from hub.models import (
     ActionStatus,
     ActionType,
     ActionView,
-    Circle,
-    Domain,
     MessageKind,
-    Photo,
-    Polygon,
     Result,
-    SubjectKind,
-    TransportMode,
-    Urgency,
+    action_from_dict,
+    action_to_dict,
 )
 
 from . import layout
@@ -219,55 +214,11 @@ def status_payload(status: str, since: datetime | None = None) -> bytes:
 
 
 def action_to_record(action: ActionView) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(ActionView):
-        value = getattr(action, f.name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif hasattr(value, "value"):  # enums
-            value = value.value
-        elif isinstance(value, Circle):
-            value = {"kind": "circle", "lat": value.lat, "lon": value.lon, "radius_m": value.radius_m,
-                     "transport": TransportMode(value.transport).value if value.transport else None}
-        elif isinstance(value, Polygon):
-            value = {"kind": "polygon", "points": [list(p) for p in value.points]}
-        elif f.name == "photos":
-            value = [{"url": p.url, "caption": p.caption} for p in value]
-        out[f.name] = value
-    return out
+    return action_to_dict(action)
 
 
 def action_from_record(data: Mapping[str, Any]) -> ActionView:
-    area = data["area"]
-    if area["kind"] == "circle":
-        shape = Circle(lat=area["lat"], lon=area["lon"], radius_m=area["radius_m"],
-                       transport=TransportMode(area["transport"]) if area.get("transport") else None)
-    else:
-        shape = Polygon(points=tuple((p[0], p[1]) for p in area["points"]))
-
-    def when(key: str) -> datetime | None:
-        return datetime.fromisoformat(data[key]) if data.get(key) else None
-
-    return ActionView(
-        id=data["id"],
-        type=ActionType(data["type"]),
-        urgency=Urgency(data["urgency"]),
-        domain=Domain(data["domain"]),
-        status=ActionStatus(data["status"]),
-        title=data["title"],
-        description=data["description"],
-        subject=SubjectKind(data["subject"]),
-        area=shape,
-        region=data.get("region"),
-        photos=tuple(Photo(url=p["url"], caption=p.get("caption")) for p in data.get("photos", ())),
-        result=Result(data["result"]) if data.get("result") else None,
-        result_text=data.get("result_text"),
-        callback_number=data.get("callback_number", "0800 0011"),
-        version=data.get("version", 1),
-        started_at=when("started_at"),
-        ended_at=when("ended_at"),
-        expires_at=when("expires_at"),
-    )
+    return action_from_dict(data)  # also reads records written with ``area.kind`` by earlier versions
 
 
 def aware(value: datetime) -> datetime:
