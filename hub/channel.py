@@ -20,7 +20,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Callable, Any, ClassVar, Mapping, Protocol, Sequence
 
 from .models import ActionView, Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered, Tip
 
@@ -118,6 +118,9 @@ class ChannelContext:
     network_name: str = "Burgernet"
     #: the number citizens call with information (``[hub] callback_number``)
     callback_number: str = "0800 0011"
+    #: ``duty()`` is true while this process does the channel's once-only work (republishing state,
+    #: sweeps): always on one hub; on a cluster, in exactly one process at a time
+    duty: Callable[[], bool] = field(default=lambda: True)
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

@@ -77,6 +77,11 @@ class Config:
         return self.data_dir / "burgerhub.sqlite3"
 
     @property
+    def shared_database(self) -> bool:
+        """Several hub processes may share this database (PostgreSQL)."""
+        return self.database.startswith(("postgresql://", "postgres://"))
+
+    @property
     def routes_path(self) -> Path:
         return self.routes_file or DEFAULT_ROUTES
 
@@ -159,11 +164,22 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
     console = ConsoleConfig(**console_raw)
 
     secret = hub.pop("secret", None) or os.environ.get("BURGERHUB_SECRET")
+    # the database URL may carry a password: it can come from the environment instead of the file
+    database_env = hub.pop("database_env", "")
+    _expect(isinstance(database_env, str), "hub.database_env", "must be the name of an environment variable")
+    database = hub.pop("database", "") or os.environ.get(database_env or "BURGERHUB_DATABASE", "")
+    if database_env:
+        _expect(bool(database), "hub.database_env", f"the environment variable {database_env} is not set")
+    _expect(isinstance(database, str), "hub.database", "must be a string")
+    _expect(
+        database == "" or database.startswith(("sqlite:///", "postgresql://", "postgres://")),
+        "hub.database", "must start with sqlite:/// or postgresql://",
+    )
     channels = data.get("channels", {})
     _expect(isinstance(channels, dict), "channels", "must be a table of tables")
     cfg = Config(
         data_dir=data_dir,
-        database=hub.pop("database", ""),
+        database=database,
         public_url=hub.pop("public_url", f"http://{api.get('host', '127.0.0.1')}:{api.get('port', 8080)}"),
         secret=secret.encode() if secret else b"",
         network_name=hub.pop("network_name", "Burgernet"),

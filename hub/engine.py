@@ -38,6 +38,8 @@ MIN_CLAIM = 512
 #: outcomes fewer than this wait up to COALESCE_SECONDS for company before they are written
 COALESCE_ROWS = 256
 COALESCE_SECONDS = 0.005
+#: how often a cluster's sweeper looks for rows left in flight by a process that stopped
+SWEEP_SECONDS = 2.0
 
 
 class _Lane:
@@ -80,6 +82,7 @@ class DeliveryEngine:
         *,
         metrics=None,
         single_node: bool = True,
+        duties=None,
     ):
         self.store = store
         self.runtimes = dict(runtimes)
@@ -87,6 +90,7 @@ class DeliveryEngine:
         self.settings = settings
         self.metrics = metrics
         self.single_node = single_node
+        self.duties = duties
         self.owner = uuid.uuid4().hex
         self._events: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.runtimes}
         self._tasks: list[asyncio.Task] = []
@@ -111,6 +115,24 @@ class DeliveryEngine:
             ]
             self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"burgerhub-dispatch-{name}"))
             self._events[name].set()
+        if not self.single_node:
+            self._tasks.append(asyncio.create_task(self._sweep(), name="burgerhub-sweep"))
+
+    async def _sweep(self) -> None:
+        """On a cluster, the process holding the "sweeps" duty gives rows in flight of dead processes
+        (and expired leases) back to the queue; the others pick them up through the wake-up."""
+        while not self._stopping:
+            await asyncio.sleep(SWEEP_SECONDS)
+            if self.duties is not None and not self.duties.holds("sweeps"):
+                continue
+            try:
+                n = await self.store.requeue_orphans(None)
+            except Exception:
+                log.exception("sweeping orphaned deliveries failed")
+                continue
+            if n:
+                log.warning("requeued %d deliveries left in flight by a process that stopped", n)
+                self.wake()
 
     async def stop(self) -> None:
         """Stop claiming, let in-flight deliveries finish (bounded), and write their outcomes."""
@@ -347,7 +369,10 @@ class DeliveryEngine:
         async with self._flush_lock:
             while self._pending:
                 batch, self._pending = self._pending, []
-                await self.store.complete(batch)
+                if self.single_node:
+                    await self.store.complete(batch)
+                else:  # only rows still leased to this process: a late write never undoes another's
+                    await self.store.complete(batch, owner=self.owner)
 
 
 def claim_window(rt: ChannelRuntime, settings: EngineSettings) -> int:

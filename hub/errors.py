@@ -3,6 +3,9 @@
     HubError
     ├── ConfigError              a settings or rules file is wrong; nothing was changed
     │   └── ValidationError      input failed its JSON Schema; ``.field`` names the field
+    ├── StoreError               the store cannot be used as it is
+    │   ├── SchemaTooNew         the database was written by a newer burgerhub
+    │   └── StoreInUse           another hub serves this embedded database
     ├── PluginError              a plugin failed to load or to start
     ├── NotFound                 an action, participant or record does not exist
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
@@ -45,6 +48,18 @@ class ValidationError(ConfigError):
             "reason": self.reason,
             "errors": [{"field": f, "reason": r} for f, r in self.errors],
         }
+
+
+class StoreError(HubError):
+    """The database cannot be used as it is; nothing was changed."""
+
+
+class SchemaTooNew(StoreError):
+    """The database's schema version is newer than this burgerhub knows."""
+
+
+class StoreInUse(StoreError):
+    """Another ``burgerhub serve`` already serves this SQLite database."""
 
 
 class PluginError(HubError):

@@ -19,16 +19,17 @@ from .actions import ActionService, Actor, to_view
 from .audience import AudienceIndex
 from .channel import Channel, ChannelContext
 from .config import Config, ensure_secret
+from .duties import Duties
 from .engine import ChannelRuntime, DeliveryEngine
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SharedRateLimiter
 from .registry import ParticipantRegistry
 from .routing import RuleHolder
 from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
-from .store.sqlite import SQLiteStore
+from .store.select import open_store
 from .templates import MessageTemplates
 
 log = logging.getLogger("burgerhub")
@@ -49,9 +50,14 @@ class Hub:
             blocked=config.blocked_plugins, strict=config.strict_plugins, extra=plugins, entry_points=entry_points
         )
         self.channel_classes = collect_channels(self.pm, self.plugin_report, strict=config.strict_plugins)
-        self.store = store or SQLiteStore(config.database_path)
-        self.secret = ensure_secret(config)
-        self.registry = ParticipantRegistry(self.store, AudienceIndex(), self.metrics)
+        self.store = store or open_store(config.database, config.database_path)
+        self.shared = bool(getattr(self.store, "shared", False))
+        self.secret = shared_secret(config) if self.shared else ensure_secret(config)
+        #: once-only work (sweeps, a channel's republishing): one process of a cluster does it
+        self.duties = Duties(config.database if self.shared else None)
+        self.duties.want("sweeps")
+        registry_opts = {"snapshot_path": config.data_dir / "audience.snapshot"} if self.shared else {}
+        self.registry = ParticipantRegistry(self.store, AudienceIndex(), self.metrics, **registry_opts)
         self.rules = RuleHolder.from_path(self._routes_path(), known_channels=None)
         self.unavailable: dict[str, str] = {}
         self.runtimes: dict[str, ChannelRuntime] = {}
@@ -62,7 +68,8 @@ class Hub:
         self._build_channels()
         self.actions = ActionService(self)
         self.engine = DeliveryEngine(
-            self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics
+            self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
+            single_node=not self.shared, duties=self.duties,
         )
         self.started = False
         self._engine_running = False
@@ -124,7 +131,9 @@ class Hub:
                 logger=logging.getLogger(f"burgerhub.channel.{name}"),
                 network_name=self.config.network_name,
                 callback_number=self.config.callback_number,
+                duty=lambda n=name: self.duties.holds(f"channel:{n}"),
             )
+            self.duties.want(f"channel:{name}")
             try:
                 channel = cls(context)
             except Exception as e:
@@ -140,8 +149,12 @@ class Hub:
                 sandbox=sandbox,
                 concurrency=int(engine_opts.get("concurrency", channel.concurrency)),
                 batch_size=int(engine_opts.get("batch_size", channel.batch_size)),
-                limiter=RateLimiter(rate) if rate and not sandbox else None,
+                limiter=self._limiter(name, rate) if rate and not sandbox else None,
             )
+
+    def _limiter(self, name: str, rate: float):
+        # a provider account's limit is one limit for every process on a shared store
+        return SharedRateLimiter(self.store, name, rate) if self.shared else RateLimiter(rate)
 
     def channel_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -165,6 +178,11 @@ class Hub:
     async def start(self, *, engine: bool = True) -> None:
         """Open the store, start the channels, load participants and, with ``engine``, start delivering."""
         await self.store.open()
+        try:
+            await self._join(engine)
+        except BaseException:
+            await self.store.close()
+            raise
         for name, rt in list(self.runtimes.items()):
             try:
                 await rt.channel.start()
@@ -183,19 +201,41 @@ class Hub:
         for name, rt in self.runtimes.items():
             self.metrics.channel_up.labels(name, "sandbox" if rt.sandbox else "provider").set(1)
         await self.registry.load()
+        await self.registry.follow()
         if engine:
             await self.engine.start()
         self._engine_running = engine
         self.started = True
 
+    async def _join(self, engine: bool) -> None:
+        """Take this process's place beside the others on the store: on SQLite, the one serving
+        process; on PostgreSQL, a member with a heartbeat, wake-ups and duties."""
+        if engine and not self.shared:
+            self.store.lock_serving()
+        if not self.shared:
+            return
+        await self.store.join(self.engine.owner)
+        await self.store.listen("ledger", lambda channel: self.engine.wake([channel]))
+        await self.store.listen("tips", self._tip_notified)
+        await self.store.listen("participants", lambda _: self.registry.poke())
+        if engine:
+            await self.duties.start()
+
+    def _tip_notified(self, payload: str) -> None:
+        action_id, _, tip_id = payload.rpartition(" ")
+        if action_id and tip_id.isdigit():
+            self._tip_arrived(action_id, int(tip_id))
+
     async def stop(self) -> None:
         if self.started and self._engine_running:
             await self.engine.stop()
+        await self.duties.stop()
         for name, rt in self.runtimes.items():
             try:
                 await rt.channel.close()
             except Exception:
                 log.exception("channel %s failed to close", name)
+        await self.registry.stop_following()
         if self.started:
             await self.registry.close()  # saves the audience index snapshot if it changed
         await self.store.close()
@@ -232,3 +272,48 @@ class Hub:
 
     def unsubscribe_tips(self, q: asyncio.Queue) -> None:
         self._tip_listeners.discard(q)
+
+
+def shared_secret(config: Config) -> bytes:
+    """The signing secret of a cluster: configured (``[hub] secret`` or ``BURGERHUB_SECRET``), else
+    generated once and kept in the shared database, so every process signs and checks alike.
+
+    Read while the hub is built (before its loop runs anything of its own), on a thread with a
+    short-lived connection of its own.
+    """
+    if config.secret:
+        return config.secret
+    import secrets
+    import threading
+
+    async def fetch() -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(config.database, timeout=10)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            await conn.execute(
+                "INSERT INTO store_meta (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING",
+                secrets.token_hex(32),
+            )
+            return await conn.fetchval("SELECT value FROM store_meta WHERE key='secret'")
+        finally:
+            await conn.close()
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(fetch())
+        except Exception as e:  # reported below, on the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=run, name="burgerhub-secret")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        from .store.postgres import redacted
+
+        e = box["error"]
+        raise ConfigError(f"hub.database: cannot read the shared secret from {redacted(config.database)}: {e}") from e
+    return box["value"].encode()

@@ -1,4 +1,9 @@
-"""A token bucket for provider rate limits (messages per second, with a one-second burst)."""
+"""Token buckets for provider rate limits (messages per second, with a one-second burst).
+
+:class:`RateLimiter` keeps the bucket in this process (one hub on an embedded store);
+:class:`SharedRateLimiter` keeps it in the shared store, so a provider account's limit is one limit for
+every hub process together.
+"""
 
 from __future__ import annotations
 
@@ -38,3 +43,20 @@ class RateLimiter:
                     self.tokens -= n
                     return
                 await asyncio.sleep((min(n, self.capacity) - self.tokens) / self.rate)
+
+
+class SharedRateLimiter:
+    """``await limiter.acquire(n)`` reserves ``n`` tokens from the channel's bucket in the shared store
+    (one statement) and waits as long as the store says; every process draws from the same bucket."""
+
+    def __init__(self, store, channel: str, rate: float, burst: float | None = None):
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.store, self.channel = store, channel
+        self.rate = float(rate)
+        self.capacity = float(burst if burst is not None else max(rate, 1.0))
+
+    async def acquire(self, n: float = 1.0) -> None:
+        wait = await self.store.rate_reserve(self.channel, n, self.rate, self.capacity)
+        if wait > 0:
+            await asyncio.sleep(wait)

@@ -25,7 +25,7 @@ from typing import Any
 
 from .audience import AudienceIndex, IndexLoader
 from .store import ParticipantsVersion
-from .store.sqlite import read_participants
+from .store.sqlite_scan import read_participants
 
 log = logging.getLogger("burgerhub.registry")
 

@@ -22,6 +22,14 @@ for its index is exact. A changed index is saved again ``snapshot_delay`` second
 change, and when the hub stops. After each save the store's tombstones up to the saved generation are
 pruned.
 
+Following other writers. Another hub process, the command line or an import may change participants
+while this hub runs. :meth:`ParticipantRegistry.follow` starts a task that, whenever the store's
+generation is ahead of the index (woken by the store's notification on PostgreSQL, and checked every
+:data:`FOLLOW_SECONDS` on both backends), reads the changes since the index's generation and applies
+them, so every running hub sees every change within a second. The registry's own writes are applied
+at once; when someone else wrote in between, the index stays at the last generation it fully
+reflects and the follower re-applies what came after (an upsert of the same record changes nothing).
+
 Erasure. The snapshot holds contact details and addresses, so an erased participant's data must
 leave it. The snapshot is not deleted (a crash before the next save would force a cold start, the
 worst moment for an alerting system to be slow); it is rewritten without them ``erase_save_delay``
@@ -67,6 +75,9 @@ REPLAY_LIMIT = 0.10
 rebuilt from the store. Replaying applies about 14,000 records a second (one core, index updates one
 by one); the parallel rebuild about 100,000 a second on two cores (30 s for 3,000,000). At 10 % of a
 national set a replay takes some 22 s plus the snapshot's second; beyond that a rebuild wins."""
+
+FOLLOW_SECONDS = 0.5
+"""How often a hub checks the store for participant changes made by other processes."""
 
 _DERIVE = object()
 
@@ -117,6 +128,8 @@ class ParticipantRegistry:
         self._save_task: asyncio.Task | None = None
         self._save_due: float | None = None  # loop time the pending save is due at
         self._save_wake = asyncio.Event()
+        self._follow_task: asyncio.Task | None = None
+        self._follow_wake = asyncio.Event()
 
     # -- loading and snapshots -----------------------------------------------------------------
 
@@ -300,8 +313,9 @@ class ParticipantRegistry:
         if self._version is not None and step.before == self._version.generation:
             self._version = replace(self._version, generation=step.after)
         else:
-            # someone else wrote to the store meanwhile: this index no longer matches any generation
-            self._version = None
+            # someone else wrote to the store meanwhile: the index stays at the last generation it
+            # fully reflects, and the follower applies everything after it (ours again, harmlessly)
+            self.poke()
         if self.snapshot_delay is not None:
             self._schedule_save(self.snapshot_delay)
 
@@ -335,6 +349,68 @@ class ParticipantRegistry:
                 await self.save_snapshot()
             except Exception:
                 log.exception("audience snapshot not saved")
+
+    # -- following other writers ----------------------------------------------------------------
+
+    async def follow(self) -> None:
+        """Start following the changes other processes make (see the module's docstring)."""
+        if self._follow_task is None:
+            self._follow_task = asyncio.get_running_loop().create_task(self._follow(), name="burgerhub-follow")
+
+    def poke(self) -> None:
+        """Look for changes now (the store told us, or a write of ours overlapped another's)."""
+        self._follow_wake.set()
+
+    async def stop_following(self) -> None:
+        task, self._follow_task = self._follow_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._follow_wake.wait(), FOLLOW_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._follow_wake.clear()
+            try:
+                await self.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following participant changes failed")
+
+    async def catch_up(self) -> dict[str, int]:
+        """Apply every change in the store the index does not reflect yet; returns the counts."""
+        version = await self.store.participants_version()
+        if self._version is not None and version == self._version:
+            return {}
+        async with self._lock:
+            mine = self._version
+            if mine is None or mine.database_id != version.database_id:
+                return {}
+            limit = max(10_000, int(self.replay_limit * max(1, len(self.index))))
+            changes = await self.store.participant_changes(mine.generation, limit=limit)
+            if changes.texts is None:
+                # too many to replay, or no longer replayable: rebuild from the store
+                built = await rebuild_in_processes(self.store, processes=self.processes, chunk_size=self.chunk_size)
+                self.index, self._version = built if built is not None else await self._rebuild()
+                self._erased = True
+                counts = {"rebuilt": len(self.index)}
+            else:
+                counts = self._replay(self.index, changes.texts, changes.removed or ())
+                self._version = changes.version
+                if counts.get("removed"):
+                    self._erased = True
+        if counts.get("removed") or counts.get("rebuilt"):
+            self._schedule_save(self.erase_save_delay)
+        elif self.snapshot_delay is not None:
+            self._schedule_save(self.snapshot_delay)
+        self._gauge()
+        if counts:
+            log.info("audience index followed other writers: %s", counts)
+        return counts
 
     def _gauge(self) -> None:
         if self.metrics is not None:

@@ -9,7 +9,11 @@ fixtures without any setup:
 * ``make_deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``;
 * ``recording_channel`` - :class:`RecordingChannel`, a participant channel that records what it is
   asked to deliver and fails on demand (register it with ``RecordingPlugin()``);
-* ``make_hub`` - a factory of started hubs on a temporary folder (``async with make_hub(...) as hub``);
+* ``make_hub`` - a factory of started hubs on a temporary folder (``async with make_hub(...) as hub``),
+  on the backend ``hub_backend`` names ("sqlite" by default; override the fixture with
+  ``params=BACKENDS`` to run a test on both);
+* ``database_url`` - the ``[hub] database`` of the backend under test: "" for SQLite, else a new
+  database on a private PostgreSQL server the session starts (``postgres_server``), never port 5432;
 * :func:`registered` - a context manager that registers a plugin on a plugin manager for one block;
 * :func:`started` - an async context manager that starts and always closes a channel.
 """
@@ -320,8 +324,41 @@ def recording_channel():
     RecordingChannel.reset()
 
 
+#: the backends a test can run on: ``@pytest.fixture(params=BACKENDS) def hub_backend(request): ...``
+BACKENDS = ("sqlite", "postgresql")
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the test session, in a temporary folder on a free port."""
+    from .store.pgserver import PostgresNotFound, PrivatePostgres
+
+    try:
+        server = PrivatePostgres().start()
+    except PostgresNotFound as e:
+        pytest.skip(f"PostgreSQL is not installed: {e}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def make_hub(tmp_path):
+def hub_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def database_url(request, hub_backend) -> str:
+    if hub_backend == "sqlite":
+        return ""
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture
+def make_hub(tmp_path, database_url):
     """A factory of started hubs on a temporary data folder: ``async with make_hub(...) as hub``.
 
     Keyword arguments: ``plugins`` (extra plugin objects), ``entry_points`` (load installed plugins,
@@ -337,6 +374,8 @@ def make_hub(tmp_path):
         data = {k: dict(v) for k, v in (config or {}).items()}
         data.setdefault("hub", {})
         data["hub"].setdefault("data_dir", str(data_dir or tmp_path / f"hub{next(counter)}"))
+        if database_url:
+            data["hub"].setdefault("database", database_url)
         data.setdefault("engine", {}).setdefault("backoff_base", 0.05)
         data["engine"].setdefault("poll_interval", 0.05)
         hub = Hub(config_from_dict(data), plugins=plugins, entry_points=entry_points)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 
 from aiohttp import web
@@ -115,19 +114,9 @@ async def upload_photo(request: web.Request) -> web.Response:
     if len(body) > hub.config.max_photo_bytes:
         raise ValidationError("(body)", f"larger than {hub.config.max_photo_bytes} bytes")
     name = hashlib.sha256(body).hexdigest()[:32] + PHOTO_TYPES[ctype]
-    await asyncio.to_thread(_save_photo, hub.config.data_dir / "photos", name, body)
+    # in the store, not one process's folder: any hub behind the load balancer serves it
+    await hub.store.photo_put(name, ctype, body)
     return web.json_response({"url": f"/v1/photos/{name}"}, status=201)
-
-
-def _save_photo(folder, name: str, body: bytes) -> None:
-    """Write a photo under its content hash, atomically (a reader never sees half a file)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    if target.exists():
-        return
-    partial = folder / f".{name}.{os.getpid()}.part"
-    partial.write_bytes(body)
-    os.replace(partial, target)
 
 
 @routes.get("/v1/photos/{name}")
@@ -135,10 +124,16 @@ async def photo(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not re.fullmatch(r"[0-9a-f]{32}\.(jpg|png|webp)", name):
         raise web.HTTPNotFound()
-    path = request.app[HUB].config.data_dir / "photos" / name
-    if not path.exists():
-        raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+    hub = request.app[HUB]
+    found = await hub.store.photo_get(name)
+    if found is None:
+        # a photo uploaded before photos moved into the store
+        path = hub.config.data_dir / "photos" / name
+        if not await asyncio.to_thread(path.exists):
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+    body, ctype = found
+    return web.Response(body=body, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _audit(actor, verb, subject, detail):

@@ -2,6 +2,11 @@
 
 Every call is a plain function run on that thread with the one connection; writes run inside
 ``BEGIN IMMEDIATE ... COMMIT`` so a lifecycle change and its ledger rows land together or not at all.
+
+One hub process serves a database (:meth:`SQLiteStore.lock_serving` refuses a second one and names
+the first); other processes on the same machine (the command line) may write to it, and the serving
+hub follows their changes of participants. Ledger rows are written only for participants that still
+exist, in the writing transaction, so an erasure by any process holds whatever an index in memory says.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ from itertools import repeat
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Conflict, NotFound
+from . import migrations, queries
 from .checkpoint import Checkpointer
+from .queries import SharedQueries, audit_args
+from .sqlite_scan import ParticipantScan, _version, read_participants  # noqa: F401 (read_participants re-exported)
+from .serving import ServingLock
 from . import (
     URGENCY_RANK,
     AuditEntry,
@@ -30,160 +39,8 @@ from . import (
     ParticipantsVersion,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS actions (
-    id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    urgency TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS actions_status ON actions(status, created_at);
-
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    action_id TEXT NOT NULL REFERENCES actions(id),
-    channel TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    seq INTEGER NOT NULL DEFAULT 0,
-    address TEXT NOT NULL,
-    participant_id TEXT,
-    language TEXT NOT NULL DEFAULT 'nl',
-    urgency_rank INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL DEFAULT 0,
-    owner TEXT,
-    lease_until REAL,
-    provider_id TEXT,
-    reason TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (action_id, channel, kind, seq, address)
-);
--- A row changes status twice on its way out (queued -> sending -> sent); only the two small partial
--- indexes below follow it, so a fan-out rewrites as few index entries as it can.
--- Lookups by action use the unique key, which starts with action_id.
-DROP INDEX IF EXISTS deliveries_due;
-DROP INDEX IF EXISTS deliveries_action;
-DROP INDEX IF EXISTS deliveries_provider;
-CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(channel, urgency_rank, next_at, id) WHERE status='queued';
-CREATE INDEX IF NOT EXISTS deliveries_inflight ON deliveries(channel, lease_until) WHERE status='sending';
-CREATE INDEX IF NOT EXISTS deliveries_provider_id ON deliveries(channel, provider_id) WHERE provider_id IS NOT NULL;
--- Lookups by contact address (a reply, a provider report) need the action that reached it: only
--- start rows are indexed; update and closing rows repeat a start row's address and participant.
-DROP INDEX IF EXISTS deliveries_address;
-CREATE INDEX IF NOT EXISTS deliveries_start_address ON deliveries(channel, address) WHERE kind='start';
-CREATE INDEX IF NOT EXISTS deliveries_participant ON deliveries(participant_id);
-
-CREATE TABLE IF NOT EXISTS participants (
-    id TEXT PRIMARY KEY,
-    data TEXT NOT NULL,
-    token_hash TEXT UNIQUE,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    generation INTEGER NOT NULL DEFAULT 0  -- the participants generation of the last write of this row
-);
--- (no index on generation: it made every insert twice as slow; the replay after a crash scans the
--- table instead, under a second at national scale, while the snapshot file is read)
-
--- An erased (or renamed) participant's id and the generation of its removal: no personal data, only
--- what a copy of the index behind the store needs to drop them (see participant_changes).
-CREATE TABLE IF NOT EXISTS participant_tombstones (
-    id TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS participant_tombstones_generation ON participant_tombstones(generation);
-
--- Which state of the participants table a derived copy (the audience index snapshot) reflects: a
--- random id for this database and a generation that every change of a participant's data bumps, in
--- the transaction of the change itself (triggers, so that any writer bumps it). The same triggers
--- stamp each written row with the new generation and leave a tombstone for each removed id, so a
--- copy at an older generation can catch up with the changes since. 'participant_changes_since': the
--- generation from which row generations and tombstones are complete (a database from before they
--- existed, or whose older tombstones were pruned, cannot replay from earlier).
-CREATE TABLE IF NOT EXISTS store_meta (
-    key TEXT PRIMARY KEY,
-    value NOT NULL
-);
-INSERT OR IGNORE INTO store_meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
-INSERT OR IGNORE INTO store_meta (key, value) VALUES ('participants_generation', 0);
-INSERT OR IGNORE INTO store_meta (key, value) VALUES ('participant_changes_since', 0);
-DROP TRIGGER IF EXISTS participants_generation_insert;
-DROP TRIGGER IF EXISTS participants_generation_update;
-DROP TRIGGER IF EXISTS participants_generation_delete;
-CREATE TRIGGER IF NOT EXISTS participants_written_insert AFTER INSERT ON participants BEGIN
-    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
-    UPDATE participants SET generation = (SELECT value FROM store_meta WHERE key = 'participants_generation')
-        WHERE rowid = NEW.rowid;
-    DELETE FROM participant_tombstones WHERE id = NEW.id;
-END;
-CREATE TRIGGER IF NOT EXISTS participants_written_update AFTER UPDATE OF id, data ON participants BEGIN
-    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
-    UPDATE participants SET generation = (SELECT value FROM store_meta WHERE key = 'participants_generation')
-        WHERE rowid = NEW.rowid;
-    INSERT OR REPLACE INTO participant_tombstones (id, generation)
-        SELECT OLD.id, value FROM store_meta WHERE key = 'participants_generation' AND OLD.id <> NEW.id;
-    DELETE FROM participant_tombstones WHERE id = NEW.id AND OLD.id <> NEW.id;
-END;
-CREATE TRIGGER IF NOT EXISTS participants_written_delete AFTER DELETE ON participants BEGIN
-    UPDATE store_meta SET value = value + 1 WHERE key = 'participants_generation';
-    INSERT OR REPLACE INTO participant_tombstones (id, generation)
-        SELECT OLD.id, value FROM store_meta WHERE key = 'participants_generation';
-END;
-
-CREATE TABLE IF NOT EXISTS tips (
-    id INTEGER PRIMARY KEY,
-    action_id TEXT NOT NULL REFERENCES actions(id),
-    text TEXT NOT NULL,
-    channel TEXT,
-    participant_id TEXT,
-    sender TEXT,
-    photo BLOB,
-    photo_type TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tips_action ON tips(action_id, id);
-
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    actor TEXT NOT NULL,
-    role TEXT NOT NULL,
-    verb TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, id);
-
-CREATE TABLE IF NOT EXISTS records (
-    channel TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (channel, key)
-);
-
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    delivery_id INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    action_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    address TEXT NOT NULL,
-    language TEXT NOT NULL,
-    subject TEXT,
-    text TEXT NOT NULL,
-    html TEXT,
-    extra TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_action ON outbox(action_id, id);
-"""
-
-ERASED = "erased"
-
+#: every migration's SQL in order (each is idempotent): a new database's schema, for tools that build one
+SCHEMA = "\n".join(m.sql for m in migrations.migrations("sqlite"))
 
 
 # Statuses a provider report may move a delivery out of, per reported status.
@@ -193,8 +50,13 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
     "failed": ("queued", "sending", "sent"),
 }
 
-class SQLiteStore:
+
+class SQLiteStore(SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
+
+    backend = "sqlite"
+    #: one serving process per database (see :meth:`lock_serving`)
+    shared = False
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -202,6 +64,10 @@ class SQLiteStore:
         self._thread: ThreadPoolExecutor | None = None
         self._checkpointer: Checkpointer | None = None
         self._last_lease = 0.0
+        self._serving: ServingLock | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -221,13 +87,26 @@ class SQLiteStore:
             conn.execute("PRAGMA cache_size=-262144")
             if self._checkpointer is not None:
                 conn.execute("PRAGMA wal_autocheckpoint=0")  # see hub.store.checkpoint
+            _check_version(conn, str(self.path))
             _migrate(conn)
-            conn.executescript(SCHEMA)
+            _apply_migrations(conn)
             return conn
 
         self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
 
+    def lock_serving(self) -> None:
+        """Mark this process as the one serving the database until :meth:`close`; raises
+        :class:`~hub.errors.StoreInUse`, naming the serving process, when another one does."""
+        if str(self.path) == ":memory:" or self._serving is not None:
+            return
+        lock = ServingLock(self.path.with_name(self.path.name + ".serving"))
+        lock.acquire(str(self.path))
+        self._serving = lock
+
     async def close(self) -> None:
+        if self._serving is not None:
+            self._serving.release()
+            self._serving = None
         if self._checkpointer is not None:
             checkpointer, self._checkpointer = self._checkpointer, None
             await asyncio.to_thread(checkpointer.close)
@@ -242,6 +121,30 @@ class SQLiteStore:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._conn)
+
+    # -- the shared primitives (hub.store.queries) ------------------------------------------------
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        return await self._read(lambda conn: conn.execute(sql, tuple(args)).fetchall())
+
+    async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return await self._tx(lambda conn: conn.execute(sql, tuple(args)).rowcount)
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._tx(lambda conn: conn.executemany(sql, rows))
+
+    # -- what several processes use (nothing to do for one) --------------------------------------
+    async def join(self, owner: str) -> None:
+        """One process serves an embedded database: no membership to keep."""
+
+    async def listen(self, topic: str, handler: Callable[[str], None]) -> None:
+        """Wake-ups within one process are direct; other processes' writes are polled for."""
+
+    def listening(self) -> bool:
+        return False
+
+    async def processes(self) -> list[dict[str, Any]]:
+        return []
 
     async def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` inside one transaction on the store's thread."""
@@ -271,16 +174,16 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
             " urgency_rank, status, created_at, updated_at)"
             " SELECT ?, json_extract(value, '$[0]'), ?, ?, json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
-            " json_extract(value, '$[3]'), ?, 'queued', ?, ? FROM json_each(?)",
+            " json_extract(value, '$[3]'), ?, 'queued', ?, ? FROM json_each(?)"
+            # an erased participant is never queued again, whatever an index in memory still holds
+            " WHERE json_extract(value, '$[2]') IS NULL"
+            " OR EXISTS (SELECT 1 FROM participants p WHERE p.id = json_extract(value, '$[2]'))",
             (action_id, kind, seq, rank, now, now, _rows_json(rows)),
         ).rowcount
 
     @staticmethod
     def _audit(conn, entry: AuditEntry) -> None:
-        conn.execute(
-            "INSERT INTO audit (at, actor, role, verb, subject, detail) VALUES (?,?,?,?,?,?)",
-            (time.time(), entry.actor, entry.role, entry.verb, entry.subject, json.dumps(entry.detail, default=str)),
-        )
+        conn.execute(queries.ADD_AUDIT, audit_args(entry))
 
     async def create_action(self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry) -> int:
         rank = URGENCY_RANK[action["urgency"]]
@@ -323,8 +226,7 @@ class SQLiteStore:
                     "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
                     " language, urgency_rank, status, created_at, updated_at)"
                     " SELECT action_id, channel, 'update', ?, address, participant_id, language, urgency_rank,"
-                    " 'queued', ?, ? FROM deliveries WHERE action_id=? AND kind='start'"
-                    " AND status IN ('sending','sent','delivered')",
+                    f" 'queued', ?, ? FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
                     (action["version"], now, now, action["id"]),
                 )
                 updates = cur.rowcount
@@ -354,8 +256,7 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
                 " language, urgency_rank, status, created_at, updated_at)"
                 " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
-                " 'queued', ?, ? FROM deliveries WHERE action_id=? AND kind='start'"
-                " AND status IN ('sending','sent','delivered')",
+                f" 'queued', ?, ? FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
                 (now, now, action["id"]),
             )
             ended = cur.rowcount
@@ -363,70 +264,6 @@ class SQLiteStore:
             return ended
 
         return await self._tx(fn)
-
-    async def get_action(self, action_id: str) -> dict[str, Any] | None:
-        def fn(conn):
-            row = conn.execute("SELECT data FROM actions WHERE id=?", (action_id,)).fetchone()
-            return json.loads(row[0]) if row else None
-
-        return await self._read(fn)
-
-    async def list_actions(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        def fn(conn):
-            if status:
-                rows = conn.execute(
-                    "SELECT data FROM actions WHERE status=? ORDER BY created_at DESC LIMIT ?", (status, limit)
-                )
-            else:
-                rows = conn.execute("SELECT data FROM actions ORDER BY created_at DESC LIMIT ?", (limit,))
-            return [json.loads(r[0]) for r in rows]
-
-        return await self._read(fn)
-
-    async def action_counts(self, action_id: str) -> dict[str, Any]:
-        """``{channel: {kind: {status: n}}}`` plus failure and skip reasons."""
-
-        def fn(conn):
-            out: dict[str, Any] = {}
-            for channel, kind, status, reason, n in conn.execute(
-                "SELECT channel, kind, status, reason, count(*) FROM deliveries WHERE action_id=?"
-                " GROUP BY channel, kind, status, reason",
-                (action_id,),
-            ):
-                k = out.setdefault(channel, {}).setdefault(kind, {"targeted": 0, "reasons": {}})
-                k["targeted"] += n
-                k[status] = k.get(status, 0) + n
-                if reason and status in ("failed", "cancelled", "skipped"):
-                    k["reasons"][reason] = k["reasons"].get(reason, 0) + n
-            return out
-
-        return await self._read(fn)
-
-    async def reached_addresses(self, action_id: str) -> dict[str, set[str]]:
-        """Per channel, every address that has a start row (queued or further) for this action."""
-
-        def fn(conn):
-            out: dict[str, set[str]] = {}
-            for channel, address in conn.execute(
-                "SELECT channel, address FROM deliveries WHERE action_id=? AND kind='start'", (action_id,)
-            ):
-                out.setdefault(channel, set()).add(address)
-            return out
-
-        return await self._read(fn)
-
-    async def delivery_recipients(self, action_id: str, kind: str = "start") -> list[tuple[str, str, str | None]]:
-        def fn(conn):
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    "SELECT channel, address, participant_id FROM deliveries WHERE action_id=? AND kind=?"
-                    " AND status IN ('sending','sent','delivered') ORDER BY id",
-                    (action_id, kind),
-                )
-            ]
-
-        return await self._read(fn)
 
     # -- the ledger ------------------------------------------------------------------------
     async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]:
@@ -459,7 +296,7 @@ class SQLiteStore:
 
         return await self._tx(fn)
 
-    async def complete(self, outcomes: Sequence[Outcome]) -> None:
+    async def complete(self, outcomes: Sequence[Outcome], *, owner: str | None = None) -> None:
         """Write what became of claimed rows: final statuses, retries, and skips after a failed start.
 
         Each kind of change is one statement over a JSON array of the outcomes; the usual case (all
@@ -525,15 +362,6 @@ class SQLiteStore:
 
         return await self._tx(fn)
 
-    async def next_due(self, channel: str) -> float | None:
-        def fn(conn):
-            row = conn.execute(
-                "SELECT min(next_at) FROM deliveries WHERE channel=? AND status='queued'", (channel,)
-            ).fetchone()
-            return row[0]
-
-        return await self._read(fn)
-
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
     ) -> int:
@@ -560,63 +388,20 @@ class SQLiteStore:
 
         return await self._tx(fn)
 
-    async def latest_action_for(self, channel: str, address: str) -> str | None:
+    async def add_tip(self, tip: Mapping[str, Any]) -> int:
         def fn(conn):
-            row = conn.execute(
-                "SELECT d.action_id FROM deliveries d JOIN actions a ON a.id=d.action_id"
-                " WHERE d.channel=? AND d.address=? AND d.kind='start'"
-                " ORDER BY a.status='active' DESC, d.id DESC LIMIT 1",
-                (channel, address),
-            ).fetchone()
-            return row[0] if row else None
-
-        return await self._read(fn)
-
-    async def participant_for(self, channel: str, address: str) -> str | None:
-        """The participant this channel last reached at ``address`` (from the ledger), if any."""
-
-        def fn(conn):
-            row = conn.execute(
-                "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND kind='start'"
-                " AND participant_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-                (channel, address),
-            ).fetchone()
-            return row[0] if row else None
-
-        return await self._read(fn)
-
-    async def ledger_rows(self, action_id: str) -> list[dict[str, Any]]:
-        def fn(conn):
+            if not conn.execute(queries.ACTION_EXISTS, (tip["action_id"],)).fetchone():
+                raise NotFound(f"action {tip['action_id']!r} not found")
             cur = conn.execute(
-                "SELECT id, channel, kind, seq, address, participant_id, status, attempts, reason, provider_id"
-                " FROM deliveries WHERE action_id=? ORDER BY id",
-                (action_id,),
+                queries.ADD_TIP,
+                (
+                    tip["action_id"], tip["text"], tip.get("channel"), tip.get("participant_id"),
+                    tip.get("sender"), tip.get("photo"), tip.get("photo_type"), time.time(),
+                ),
             )
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r)) for r in cur]
+            return cur.fetchone()[0]
 
-        return await self._read(fn)
-
-    async def busy_channels(self) -> set[str]:
-        """Channels with rows in flight or queued (retries not yet due included)."""
-
-        def fn(conn):
-            # one query per status, so each is answered from its small partial index
-            return {
-                r[0]
-                for r in conn.execute(
-                    "SELECT channel FROM deliveries WHERE status='queued'"
-                    " UNION SELECT channel FROM deliveries WHERE status='sending'"
-                )
-            }
-
-        return await self._read(fn)
-
-    async def pending_channels(self) -> set[str]:
-        def fn(conn):
-            return {r[0] for r in conn.execute("SELECT DISTINCT channel FROM deliveries WHERE status='queued'")}
-
-        return await self._read(fn)
+        return await self._tx(fn)
 
     # -- participants ----------------------------------------------------------------------
     async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep:
@@ -688,39 +473,6 @@ class SQLiteStore:
         """Every participant's stored JSON text, in chunks, from one consistent read (see :class:`ParticipantScan`)."""
         return ParticipantScan(self, chunk_size)
 
-    async def get_participant(self, participant_id: str) -> dict[str, Any] | None:
-        def fn(conn):
-            row = conn.execute("SELECT data FROM participants WHERE id=?", (participant_id,)).fetchone()
-            return json.loads(row[0]) if row else None
-
-        return await self._read(fn)
-
-    async def iter_participants(self) -> list[dict[str, Any]]:
-        """Every participant at once (small stores, exports); the index streams with :meth:`scan_participants`."""
-
-        def fn(conn):
-            return [json.loads(r[0]) for r in conn.execute("SELECT data FROM participants ORDER BY rowid")]
-
-        return await self._read(fn)
-
-    async def count_participants(self) -> int:
-        return await self._read(lambda conn: conn.execute("SELECT count(*) FROM participants").fetchone()[0])
-
-    async def set_participant_token(self, participant_id: str, token_hash: str) -> None:
-        def fn(conn):
-            cur = conn.execute("UPDATE participants SET token_hash=? WHERE id=?", (token_hash, participant_id))
-            if cur.rowcount != 1:
-                raise NotFound(f"participant {participant_id!r} not found")
-
-        await self._tx(fn)
-
-    async def participant_by_token(self, token_hash: str) -> str | None:
-        def fn(conn):
-            row = conn.execute("SELECT id FROM participants WHERE token_hash=?", (token_hash,)).fetchone()
-            return row[0] if row else None
-
-        return await self._read(fn)
-
     async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None:
         """Delete every piece of personal data: the record, contact addresses in the ledger, tip links.
 
@@ -752,142 +504,6 @@ class SQLiteStore:
             return GenerationStep(before, _generation(conn))
 
         return await self._tx(fn)
-
-    # -- tips ------------------------------------------------------------------------------
-    async def add_tip(self, tip: Mapping[str, Any]) -> int:
-        def fn(conn):
-            if not conn.execute("SELECT 1 FROM actions WHERE id=?", (tip["action_id"],)).fetchone():
-                raise NotFound(f"action {tip['action_id']!r} not found")
-            cur = conn.execute(
-                "INSERT INTO tips (action_id, text, channel, participant_id, sender, photo, photo_type, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    tip["action_id"], tip["text"], tip.get("channel"), tip.get("participant_id"),
-                    tip.get("sender"), tip.get("photo"), tip.get("photo_type"), time.time(),
-                ),
-            )
-            return cur.lastrowid
-
-        return await self._tx(fn)
-
-    async def list_tips(self, action_id: str, *, after: int = 0) -> list[dict[str, Any]]:
-        def fn(conn):
-            cur = conn.execute(
-                "SELECT id, action_id, text, channel, participant_id, sender, photo IS NOT NULL AS has_photo,"
-                " photo_type, created_at FROM tips WHERE action_id=? AND id>? ORDER BY id DESC",
-                (action_id, after),
-            )
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r)) for r in cur]
-
-        return await self._read(fn)
-
-    async def tip_photo(self, action_id: str, tip_id: int) -> tuple[bytes, str] | None:
-        def fn(conn):
-            row = conn.execute(
-                "SELECT photo, photo_type FROM tips WHERE action_id=? AND id=? AND photo IS NOT NULL",
-                (action_id, tip_id),
-            ).fetchone()
-            return (row[0], row[1]) if row else None
-
-        return await self._read(fn)
-
-    # -- audit -----------------------------------------------------------------------------
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._tx(lambda conn: self._audit(conn, entry))
-
-    async def list_audit(self, *, subject: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        def fn(conn):
-            q = "SELECT id, at, actor, role, verb, subject, detail FROM audit"
-            args: tuple = ()
-            if subject:
-                q += " WHERE subject=?"
-                args = (subject,)
-            cur = conn.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
-            return [
-                {"id": i, "at": at, "actor": a, "role": r, "verb": v, "subject": s, "detail": json.loads(d)}
-                for i, at, a, r, v, s, d in cur
-            ]
-
-        return await self._read(fn)
-
-    # -- channel records -------------------------------------------------------------------
-    async def record_get(self, channel: str, key: str) -> dict[str, Any] | None:
-        def fn(conn):
-            row = conn.execute("SELECT value FROM records WHERE channel=? AND key=?", (channel, key)).fetchone()
-            return json.loads(row[0]) if row else None
-
-        return await self._read(fn)
-
-    async def record_put(self, channel: str, key: str, value: Mapping[str, Any]) -> None:
-        await self._tx(
-            lambda conn: conn.execute(
-                "INSERT INTO records (channel, key, value) VALUES (?,?,?)"
-                " ON CONFLICT(channel, key) DO UPDATE SET value=excluded.value",
-                (channel, key, json.dumps(value)),
-            )
-        )
-
-    async def record_delete(self, channel: str, key: str) -> bool:
-        return await self._tx(
-            lambda conn: conn.execute("DELETE FROM records WHERE channel=? AND key=?", (channel, key)).rowcount == 1
-        )
-
-    async def record_scan(self, channel: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
-        def fn(conn):
-            cur = conn.execute(
-                "SELECT key, value FROM records WHERE channel=? AND substr(key, 1, ?)=? ORDER BY key",
-                (channel, len(prefix), prefix),
-            )
-            return [(k, json.loads(v)) for k, v in cur]
-
-        return await self._read(fn)
-
-    # -- sandbox outbox --------------------------------------------------------------------
-    async def outbox_add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        def fn(conn):
-            now = time.time()
-            conn.executemany(
-                "INSERT INTO outbox (delivery_id, channel, action_id, kind, address, language, subject, text, html,"
-                " extra, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r["delivery_id"], r["channel"], r["action_id"], r["kind"], r["address"], r["language"],
-                        r.get("subject"), r["text"], r.get("html"), json.dumps(r.get("extra", {}), default=str), now,
-                    )
-                    for r in rows
-                ],
-            )
-
-        await self._tx(fn)
-
-    async def outbox_list(
-        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        def fn(conn):
-            where, args = [], []
-            if channel:
-                where.append("channel=?")
-                args.append(channel)
-            if action_id:
-                where.append("action_id=?")
-                args.append(action_id)
-            q = "SELECT id, delivery_id, channel, action_id, kind, address, language, subject, text, html, extra," \
-                " created_at FROM outbox"
-            if where:
-                q += " WHERE " + " AND ".join(where)
-            cur = conn.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit))
-            cols = [c[0] for c in cur.description]
-            out = []
-            for r in cur:
-                d = dict(zip(cols, r))
-                d["extra"] = json.loads(d["extra"])
-                d["sandbox"] = True
-                out.append(d)
-            return out
-
-        return await self._read(fn)
-
 
 # -- participants: generation and streaming scan -----------------------------------------------------
 
@@ -963,120 +579,28 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def _version(conn: sqlite3.Connection) -> ParticipantsVersion:
-    database_id = conn.execute("SELECT value FROM store_meta WHERE key='database_id'").fetchone()[0]
-    return ParticipantsVersion(str(database_id), _generation(conn))
+def _schema_version(conn: sqlite3.Connection) -> int:
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_meta'").fetchone():
+        return 0
+    row = conn.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
 
 
-class ParticipantScan:
-    """Every participant's stored JSON text in chunks, all from one read transaction.
-
-    ``async with store.scan_participants() as scan:`` then ``scan.version`` is the generation the rows
-    belong to and ``async for texts in scan`` yields lists of JSON texts (rowid order). A file database
-    is read on a connection and thread of its own, so the store stays free and the next chunk is read
-    while the caller works on the current one; an in-memory one pages through the store's connection.
-    """
-
-    def __init__(self, store: SQLiteStore, chunk_size: int):
-        self.store = store
-        self.chunk_size = max(1, int(chunk_size))
-        self.version: ParticipantsVersion | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._cursor: sqlite3.Cursor | None = None
-
-    async def __aenter__(self) -> ParticipantScan:
-        if str(self.store.path) == ":memory:":
-            self.version = await self.store.participants_version()
-            return self
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="burgerhub-scan")
-
-        def begin() -> ParticipantsVersion:
-            conn = sqlite3.connect(
-                f"{self.store.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                check_same_thread=False,
-            )
-            self._conn = conn
-            conn.execute("BEGIN")  # the first read fixes the snapshot every later read sees
-            version = _version(conn)
-            self._cursor = conn.execute("SELECT data FROM participants ORDER BY rowid")
-            return version
-
-        self.version = await asyncio.get_running_loop().run_in_executor(self._thread, begin)
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        if self._thread is not None:
-            conn, self._conn = self._conn, None
-
-            def end() -> None:
-                if conn is not None:
-                    if conn.in_transaction:
-                        conn.execute("COMMIT")
-                    conn.close()
-
-            await asyncio.get_running_loop().run_in_executor(self._thread, end)
-            self._thread.shutdown(wait=True)
-            self._thread = None
-
-    async def __aiter__(self):
-        loop = asyncio.get_running_loop()
-        if self._thread is None:
-            last = 0
-            while True:
-
-                def page(conn, after=last):
-                    return conn.execute(
-                        "SELECT rowid, data FROM participants WHERE rowid>? ORDER BY rowid LIMIT ?",
-                        (after, self.chunk_size),
-                    ).fetchall()
-
-                rows = await self.store._read(page)
-                if not rows:
-                    return
-                last = rows[-1][0]
-                yield [r[1] for r in rows]
-            return
-        cursor = self._cursor
-        assert cursor is not None
-
-        def fetch() -> list[str]:
-            return [r[0] for r in cursor.fetchmany(self.chunk_size)]
-
-        pending = loop.run_in_executor(self._thread, fetch)
-        while True:
-            texts = await pending
-            if not texts:
-                return
-            pending = loop.run_in_executor(self._thread, fetch)  # read ahead while the caller parses
-            yield texts
-
-
-def read_participants(
-    path: str | Path,
-    consume: Callable[[list[str]], None],
-    *,
-    chunk_size: int = 20_000,
-    rowids: tuple[int, int] | None = None,
-) -> ParticipantsVersion:
-    """Hand the stored JSON texts of participants (``rowids``: first and last rowid, inclusive) to
-    ``consume`` in chunks, all from one read transaction; returns the version they belong to.
-
-    Blocking and on a connection of its own: for worker processes that rebuild the audience index.
-    """
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+def _check_version(conn: sqlite3.Connection, where: str) -> None:
+    """Refuse a database a newer burgerhub wrote, before anything is changed."""
     try:
-        conn.execute("BEGIN")
-        version = _version(conn)
-        if rowids is None:
-            cursor = conn.execute("SELECT data FROM participants ORDER BY rowid")
-        else:
-            cursor = conn.execute(
-                "SELECT data FROM participants WHERE rowid BETWEEN ? AND ? ORDER BY rowid", rowids
-            )
-        while rows := cursor.fetchmany(chunk_size):
-            consume([r[0] for r in rows])
-        conn.execute("COMMIT")
-        return version
-    finally:
+        migrations.check_not_newer("sqlite", _schema_version(conn), where)
+    except BaseException:
         conn.close()
+        raise
+
+
+def _apply_migrations(conn: sqlite3.Connection) -> None:
+    """Run the migrations after the database's version (every one, idempotent, for a database from
+    before schema versions) and record the version reached."""
+    current = _schema_version(conn)
+    for m in migrations.pending("sqlite", current) or ():
+        conn.executescript(m.sql)
+        conn.execute(
+            "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)", (m.version,)
+        )

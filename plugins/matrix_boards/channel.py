@@ -345,6 +345,8 @@ class MatrixBoardsChannel(Channel):
         assert self.link is not None
         now = utcnow()
         self.link.publish(self.topics.status, contract.status_payload(contract.STATUS_ONLINE, now), retain=True)
+        if not self.context.duty():
+            return  # another hub process of the cluster republishes the regions' state
         stored = {key[len(RECORD_PREFIX):] for key, _ in await self.context.records.scan(RECORD_PREFIX)}
         for rid in sorted(stored | set(self.regions)):
             async with self._lock(rid):
@@ -356,8 +358,18 @@ class MatrixBoardsChannel(Channel):
 
     async def _sweep(self) -> None:
         """Take expired actions off the signs, in case their end never comes."""
+        held = self.context.duty()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self.context.duty():
+                held = False
+                continue  # another hub process of the cluster sweeps
+            if not held and self.link is not None:
+                held = True
+                try:  # taken over from a process that stopped: the signs get the full state again
+                    await self._republish()
+                except Exception:
+                    self.context.logger.exception("%s: republishing after taking over failed", self.name)
             try:
                 await self.sweep_expired()
             except Exception:

@@ -1,0 +1,653 @@
+"""The shared store: PostgreSQL through asyncpg, for any number of hub processes on one database.
+
+What several processes need beyond the embedded store:
+
+* **Claims never overlap**: a claim takes due rows with ``FOR UPDATE SKIP LOCKED``, urgent first, so
+  two processes claiming at once each get rows the other did not.
+* **Wake-ups cross processes**: a transaction that queues ledger rows sends ``NOTIFY burgerhub_ledger``
+  with each channel's name (delivered at commit); a tip sends ``burgerhub_tips``; any change of
+  participants sends ``burgerhub_participants`` (from a trigger, whoever the writer). Every process
+  listens on one connection of its own (:meth:`PostgresStore.listen`).
+* **Nothing is lost to a killed process**: every process renews a row in ``hub_processes`` every few
+  seconds; the sweep gives the rows in flight of a process that stopped renewing back to the queue
+  without waiting for their leases, and a late outcome of such a process changes nothing (an outcome is
+  written only while its row is still leased to the writer).
+* **One rate budget per channel** (``rate_buckets``), reserved in one statement per batch.
+* **Once-only duties** are session advisory locks on a connection of their own (:mod:`hub.duties`):
+  the lock goes with the connection when its process dies.
+* **Erasure holds everywhere**: a transaction that writes ledger rows takes a shared transaction lock
+  and queues only participants that still exist; an erasure takes the same lock exclusively, so it
+  waits for ledger writes under way and no later one can queue the erased person.
+* **Participants' generation in commit order**: writers of participants are serialised by a
+  transaction lock taken by a statement trigger, so generations are handed out in commit order and a
+  follower that read generation G has seen every change up to G.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from itertools import repeat
+from typing import Any, Callable, Mapping, Sequence
+
+from ..errors import Conflict, NotFound, StoreError
+from . import (
+    URGENCY_RANK,
+    AuditEntry,
+    DeliveryColumns,
+    DeliveryStatus,
+    GenerationStep,
+    LedgerRow,
+    NewRows,
+    Outcome,
+    ParticipantChanges,
+    ParticipantsVersion,
+)
+from . import migrations, queries
+from .queries import SharedQueries, audit_args, numbered
+
+log = logging.getLogger("burgerhub.store.postgres")
+
+#: transaction lock keys (pg_advisory_xact_lock): participants' writers; ledger writers vs erasure
+PARTICIPANTS_LOCK = 7301000001
+ERASURE_LOCK = 7301000002
+MIGRATION_LOCK = 7301000003
+
+#: a process that has not renewed its heartbeat for this long is taken for dead
+DEAD_AFTER_SECONDS = 10.0
+HEARTBEAT_SECONDS = 2.0
+
+TOPICS = {"ledger": "burgerhub_ledger", "tips": "burgerhub_tips", "participants": "burgerhub_participants"}
+
+# Statuses a provider report may move a delivery out of, per reported status.
+_EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
+    "sent": ("queued", "sending"),
+    "delivered": ("queued", "sending", "sent"),
+    "failed": ("queued", "sending", "sent"),
+}
+
+_INSERT_ROWS = (
+    "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
+    " urgency_rank, status, created_at, updated_at)"
+    " SELECT $5, r.channel, $6, $7, r.address, r.pid, r.lang, $8, 'queued', $9, $9"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(channel, address, pid, lang)"
+    # an erased participant is never queued again, whatever an index in memory still holds
+    " WHERE r.pid IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.id = r.pid)"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def _count(status: str) -> int:
+    """The row count of an asyncpg command status (``UPDATE 3``, ``INSERT 0 5``)."""
+    try:
+        return int(status.rsplit(" ", 1)[-1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def _columns(rows: NewRows) -> tuple[list[str], list[str], list[str | None], list[str]]:
+    channels: list[str] = []
+    addresses: list[str] = []
+    pids: list[str | None] = []
+    langs: list[str] = []
+    for r in rows:
+        if isinstance(r, DeliveryColumns):
+            channels.extend(repeat(r.channel, len(r)))
+            addresses.extend(r.addresses)
+            pids.extend(r.participant_ids)
+            langs.extend(r.languages)
+        else:
+            channels.append(r.channel)
+            addresses.append(r.address)
+            pids.append(r.participant_id)
+            langs.append(r.language)
+    return channels, addresses, pids, langs
+
+
+def redacted(dsn: str) -> str:
+    """A connection string without its password, for messages and logs."""
+    if "@" not in dsn or "://" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+class PostgresStore(SharedQueries):
+    """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
+
+    backend = "postgresql"
+    #: several processes may use this store at once
+    shared = True
+
+    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10):
+        self.dsn = dsn
+        self.min_size, self.max_size = min_size, max_size
+        self.owner: str | None = None
+        self._pool = None
+        self._listener = None
+        self._handlers: dict[str, list[Callable[[str], None]]] = {}
+        self._heartbeat: asyncio.Task | None = None
+        self._info = {"host": socket.gethostname(), "pid": os.getpid()}
+        self._saved_generation: int | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redacted(self.dsn)!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=self.min_size, max_size=self.max_size,
+                server_settings={"application_name": "burgerhub"},
+            )
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as e:
+            raise StoreError(f"cannot connect to PostgreSQL at {redacted(self.dsn)}: {e}") from e
+        try:
+            await self._migrate()
+        except BaseException:
+            await self._pool.close()
+            self._pool = None
+            raise
+
+    async def _migrate(self) -> None:
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await conn.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                row = await conn.fetchrow("SELECT value FROM store_meta WHERE key='schema_version'")
+                current = int(row[0]) if row else 0
+                migrations.check_not_newer("postgres", current, redacted(self.dsn))
+            for m in migrations.pending("postgres", current):
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                    row = await conn.fetchrow("SELECT value FROM store_meta WHERE key='schema_version'")
+                    if row and int(row[0]) >= m.version:
+                        continue  # another process migrated meanwhile
+                    await conn.execute(m.sql)
+                    await conn.execute(
+                        "INSERT INTO store_meta (key, value) VALUES ('schema_version', $1)"
+                        " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                        str(m.version),
+                    )
+                    log.info("PostgreSQL schema migrated to version %d (%s)", m.version, m.name)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close(timeout=5)
+            except Exception:
+                listener.terminate()
+        if self._pool is not None:
+            if self.owner is not None:
+                try:
+                    await self._pool.execute("DELETE FROM hub_processes WHERE owner=$1", self.owner)
+                except Exception:
+                    log.warning("could not sign off from hub_processes")
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except asyncio.TimeoutError:
+                pool.terminate()
+
+    def _p(self):
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    # -- the shared primitives -------------------------------------------------------------------
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        return [tuple(r) for r in await self._p().fetch(numbered(sql), *args)]
+
+    async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return _count(await self._p().execute(numbered(sql), *args))
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._p().executemany(numbered(sql), rows)
+
+    # -- process membership, wake-ups ------------------------------------------------------------
+    async def join(self, owner: str) -> None:
+        """Register this process (``owner``: the engine's lease owner) and keep its heartbeat going."""
+        self.owner = owner
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._beat_forever(), name="burgerhub-heartbeat")
+
+    async def _beat(self) -> None:
+        now = time.time()
+        await self._p().execute(
+            "INSERT INTO hub_processes (owner, host, pid, started_at, seen_at) VALUES ($1,$2,$3,$4,$4)"
+            " ON CONFLICT (owner) DO UPDATE SET seen_at=excluded.seen_at",
+            self.owner, self._info["host"], self._info["pid"], now,
+        )
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self._beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("heartbeat failed: %s", e)
+
+    async def processes(self) -> list[dict[str, Any]]:
+        """The hub processes that renewed their heartbeat lately."""
+        rows = await self._p().fetch(
+            "SELECT owner, host, pid, started_at, seen_at FROM hub_processes WHERE seen_at > $1 ORDER BY started_at",
+            time.time() - DEAD_AFTER_SECONDS,
+        )
+        return [dict(r) for r in rows]
+
+    async def listen(self, topic: str, handler: Callable[[str], None]) -> None:
+        """Call ``handler(payload)`` for every notification on ``topic`` ("ledger", "tips",
+        "participants"), whichever process sent it."""
+        import asyncpg
+
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.dsn, server_settings={"application_name": "burgerhub-listen"})
+        channel = TOPICS[topic]
+        if channel not in self._handlers:
+            self._handlers[channel] = []
+
+            def dispatch(_conn, _pid, name, payload):
+                for h in list(self._handlers.get(name, ())):
+                    try:
+                        h(payload)
+                    except Exception:
+                        log.exception("notification handler for %s failed", name)
+
+            await self._listener.add_listener(channel, dispatch)
+        self._handlers[channel].append(handler)
+
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    # -- actions ---------------------------------------------------------------------------------
+    async def _insert_rows(self, conn, action_id: str, kind: str, seq: int, rank: int, rows: NewRows) -> int:
+        channels, addresses, pids, langs = _columns(rows)
+        if not channels:
+            return 0
+        n = _count(await conn.execute(
+            _INSERT_ROWS, channels, addresses, pids, langs, action_id, kind, seq, rank, time.time()
+        ))
+        await self._notify_ledger(conn, set(channels))
+        return n
+
+    @staticmethod
+    async def _notify_ledger(conn, channels) -> None:
+        for channel in sorted(channels):
+            await conn.execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
+
+    async def create_action(self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry) -> int:
+        import asyncpg
+
+        rank = URGENCY_RANK[action["urgency"]]
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
+            now = time.time()
+            try:
+                await conn.execute(
+                    "INSERT INTO actions (id, status, urgency, version, data, created_at, updated_at)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,$6)",
+                    action["id"], action["status"], action["urgency"], action["version"], json.dumps(action), now,
+                )
+            except asyncpg.UniqueViolationError as e:
+                raise Conflict(f"action {action['id']!r} already exists") from e
+            n = await self._insert_rows(conn, action["id"], "start", 0, rank, rows)
+            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
+            return n
+
+    async def update_action(
+        self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry, *, notify_reached: bool
+    ) -> tuple[int, int]:
+        rank = URGENCY_RANK[action["urgency"]]
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
+            status = await conn.execute(
+                "UPDATE actions SET data=$1, version=$2, updated_at=$3 WHERE id=$4 AND status='active' AND version=$5",
+                json.dumps(action), action["version"], time.time(), action["id"], action["version"] - 1,
+            )
+            if _count(status) != 1:
+                raise Conflict(f"action {action['id']!r} is not active or was changed concurrently")
+            updates = 0
+            if notify_reached:
+                now = time.time()
+                updates = _count(await conn.execute(
+                    "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
+                    " language, urgency_rank, status, created_at, updated_at)"
+                    " SELECT action_id, channel, 'update', $1, address, participant_id, language, urgency_rank,"
+                    f" 'queued', $2, $2 FROM deliveries WHERE action_id=$3 AND {queries.REACHED_STARTS}"
+                    " ON CONFLICT DO NOTHING",
+                    action["version"], now, action["id"],
+                ))
+                if updates:
+                    await self._notify_ledger(conn, await self._action_channels(conn, action["id"]))
+            starts = await self._insert_rows(conn, action["id"], "start", 0, rank, rows)
+            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
+            return starts, updates
+
+    @staticmethod
+    async def _action_channels(conn, action_id: str) -> set[str]:
+        rows = await conn.fetch("SELECT DISTINCT channel FROM deliveries WHERE action_id=$1 AND status='queued'", action_id)
+        return {r[0] for r in rows}
+
+    async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int:
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
+            now = time.time()
+            status = await conn.execute(
+                "UPDATE actions SET status='ended', data=$1, version=$2, updated_at=$3 WHERE id=$4 AND status='active'",
+                json.dumps(action), action["version"], now, action["id"],
+            )
+            if _count(status) != 1:
+                raise Conflict(f"action {action['id']!r} is not active")
+            await conn.execute(
+                "UPDATE deliveries SET status='cancelled', reason='action_ended', updated_at=$1"
+                " WHERE action_id=$2 AND kind IN ('start','update') AND status='queued'",
+                now, action["id"],
+            )
+            ended = _count(await conn.execute(
+                "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
+                " language, urgency_rank, status, created_at, updated_at)"
+                " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
+                f" 'queued', $1, $1 FROM deliveries WHERE action_id=$2 AND {queries.REACHED_STARTS}"
+                " ON CONFLICT DO NOTHING",
+                now, action["id"],
+            ))
+            if ended:
+                await self._notify_ledger(conn, await self._action_channels(conn, action["id"]))
+            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
+            return ended
+
+    # -- the ledger ------------------------------------------------------------------------------
+    async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]:
+        """Take up to ``limit`` due rows, urgent first, and lease them to ``owner``; rows another
+        process is claiming at the same moment are skipped, never taken twice."""
+        now = time.time()
+        rows = await self._p().fetch(
+            "UPDATE deliveries d SET status='sending', owner=$2, lease_until=$3, attempts=d.attempts+1, updated_at=$4"
+            " FROM (SELECT id FROM deliveries WHERE channel=$1 AND status='queued' AND next_at<=$4"
+            " ORDER BY urgency_rank, next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) c"
+            " WHERE d.id=c.id"
+            " RETURNING d.id, d.action_id, d.channel, d.kind, d.seq, d.address, d.participant_id, d.language,"
+            " d.attempts, d.urgency_rank",
+            channel, owner, now + lease_seconds, now, limit,
+        )
+        out = [LedgerRow._make(tuple(r)[:9]) for r in rows]
+        ranks = {r[0]: r[9] for r in rows}
+        out.sort(key=lambda r: (ranks[r.id], r.id))
+        return out
+
+    async def complete(self, outcomes: Sequence[Outcome], *, owner: str | None = None) -> None:
+        """Write what became of claimed rows, only while they are still leased (to ``owner``, when given)."""
+        if not outcomes:
+            return
+        final = [o for o in outcomes if o.retry_at is None]
+        retry = [o for o in outcomes if o.retry_at is not None]
+        failed = [o.id for o in final if o.status == DeliveryStatus.FAILED]
+        mine = " AND d.owner=$6" if owner is not None else ""
+        extra = (owner,) if owner is not None else ()
+        now = time.time()
+        async with self._p().acquire() as conn, conn.transaction():
+            if final:
+                await conn.execute(
+                    "UPDATE deliveries d SET status=o.status, reason=o.reason,"
+                    " provider_id=coalesce(o.pid, d.provider_id), owner=NULL, lease_until=NULL, updated_at=$5"
+                    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS o(id, status, reason, pid)"
+                    " WHERE d.id=o.id AND d.status='sending'" + mine,
+                    [o.id for o in final], [o.status for o in final], [o.reason for o in final],
+                    [o.provider_id for o in final], now, *extra,
+                )
+            if retry:
+                await conn.execute(
+                    "UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, owner=NULL,"
+                    " lease_until=NULL, updated_at=$4"
+                    " FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS o(id, at, reason)"
+                    " WHERE d.id=o.id AND d.status='sending'" + mine.replace("$6", "$5"),
+                    [o.id for o in retry], [float(o.retry_at) for o in retry], [o.reason for o in retry], now, *extra,
+                )
+            if failed:
+                # someone whose start never arrived must not get a closing message out of the blue
+                await conn.execute(
+                    "UPDATE deliveries d SET status='skipped', reason='start_not_delivered', updated_at=$2"
+                    " FROM deliveries s WHERE s.id = ANY($1::bigint[]) AND s.kind='start'"
+                    " AND d.action_id=s.action_id AND d.channel=s.channel AND d.address=s.address"
+                    " AND d.status='queued' AND d.kind IN ('update','end')",
+                    failed, now,
+                )
+
+    async def requeue_orphans(self, owner: str | None = None) -> int:
+        """Give back to the queue the rows in flight whose lease ran out, whose process stopped
+        renewing its heartbeat, or (``owner``) that a previous run of this process left."""
+        now = time.time()
+        status = await self._p().execute(
+            "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
+            " WHERE status='sending' AND (lease_until < $1 OR owner = $2"
+            " OR owner NOT IN (SELECT owner FROM hub_processes WHERE seen_at > $3))",
+            now, owner or "", now - DEAD_AFTER_SECONDS,
+        )
+        n = _count(status)
+        if n:
+            channels = await self._p().fetch("SELECT DISTINCT channel FROM deliveries WHERE status='queued'")
+            for r in channels:
+                await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", r[0])
+        await self._p().execute("DELETE FROM hub_processes WHERE seen_at < $1", now - 3600)
+        return n
+
+    async def apply_provider_status(
+        self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
+    ) -> int:
+        now = time.time()
+        if retry_at is not None:
+            return _count(await self._p().execute(
+                "UPDATE deliveries SET status='queued', next_at=$1, reason=$2, updated_at=$3"
+                " WHERE channel=$4 AND provider_id=$5 AND status IN ('sent','delivered')",
+                retry_at, reason, now, channel, provider_id,
+            ))
+        earlier = _EARLIER_STATUSES.get(status, ())
+        if not earlier:
+            return 0
+        return _count(await self._p().execute(
+            "UPDATE deliveries SET status=$1, reason=$2, updated_at=$3 WHERE channel=$4 AND provider_id=$5"
+            " AND status = ANY($6::text[])",
+            status, reason, now, channel, provider_id, list(earlier),
+        ))
+
+    async def rate_reserve(self, channel: str, n: float, rate: float, capacity: float) -> float:
+        """Take ``n`` tokens from the channel's bucket shared by every process; returns how many
+        seconds to wait before sending (the bucket goes into debt rather than refusing)."""
+        now = time.time()
+        tokens = await self._p().fetchval(
+            "INSERT INTO rate_buckets (channel, tokens, at) VALUES ($1, $4 - $2, $5)"
+            " ON CONFLICT (channel) DO UPDATE SET"
+            " tokens = least($4, rate_buckets.tokens + greatest(0, $5 - rate_buckets.at) * $3) - $2,"
+            " at = greatest(rate_buckets.at, $5)"
+            " RETURNING tokens",
+            channel, float(n), float(rate), float(capacity), now,
+        )
+        # a batch larger than the bucket may go once the bucket is full, then pays its debt
+        debt = -tokens - max(0.0, n - capacity)
+        return max(0.0, debt / rate)
+
+    # -- tips ------------------------------------------------------------------------------------
+    async def add_tip(self, tip: Mapping[str, Any]) -> int:
+        async with self._p().acquire() as conn, conn.transaction():
+            if not await conn.fetchrow(numbered(queries.ACTION_EXISTS), tip["action_id"]):
+                raise NotFound(f"action {tip['action_id']!r} not found")
+            tip_id = await conn.fetchval(
+                numbered(queries.ADD_TIP),
+                tip["action_id"], tip["text"], tip.get("channel"), tip.get("participant_id"),
+                tip.get("sender"), tip.get("photo"), tip.get("photo_type"), time.time(),
+            )
+            await conn.execute("SELECT pg_notify('burgerhub_tips', $1)", f"{tip['action_id']} {tip_id}")
+            return int(tip_id)
+
+    # -- participants ----------------------------------------------------------------------------
+    @staticmethod
+    async def _generation(conn) -> int:
+        return int(await conn.fetchval("SELECT value FROM store_meta WHERE key='participants_generation'"))
+
+    async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep:
+        """Insert or replace participants; the generation moves on by one per item."""
+        now = time.time()
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTICIPANTS_LOCK)
+            before = await self._generation(conn)
+            if items:
+                await conn.execute(
+                    "INSERT INTO participants (id, data, created_at, updated_at)"
+                    " SELECT i, d, $3, $3 FROM unnest($1::text[], $2::text[]) AS r(i, d)"
+                    " ON CONFLICT (id) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at",
+                    [pid for pid, _ in items], [json.dumps(data) for _, data in items], now,
+                )
+            return GenerationStep(before, await self._generation(conn))
+
+    async def participants_version(self) -> ParticipantsVersion:
+        rows = await self._p().fetch(
+            "SELECT key, value FROM store_meta WHERE key IN ('database_id', 'participants_generation')"
+        )
+        meta = dict(rows)
+        return ParticipantsVersion(meta["database_id"], int(meta["participants_generation"]))
+
+    async def participant_changes(self, since: int, *, limit: int | None = None) -> ParticipantChanges:
+        """See :meth:`hub.store.sqlite.SQLiteStore.participant_changes`; here from the generation index."""
+        async with self._p().acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            meta = dict(await conn.fetch("SELECT key, value FROM store_meta"))
+            version = ParticipantsVersion(meta["database_id"], int(meta["participants_generation"]))
+            complete = int(meta["participant_changes_since"])
+            if not complete <= since <= version.generation:
+                return ParticipantChanges(version, complete, None, None, None)
+            most = None if limit is None else limit + 1
+            texts = [r[0] for r in await conn.fetch(
+                "SELECT data FROM participants WHERE generation > $1 ORDER BY generation LIMIT $2", since, most
+            )]
+            removed = [r[0] for r in await conn.fetch(
+                "SELECT id FROM participant_tombstones WHERE generation > $1 LIMIT $2", since, most
+            )]
+            count = len(texts) + len(removed)
+            if limit is not None and count > limit:
+                return ParticipantChanges(version, complete, count, None, None)
+            return ParticipantChanges(version, complete, count, texts, removed)
+
+    async def prune_participant_tombstones(self, upto: int) -> int:
+        """Record that this process's snapshot is at ``upto`` and drop the tombstones every live
+        process's snapshot is past (another process may still need older ones to catch up)."""
+        self._saved_generation = max(upto, self._saved_generation or 0)
+        async with self._p().acquire() as conn, conn.transaction():
+            if self.owner is not None:
+                await conn.execute(
+                    "INSERT INTO store_meta (key, value) VALUES ($1, $2)"
+                    " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                    f"snapshot:{self.owner}", str(self._saved_generation),
+                )
+            live = await conn.fetch(
+                "SELECT m.value FROM store_meta m JOIN hub_processes p ON m.key = 'snapshot:' || p.owner"
+                " WHERE p.seen_at > $1",
+                time.time() - DEAD_AFTER_SECONDS,
+            )
+            await conn.execute(
+                "DELETE FROM store_meta WHERE key LIKE 'snapshot:%'"
+                " AND substr(key, 10) NOT IN (SELECT owner FROM hub_processes)"
+            )
+            floor = min([int(r[0]) for r in live] + [upto])
+            current = int(await conn.fetchval("SELECT value FROM store_meta WHERE key='participant_changes_since'"))
+            if floor <= current:
+                return 0
+            n = _count(await conn.execute("DELETE FROM participant_tombstones WHERE generation <= $1", floor))
+            await conn.execute("UPDATE store_meta SET value=$1 WHERE key='participant_changes_since'", str(floor))
+            return n
+
+    def scan_participants(self, chunk_size: int = 20_000) -> "PostgresParticipantScan":
+        return PostgresParticipantScan(self, chunk_size)
+
+    async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None:
+        """Delete every piece of personal data: the record, contact addresses in the ledger, tip links.
+        Waits for ledger writes under way; none after it can queue this participant again."""
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ERASURE_LOCK)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTICIPANTS_LOCK)
+            before = await self._generation(conn)
+            if _count(await conn.execute("DELETE FROM participants WHERE id=$1", participant_id)) != 1:
+                return None
+            now = time.time()
+            await conn.execute(
+                "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=$1"
+                " WHERE participant_id=$2 AND status='queued'",
+                now, participant_id,
+            )
+            ids = [r[0] for r in await conn.fetch(
+                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, updated_at=$1"
+                " WHERE participant_id=$2 RETURNING id",
+                now, participant_id,
+            )]
+            if ids:
+                await conn.execute(
+                    "UPDATE outbox SET address='erased', text='', html=NULL, subject=NULL"
+                    " WHERE delivery_id = ANY($1::bigint[])",
+                    ids,
+                )
+            await conn.execute(
+                "UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=$1", participant_id
+            )
+            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
+            return GenerationStep(before, await self._generation(conn))
+
+    # -- shared secrets ---------------------------------------------------------------------------
+    async def shared_value(self, key: str, make: Callable[[], str]) -> str:
+        """A value every process shares (``store_meta``): the first process to ask creates it."""
+        await self._p().execute(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", key, make()
+        )
+        return await self._p().fetchval("SELECT value FROM store_meta WHERE key=$1", key)
+
+
+class PostgresParticipantScan:
+    """Every participant's stored JSON text in chunks, from one repeatable-read transaction on a
+    connection of its own (see :class:`hub.store.sqlite.ParticipantScan` for the protocol)."""
+
+    def __init__(self, store: PostgresStore, chunk_size: int):
+        self.store = store
+        self.chunk_size = max(1, int(chunk_size))
+        self.version: ParticipantsVersion | None = None
+        self._conn = None
+        self._tx = None
+
+    async def __aenter__(self) -> "PostgresParticipantScan":
+        self._conn = await self.store._p().acquire()
+        self._tx = self._conn.transaction(isolation="repeatable_read", readonly=True)
+        await self._tx.start()
+        meta = dict(await self._conn.fetch(
+            "SELECT key, value FROM store_meta WHERE key IN ('database_id', 'participants_generation')"
+        ))
+        self.version = ParticipantsVersion(meta["database_id"], int(meta["participants_generation"]))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            if self._tx is not None:
+                await self._tx.rollback()
+        finally:
+            if self._conn is not None:
+                await self.store._p().release(self._conn)
+            self._conn = self._tx = None
+
+    async def __aiter__(self):
+        cursor = await self._conn.cursor("SELECT data FROM participants")
+        while True:
+            rows = await cursor.fetch(self.chunk_size)
+            if not rows:
+                return
+            yield [r[0] for r in rows]
