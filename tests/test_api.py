@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api import create_app
-from hub.testing import RecordingPlugin, read_events
+from hub.testing import BACKENDS, RecordingPlugin, read_events
 
 from conftest import UTRECHT, person, start_payload
 
@@ -18,6 +18,13 @@ TOKENS = [
     {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
     {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
 ]
+
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_backend(request):
+    """Every test here runs on the embedded store and on a private PostgreSQL."""
+    return request.param
 
 
 @pytest.fixture

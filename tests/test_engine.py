@@ -9,11 +9,18 @@ import pytest
 
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
 from hub.ratelimit import RateLimiter
-from hub.testing import RecordingPlugin
+from hub.testing import BACKENDS, RecordingPlugin
 
 from conftest import DISPATCHER, UTRECHT, person, start_payload
 
 LAT, LON = UTRECHT
+
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_backend(request):
+    """Every test here runs on the embedded store and on a private PostgreSQL."""
+    return request.param
 
 
 @pytest.fixture

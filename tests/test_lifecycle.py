@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 
 from hub.errors import Conflict, NotFound, ValidationError
-from hub.testing import RecordingPlugin
+from hub.testing import BACKENDS, RecordingPlugin
 
 from conftest import DISPATCHER, UTRECHT, person, start_payload
 
 LAT, LON = UTRECHT
 KM = 1 / 111.0  # degrees of latitude per kilometre, roughly
+
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_backend(request):
+    """Every test here runs on the embedded store and on a private PostgreSQL."""
+    return request.param
 
 
 @pytest.fixture
