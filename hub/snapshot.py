@@ -61,6 +61,7 @@ def _pad(n: int) -> int:
 
 def write(path: Path, version: ParticipantsVersion, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> int:
     """Write a snapshot atomically; returns its size in bytes. Blocking: run it in a thread."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     layout = []
     offset = 0
     for name, a in arrays.items():
