@@ -129,7 +129,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
     api = dict(data.get("api", {}))
     plugins = dict(data.get("plugins", {}))
 
-    data_dir = Path(hub.pop("data_dir", "var"))
+    data_dir = Path(hub.pop("data_dir", "") or os.environ.get("BURGERHUB_DATA_DIR") or "var")
     if not data_dir.is_absolute():
         data_dir = base / data_dir
     routes = hub.pop("routes", None)

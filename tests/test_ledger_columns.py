@@ -21,6 +21,8 @@ def action(id="act-1", **kw):
 async def store(tmp_path):
     s = SQLiteStore(tmp_path / "db.sqlite3")
     await s.open()
+    await s.put_participants([(pid, {"id": pid}) for pid in ("p1", "p2", "p3", "p4", 'p-ë"q')]
+                             + [(f"p{i}", {"id": f"p{i}"}) for i in range(30_000)])
     yield s
     await s.close()
 

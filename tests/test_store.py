@@ -14,6 +14,8 @@ from hub.store.select import open_store
 from hub.testing import BACKENDS
 
 AUDIT = AuditEntry("t", "dispatcher", "action.start", "a1")
+#: the participants the ``store`` fixture registers (ledger rows are written only for existing ones)
+PARTICIPANTS = [f"p{i}" for i in range(50)] + ['p-ë"quote', 'p-ë"q']
 
 
 def action(id="act-000001", **kw):
@@ -30,7 +32,7 @@ async def store(tmp_path, database_url):
     s = open_store(database_url, tmp_path / "db.sqlite3")
     await s.open()
     # ledger rows are written only for participants that exist
-    await s.put_participants([(f"p{i}", {"id": f"p{i}"}) for i in range(10)])
+    await s.put_participants([(pid, {"id": pid}) for pid in PARTICIPANTS])
     yield s
     await s.close()
 
