@@ -148,6 +148,10 @@ class Channel:
     concurrency: ClassVar[int] = 8
     #: default messages per second towards the provider (``None``: unlimited); override with ``rate``
     rate: ClassVar[float | None] = None
+    #: on a cluster, only one hub process at a time delivers this channel (it holds the duty
+    #: ``channel:<name>``): for channels whose messages build on each other's state, such as a
+    #: thread of posts or a sign's sequence numbers
+    exclusive: ClassVar[bool] = False
     #: folder holding ``<language>/<template>`` files, searched before the core's templates
     templates_dir: ClassVar[Path | None] = None
 

@@ -25,7 +25,7 @@ from typing import Awaitable, Callable, Mapping, Sequence
 from .channel import Channel
 from .config import EngineSettings
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from .models import ActionView, Delivery, MessageKind, Notice, ReceiptStatus, Recipient
+from .models import ActionStatus, ActionView, Delivery, MessageKind, Notice, ReceiptStatus, Recipient
 from .ratelimit import RateLimiter
 from .store import DeliveryStatus, LedgerRow, Outcome
 
@@ -70,6 +70,8 @@ class ChannelRuntime:
     batch_size: int
     limiter: RateLimiter | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    #: on a cluster, only the process holding the duty ``channel:<name>`` delivers it
+    exclusive: bool = False
 
 
 class DeliveryEngine:
@@ -186,10 +188,12 @@ class DeliveryEngine:
         return False
 
     # -- dispatch --------------------------------------------------------------------------
-    async def _view(self, action_id: str) -> ActionView | None:
+    async def _view(self, action_id: str, kind: str | None = None, seq: int = 0) -> ActionView | None:
         cached = self._views.get(action_id)
         now = time.monotonic()
-        if cached and now - cached[0] < 2.0:
+        # another process (a cluster's, or the CLI's on the same store) may have ended or updated the
+        # action since this view was read: a closing or an update is never rendered from an older view
+        if cached and now - cached[0] < 2.0 and _renders(cached[1], kind, seq):
             return cached[1]
         view = await self.load_action(action_id)
         if view is not None:
@@ -204,6 +208,13 @@ class DeliveryEngine:
         while not self._stopping:
             # cleared before claiming: a wake-up that arrives while the claim runs is not lost
             event.clear()
+            if rt.exclusive and self.duties is not None and not self.duties.holds(f"channel:{rt.name}"):
+                # another process of the cluster delivers this channel; look again in a while
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=self.settings.poll_interval)
+                except asyncio.TimeoutError:
+                    pass
+                continue
             try:
                 rows = await self.store.claim(
                     rt.name,
@@ -248,7 +259,7 @@ class DeliveryEngine:
 
     async def _deliver(self, rt: ChannelRuntime, rows: list[LedgerRow]) -> None:
         first = rows[0]
-        view = await self._view(first.action_id)
+        view = await self._view(first.action_id, first.kind, first.seq)
         if view is None:
             await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows])
             return
@@ -373,6 +384,16 @@ class DeliveryEngine:
                     await self.store.complete(batch)
                 else:  # only rows still leased to this process: a late write never undoes another's
                     await self.store.complete(batch, owner=self.owner)
+
+
+def _renders(view: ActionView, kind: str | None, seq: int) -> bool:
+    """Whether ``view`` is recent enough for a row: a closing needs the ended action, an update
+    (``seq`` = the action's version that queued it) that version or a later one."""
+    if kind == MessageKind.END.value:
+        return view.status == ActionStatus.ENDED
+    if kind == MessageKind.UPDATE.value:
+        return view.version >= seq
+    return True
 
 
 def claim_window(rt: ChannelRuntime, settings: EngineSettings) -> int:

@@ -150,6 +150,7 @@ class Hub:
                 concurrency=int(engine_opts.get("concurrency", channel.concurrency)),
                 batch_size=int(engine_opts.get("batch_size", channel.batch_size)),
                 limiter=self._limiter(name, rate) if rate and not sandbox else None,
+                exclusive=bool(getattr(channel, "exclusive", False)),
             )
 
     def _limiter(self, name: str, rate: float):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -291,3 +292,37 @@ async def test_the_openapi_document_lists_api_and_channel_routes_only(make_hub, 
     # each channel's callbacks under its own mount point, once
     assert "post" in paths["/v1/channels/sms/status"] and "/v1/channels/sms/v1/channels/sms/status" not in paths
     assert "/v1/actions/{id}/events" in paths
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_load_balancer_may_send_any_request_to_any_hub(api):
+    """Two hubs on one PostgreSQL: a photo uploaded through one is served by the other; a tip sent
+    through one reaches a dispatcher's event stream on the other; an action started on one ends on
+    the other; a participant registered on one is selected by the other."""
+    async with api() as (a, hub_a), api() as (b, hub_b):
+        r = await a.post("/v1/photos", data=b"\x89PNG\r\n\x1a\nfake", headers={**DISPATCH, "Content-Type": "image/png"})
+        assert r.status == 201
+        url = (await r.json())["url"]
+        served = await b.get(url)
+        assert served.status == 200 and await served.read() == b"\x89PNG\r\n\x1a\nfake"
+
+        r = await a.post("/v1/participants", json=person("p1", *UTRECHT), headers=OPERATE)
+        assert r.status == 201, await r.text()
+        for _ in range(50):
+            if "p1" in hub_b.audience:
+                break
+            await asyncio.sleep(0.05)
+        r = await b.post("/v1/actions", json=start_payload(photos=[{"url": url}]), headers=DISPATCH)
+        assert r.status == 201, await r.text()
+        action = await r.json()
+        assert action["audience"]["channels"]["recording"]["targeted"] == 1
+
+        async with b.get(f"/v1/actions/{action['id']}/events", headers=DISPATCH) as stream:
+            await read_events(stream, 1)
+            await a.post(f"/v1/actions/{action['id']}/tips", json={"text": "gezien bij het station"})
+            later = []
+            while not any(n == "tip" for n, _ in later):
+                later += await read_events(stream, 1)
+            assert [d["text"] for n, d in later if n == "tip"] == ["gezien bij het station"]
+        r = await a.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=DISPATCH)
+        assert r.status == 200, await r.text()

@@ -1,15 +1,21 @@
 """Durable state behind one narrow interface: actions, the delivery ledger, participants, tips, audit.
 
-:class:`Store` is the protocol; :class:`~hub.store.sqlite.SQLiteStore` the embedded default. Every
-lifecycle change and the ledger rows it creates are written in one transaction (a transactional
-outbox), so a crash between "action started" and "messages queued" cannot happen.
+:class:`Store` is the protocol, with two implementations side by side:
+
+* :mod:`hub.store.sqlite` - the embedded default, one serving process per database file;
+* :mod:`hub.store.postgres` - PostgreSQL, shared by any number of hub processes on any machines.
+
+The statements both run alike are written once in :mod:`hub.store.queries`; each backend's schema
+versions are numbered SQL files in :mod:`hub.store.migrations`. Every lifecycle change and the ledger
+rows it creates are written in one transaction (a transactional outbox), so a crash between "action
+started" and "messages queued" cannot happen.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any, Container, Iterator, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Container, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 
 class DeliveryStatus:
@@ -141,10 +147,20 @@ class AuditEntry:
 
 
 class Store(Protocol):
-    """The operations the hub needs; a PostgreSQL implementation provides the same ones."""
+    """The operations the hub needs, on either backend."""
+
+    #: "sqlite" or "postgresql"
+    backend: str
+    #: several hub processes may serve this store at once
+    shared: bool
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+
+    # several processes: membership (heartbeat), wake-ups from other processes, who is running
+    async def join(self, owner: str) -> None: ...
+    async def listen(self, topic: str, handler: Callable[[str], None]) -> None: ...
+    async def processes(self) -> list[dict[str, Any]]: ...
 
     async def create_action(
         self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry
@@ -159,7 +175,7 @@ class Store(Protocol):
     async def reached_addresses(self, action_id: str) -> dict[str, set[str]]: ...
 
     async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]: ...
-    async def complete(self, outcomes: Sequence[Outcome]) -> None: ...
+    async def complete(self, outcomes: Sequence[Outcome], *, owner: str | None = None) -> None: ...
     async def requeue_orphans(self, owner: str | None = None) -> int: ...
     async def next_due(self, channel: str) -> float | None: ...
     async def apply_provider_status(
@@ -167,6 +183,9 @@ class Store(Protocol):
     ) -> int: ...
     async def latest_action_for(self, channel: str, address: str) -> str | None: ...
     async def participant_for(self, channel: str, address: str) -> str | None: ...
+
+    async def photo_put(self, name: str, content_type: str, body: bytes) -> None: ...
+    async def photo_get(self, name: str) -> tuple[bytes, str] | None: ...
 
     async def put_participants(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> GenerationStep: ...
     async def erase_participant(self, participant_id: str, audit: AuditEntry) -> GenerationStep | None: ...

@@ -111,6 +111,7 @@ class MatrixBoardsChannel(Channel):
     contact = None
     # one delivery is one region; a batch shares one notice, so regions of one action go together
     batch_size = 100
+    exclusive = True  # a region's state and sequence number: one hub of a cluster publishes
     concurrency = 4
     templates_dir = HERE / "templates"
 

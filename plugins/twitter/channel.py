@@ -74,6 +74,7 @@ class TwitterChannel(Channel):
     audience = AudienceKind.OWN
     contact = None
     batch_size = 1  # one post per call: the API has no bulk posting
+    exclusive = True  # a thread's replies follow its last post: one hub of a cluster posts
     concurrency = 4
     templates_dir = HERE / "templates"
 
