@@ -277,44 +277,11 @@ class Hub:
 
 def shared_secret(config: Config) -> bytes:
     """The signing secret of a cluster: configured (``[hub] secret`` or ``BURGERHUB_SECRET``), else
-    generated once and kept in the shared database, so every process signs and checks alike.
-
-    Read while the hub is built (before its loop runs anything of its own), on a thread with a
-    short-lived connection of its own.
-    """
+    generated once and kept in the shared database, so every process signs and checks alike."""
     if config.secret:
         return config.secret
     import secrets
-    import threading
 
-    async def fetch() -> str:
-        import asyncpg
+    from .shared import shared_values
 
-        conn = await asyncpg.connect(config.database, timeout=10)
-        try:
-            await conn.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            await conn.execute(
-                "INSERT INTO store_meta (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING",
-                secrets.token_hex(32),
-            )
-            return await conn.fetchval("SELECT value FROM store_meta WHERE key='secret'")
-        finally:
-            await conn.close()
-
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = asyncio.run(fetch())
-        except Exception as e:  # reported below, on the caller's thread
-            box["error"] = e
-
-    thread = threading.Thread(target=run, name="burgerhub-secret")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        from .store.postgres import redacted
-
-        e = box["error"]
-        raise ConfigError(f"hub.database: cannot read the shared secret from {redacted(config.database)}: {e}") from e
-    return box["value"].encode()
+    return shared_values(config.database, {"secret": secrets.token_hex(32)})["secret"].encode()

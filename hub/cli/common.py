@@ -21,11 +21,18 @@ def config_from(ctx: click.Context, **overrides: Any) -> Config:
 
 
 def with_local_tokens(config: Config) -> Config:
-    """With no tokens configured, create (once) a dispatcher and an operator token in the data folder."""
+    """With no tokens configured, create (once) a dispatcher and an operator token in the data folder
+    (in the shared database on PostgreSQL, so every hub of a cluster accepts them)."""
     if config.tokens:
         return config
     path = config.data_dir / "tokens.json"
-    if path.exists():
+    if config.shared_database:
+        # every hub of a cluster must accept the same tokens: they live in the shared database
+        from ..shared import shared_values
+
+        proposals = {f"local_token:{role}": f"{role[:4]}_{secrets.token_urlsafe(24)}" for role in ("dispatcher", "operator")}
+        data = {k.split(":", 1)[1]: v for k, v in shared_values(config.database, proposals).items()}
+    elif path.exists():
         data = json.loads(path.read_text())
     else:
         config.data_dir.mkdir(parents=True, exist_ok=True)
