@@ -101,6 +101,9 @@ class ActionService:
             else:
                 participant_channels[name] = rt.channel.contact
         if participant_channels:
+            # whatever another process (another hub, the command line) changed has been committed
+            # before this request: the index applies it first (one cheap read when nothing changed)
+            await self.hub.registry.catch_up()
             selection = self.hub.audience.select(
                 view.area, participant_channels, at, bypass_quiet_hours=bypass_quiet_hours
             )
