@@ -7,9 +7,13 @@ costs no task per message). Transient failures are requeued with exponential bac
 ``Retry-After``); permanent ones are final. A row is leased while in flight, so a crash leaves it to
 be requeued: delivery is at-least-once, deduplicated by the ledger's unique key.
 
-Outcomes are written back in bulk by one writer task: a ``deliver`` call's slot is free as soon as the
-provider has answered, and whatever finished while the writer was busy goes into its next
-transaction (group commit), so a per-recipient provider costs one ledger write per many messages.
+Outcomes are written back in bulk by one writer task (two at once on a shared store): a ``deliver``
+call's slot is free as soon as the provider has answered, and whatever finished while the writer was
+busy goes into its next transaction (group commit), so a per-recipient provider costs one ledger
+write per many messages.
+A channel claims no more rows while more than one claim's worth of its outcomes wait to be written:
+rows the provider took but the ledger does not show yet are what a crash sends twice, so the writer
+falling behind must not let them pile up.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ COALESCE_ROWS = 256
 COALESCE_SECONDS = 0.005
 #: how often a cluster's sweeper looks for rows left in flight by a process that stopped
 SWEEP_SECONDS = 2.0
+#: outcome writes one process runs at once on a shared store (they touch disjoint rows)
+SHARED_WRITERS = 2
 
 
 class _Lane:
@@ -100,8 +106,15 @@ class DeliveryEngine:
         self._workers: dict[str, list[asyncio.Task]] = {name: [] for name in self.runtimes}
         self._views: dict[str, tuple[float, ActionView]] = {}
         self._pending: list[Outcome] = []
-        self._flush_lock = asyncio.Lock()
-        self._writer: asyncio.Task | None = None
+        #: per channel, outcomes recorded and not yet written (``_pending`` plus the write under way)
+        self._unwritten: dict[str, int] = {name: 0 for name in self.runtimes}
+        self._pending_counts: list[tuple[str, int]] = []
+        self._written = asyncio.Event()
+        #: outcome writes at once: one on the embedded store (its writes are serial anyway); two on a
+        #: shared store, so one write's round trips and the server's work overlap the next one's
+        self._max_writers = 1 if single_node else SHARED_WRITERS
+        self._flush_lock = asyncio.Semaphore(self._max_writers)
+        self._writers: list[asyncio.Task] = []
         self._idle = asyncio.Event()
         self._stopping = False
 
@@ -158,8 +171,8 @@ class DeliveryEngine:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
         await self._flush()
 
     def wake(self, channels: Sequence[str] | None = None) -> None:
@@ -206,6 +219,8 @@ class DeliveryEngine:
         window = claim_window(rt, self.settings)
         idle = True
         while not self._stopping:
+            if not idle:
+                await self._keep_up(rt.name, window)
             # cleared before claiming: a wake-up that arrives while the claim runs is not lost
             event.clear()
             if rt.exclusive and self.duties is not None and not self.duties.holds(f"channel:{rt.name}"):
@@ -245,6 +260,15 @@ class DeliveryEngine:
                     lane.finished()
                     raise
 
+    async def _keep_up(self, channel: str, limit: int) -> None:
+        """Wait while more than ``limit`` of the channel's outcomes wait to be written."""
+        while self._unwritten.get(channel, 0) > limit and not self._stopping:
+            self._written.clear()
+            try:
+                await asyncio.wait_for(self._written.wait(), timeout=self.settings.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
     async def _work(self, rt: ChannelRuntime, lane: _Lane) -> None:
         """One of a channel's ``concurrency`` workers: delivers handed-over batches one at a time."""
         while (group := await lane.queue.get()) is not None:
@@ -261,7 +285,7 @@ class DeliveryEngine:
         first = rows[0]
         view = await self._view(first.action_id, first.kind, first.seq)
         if view is None:
-            await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows])
+            await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows], rt.name)
             return
         kind = MessageKind(first.kind)
         notice = Notice(action=view, kind=kind)
@@ -296,7 +320,7 @@ class DeliveryEngine:
             outcomes = [self._failure(r, TransientDeliveryError(f"{type(e).__name__}: {e}", code="crash")) for r in rows]
         if self.metrics is not None:
             self.metrics.observe_batch(rt.name, notice.kind.value, time.perf_counter() - started, outcomes)
-        await self._record(outcomes)
+        await self._record(outcomes, rt.name)
 
     def _outcomes(self, rt: ChannelRuntime, by_id: Mapping[int, LedgerRow], receipts) -> list[Outcome]:
         outcomes = []
@@ -358,11 +382,17 @@ class DeliveryEngine:
         await self.store.outbox_add(rows)
         return outcomes
 
-    async def _record(self, outcomes: list[Outcome]) -> None:
+    async def _record(self, outcomes: list[Outcome], channel: str) -> None:
         """Queue outcomes for the writer task (started when none is running); does not wait for the write."""
         self._pending.extend(outcomes)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="burgerhub-outcomes")
+        self._pending_counts.append((channel, len(outcomes)))
+        self._unwritten[channel] = self._unwritten.get(channel, 0) + len(outcomes)
+        # one writer gathers what arrives while it writes; another starts only beside a busy one
+        # with a batch's worth waiting
+        writers = [t for t in self._writers if not t.done()]
+        if not writers or (len(writers) < self._max_writers and len(self._pending) >= COALESCE_ROWS):
+            writers.append(asyncio.create_task(self._write(), name="burgerhub-outcomes"))
+        self._writers = writers
 
     async def _write(self) -> None:
         try:
@@ -380,10 +410,16 @@ class DeliveryEngine:
         async with self._flush_lock:
             while self._pending:
                 batch, self._pending = self._pending, []
-                if self.single_node:
-                    await self.store.complete(batch)
-                else:  # only rows still leased to this process: a late write never undoes another's
-                    await self.store.complete(batch, owner=self.owner)
+                counts, self._pending_counts = self._pending_counts, []
+                try:
+                    if self.single_node:
+                        await self.store.complete(batch)
+                    else:  # only rows still leased to this process: a late write never undoes another's
+                        await self.store.complete(batch, owner=self.owner)
+                finally:  # written, or given up on (the rows stay leased and are requeued later)
+                    for channel, n in counts:
+                        self._unwritten[channel] -= n
+                    self._written.set()
 
 
 def _renders(view: ActionView, kind: str | None, seq: int) -> bool:

@@ -46,8 +46,18 @@ class RateLimiter:
 
 
 class SharedRateLimiter:
-    """``await limiter.acquire(n)`` reserves ``n`` tokens from the channel's bucket in the shared store
-    (one statement) and waits as long as the store says; every process draws from the same bucket."""
+    """``await limiter.acquire(n)`` takes ``n`` tokens from the channel's bucket in the shared store;
+    every process draws from the same bucket.
+
+    Tokens are reserved a few at a time (:data:`CHUNK_SECONDS` of the rate, at most the burst: one
+    statement and one wait per chunk, not per message, so a per-recipient channel's workers do not
+    queue for the database) and handed out here in order. A chunk's tokens that are not used within
+    :data:`KEEP_SECONDS` are dropped: a token granted a while ago adds at most ``rate * KEEP_SECONDS``
+    to a burst.
+    """
+
+    CHUNK_SECONDS = 0.05
+    KEEP_SECONDS = 0.05
 
     def __init__(self, store, channel: str, rate: float, burst: float | None = None):
         if rate <= 0:
@@ -55,8 +65,20 @@ class SharedRateLimiter:
         self.store, self.channel = store, channel
         self.rate = float(rate)
         self.capacity = float(burst if burst is not None else max(rate, 1.0))
+        self.chunk = max(1.0, min(self.capacity, self.rate * self.CHUNK_SECONDS))
+        self.tokens = 0.0
+        self.granted = 0.0
+        self._lock = asyncio.Lock()
 
     async def acquire(self, n: float = 1.0) -> None:
-        wait = await self.store.rate_reserve(self.channel, n, self.rate, self.capacity)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        async with self._lock:
+            if time.monotonic() - self.granted > self.KEEP_SECONDS:
+                self.tokens = 0.0
+            if self.tokens < n:
+                need = max(n - self.tokens, self.chunk)
+                wait = await self.store.rate_reserve(self.channel, need, self.rate, self.capacity)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.tokens += need
+                self.granted = time.monotonic()
+            self.tokens -= n

@@ -130,6 +130,8 @@ class ParticipantRegistry:
         self._save_wake = asyncio.Event()
         self._follow_task: asyncio.Task | None = None
         self._follow_wake = asyncio.Event()
+        self._following = False
+        self._compact_task: asyncio.Task | None = None
 
     # -- loading and snapshots -----------------------------------------------------------------
 
@@ -312,6 +314,7 @@ class ParticipantRegistry:
         """Record the generation the index now reflects, after a write of ours applied to it."""
         if self._version is not None and step.before == self._version.generation:
             self._version = replace(self._version, generation=step.after)
+            self._compact_soon()
         else:
             # someone else wrote to the store meanwhile: the index stays at the last generation it
             # fully reflects, and the follower applies everything after it (ours again, harmlessly)
@@ -364,16 +367,26 @@ class ParticipantRegistry:
     async def stop_following(self) -> None:
         task, self._follow_task = self._follow_task, None
         if task is not None:
+            # the flag ends the loop even when a cancellation is swallowed by asyncio.wait_for
+            # (Python 3.11 loses one that races with the awaited event being set)
+            self._following = False
+            self._follow_wake.set()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        compact, self._compact_task = self._compact_task, None
+        if compact is not None and not compact.done():
+            await asyncio.gather(compact, return_exceptions=True)  # one bounded step at most
 
     async def _follow(self) -> None:
-        while True:
+        self._following = True
+        while self._following:
             try:
                 await asyncio.wait_for(self._follow_wake.wait(), FOLLOW_SECONDS)
             except asyncio.TimeoutError:
                 pass
             self._follow_wake.clear()
+            if not self._following:
+                return
             try:
                 await self.catch_up()
             except asyncio.CancelledError:
@@ -403,6 +416,7 @@ class ParticipantRegistry:
                 self._version = changes.version
                 if counts.get("removed"):
                     self._erased = True
+        self._compact_soon()
         if counts.get("removed") or counts.get("rebuilt"):
             self._schedule_save(self.erase_save_delay)
         elif self.snapshot_delay is not None:
@@ -411,6 +425,25 @@ class ParticipantRegistry:
         if counts:
             log.info("audience index followed other writers: %s", counts)
         return counts
+
+    def _compact_soon(self) -> None:
+        """Keep a following index as fast and small as a fresh one: bounded compaction steps,
+        each computed on a thread, while no change lands (see hub.audience.compaction)."""
+        needs = getattr(self.index, "needs_compaction", None)
+        if needs is None or not needs():
+            return
+        if self._compact_task is None or self._compact_task.done():
+            self._compact_task = asyncio.get_running_loop().create_task(self._compact(), name="burgerhub-compact")
+
+    async def _compact(self) -> None:
+        try:
+            while self.index.needs_compaction():
+                async with self._lock:
+                    index = self.index
+                    if index.needs_compaction():
+                        index.apply_compaction(await asyncio.to_thread(index.compaction))
+        except Exception:
+            log.exception("audience index compaction failed")
 
     def _gauge(self) -> None:
         if self.metrics is not None:

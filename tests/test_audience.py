@@ -7,9 +7,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
-from hub import audience as audience_module
+from hub.audience import columns as audience_columns
 from hub import geo
 from hub.audience import SKIP_REASONS, AudienceIndex, Member, select_audience
 from hub.channel import Contact
@@ -81,7 +82,7 @@ def test_one_phone_registered_by_two_participants_gets_one_sms():
 
 
 def test_equal_email_hashes_do_not_merge_different_addresses(monkeypatch):
-    monkeypatch.setattr(audience_module, "_h32", lambda text: 7)  # every id and e-mail collides
+    monkeypatch.setattr(audience_columns, "_h32", lambda text: 7)  # every id and e-mail collides
     people = [person(f"p{i}", near(UTRECHT, 50 * i), email=f"p{i}@example.nl") for i in range(5)]
     people.append(person("dup", UTRECHT, email="p3@example.nl"))
     index = AudienceIndex.build(people)
@@ -420,3 +421,147 @@ def test_matches_the_reference_rules(seed):
     assert index.select(areas[0], channels, start).summary() == select_audience(
         people, areas[0], channels, start
     ).summary()
+
+
+# -- following changes ---------------------------------------------------------------------------
+
+
+def assert_selects_like(index, people, areas, channels, rng):
+    """``index`` selects what a freshly built index of ``people`` selects, and what the rules say."""
+    fresh = AudienceIndex.build(list(people.values()))
+    assert len(index) == len(people)
+    assert all(pid in index for pid in rng.sample(sorted(people), min(10, len(people))))
+    start = datetime(2024, 6, 3, 0, 0, tzinfo=timezone.utc)
+    for area in areas:
+        at = start + timedelta(minutes=rng.randrange(0, 7 * 24 * 60))
+        bypass = rng.random() < 0.3
+        sel = index.select(area, channels, at, bypass_quiet_hours=bypass)
+        assert sel.summary() == fresh.select(area, channels, at, bypass_quiet_hours=bypass).summary()
+        _, expected = reference(list(people.values()), area, channels, at, bypass)
+        for name, (by_address, _) in expected.items():
+            got = {m.address: m.participant_id for m in sel.recipients(name)}
+            assert set(got) == set(by_address), name
+            assert all(got[a] in by_address[a] for a in got)  # whoever shares an address may get it
+        assert_partition(sel)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_after_many_changes_selects_like_a_fresh_index(seed):
+    """Updates (moves, new contact details), removals, newcomers and returns, with compaction steps
+    aside, refused steps, selections held while changes come in (so updates cannot overwrite in
+    place) and snapshot round trips: the index keeps selecting what a fresh one does."""
+    rng = random.Random(seed)
+    pool = random_people(rng, 600)
+    people = {p.id: p for p in pool[:250]}
+    index = AudienceIndex.build(list(people.values()), auto_compact=seed % 2 == 0)
+    channels = {**CHANNELS, "app": Contact.MOBILE}
+    lat, lon = UTRECHT
+    areas = [
+        circle(radius=2_500),
+        circle(near(UTRECHT, 2_000), radius=1_500),
+        Polygon(points=((lat - 0.03, lon - 0.05), (lat + 0.03, lon - 0.01), (lat - 0.01, lon + 0.05))),
+    ]
+    held = []
+    for step in range(2_500):
+        r = rng.random()
+        if r < 0.45 and people:  # an update: someone else's addresses, contact details and preferences
+            pid = rng.choice(sorted(people))
+            people[pid] = Participant.from_dict({**rng.choice(pool).to_dict(), "id": pid})
+            index.upsert(people[pid])
+        elif r < 0.65:  # a newcomer, or someone removed before coming back
+            pid = f"n{rng.randrange(400)}"
+            people[pid] = Participant.from_dict({**rng.choice(pool).to_dict(), "id": pid})
+            index.upsert(people[pid])
+        elif r < 0.85 and people:
+            pid = rng.choice(sorted(people))
+            del people[pid]
+            assert index.remove(pid) and not index.remove(pid)
+        elif r < 0.88:  # a selection held for a while: what it lists must not change
+            sel = index.select(rng.choice(areas), channels, MONDAY_NOON)
+            held.append((sel, {c: list(sel.recipients(c)) for c in channels}))
+        elif r < 0.90 and held:
+            sel, before = held.pop(rng.randrange(len(held)))
+            assert {c: list(sel.recipients(c)) for c in channels} == before
+        elif r < 0.95:  # a compaction step computed aside, refused when a change came in between
+            computed = index.compaction()
+            if rng.random() < 0.2 and people:
+                pid = rng.choice(sorted(people))
+                del people[pid]
+                index.remove(pid)
+                assert not index.apply_compaction(computed)
+            else:
+                assert index.apply_compaction(computed)
+        elif r < 0.97:  # a snapshot round trip, pending changes included
+            meta, arrays = index.snapshot()
+            index = AudienceIndex.from_snapshot(meta, {k: v.copy() for k, v in arrays.items()})
+            held.clear()
+        if step % 500 == 499:
+            assert_selects_like(index, people, areas, channels, rng)
+    for sel, before in held:
+        assert {c: list(sel.recipients(c)) for c in channels} == before
+    held.clear()
+    sel = None  # no selection held any more: erasures and in-place updates go ahead
+    while index.needs_compaction():
+        assert index.apply_compaction(index.compaction())
+    assert_selects_like(index, people, areas, channels, rng)
+    index.compact()
+    stats = index.stats()
+    assert stats["overlay_addresses"] == 0 and stats["tombstones"] == 0 and not any(stats["pending"].values())
+    assert stats["slots"] == len(index) == len(people)  # emptied slots taken or cut off
+    assert_selects_like(index, people, areas, channels, rng)
+
+
+def test_a_snapshot_holds_nothing_of_the_removed():
+    people = [
+        person(f"p{i}", near(UTRECHT, 40 * i), mobile=f"06{20000000 + i}", email=f"p{i}@example.nl") for i in range(8)
+    ]
+    index = AudienceIndex.build(people)
+    gone = person("gone", (51.4321987, 5.4567891), mobile="0687654321", email="secret@example.nl")
+    index.upsert(gone)
+    index.compact()
+    held = index.select(circle(), {"sms": "mobile"}, MONDAY_NOON)  # a lease: erasure waits for it
+    index.remove("gone")
+    index.remove("p3")
+    index.upsert(person("p4", AMSTERDAM, mobile="0620000004", email="p4@example.nl"))  # moved
+    for lease in (held, None):
+        meta, arrays = index.snapshot()
+        raw = b"".join(a.tobytes() for a in arrays.values())
+        assert b"secret@example.nl" not in raw and b"gone" not in raw and b"p3@example.nl" not in raw
+        assert not (arrays["phone"] == 31687654321).any()
+        assert not ((arrays["a_lat"] == np.float32(51.4321987)) | (arrays["o_lat"] == np.float32(51.4321987))).any()
+        loaded = AudienceIndex.from_snapshot(meta, arrays)
+        assert len(loaded) == 7 and "gone" not in loaded and "p3" not in loaded and "p4" in loaded
+        assert ids(loaded.select(circle(AMSTERDAM), {"sms": "mobile"}, MONDAY_NOON), "sms") == ["p4"]
+        del lease, meta, arrays, loaded
+        held = None
+
+
+def test_a_held_selection_does_not_make_every_change_compact():
+    """While a selection lives, updates move participants to new slots and erasures wait; compaction
+    keeps its pace, and once the selection is gone the slots are erased, reused and cut back."""
+    rng = random.Random(3)
+    pool = random_people(rng, 2_000)
+    people = {p.id: p for p in pool[:1_500]}
+    index = AudienceIndex.build(list(people.values()), auto_compact=False)
+    held = index.select(circle(radius=4_000), {"sms": Contact.MOBILE}, MONDAY_NOON)
+    before = list(held.recipients("sms"))
+    assert before
+    steps = 0
+    for i in range(6_000):
+        pid = rng.choice(sorted(people))
+        if i % 10 == 0:
+            del people[pid]
+            index.remove(pid)
+        else:
+            people[pid] = Participant.from_dict({**rng.choice(pool).to_dict(), "id": pid})
+            index.upsert(people[pid])
+        if index.needs_compaction():
+            assert index.apply_compaction(index.compaction())
+            steps += 1
+    assert steps < 40, steps  # one step per bound's worth of changes, not one per change
+    assert list(held.recipients("sms")) == before
+    assert index.stats()["slots"] > 1_500  # updates went to new slots
+    del held
+    index.compact()
+    assert index.stats()["slots"] == len(index) == len(people)
+    assert_selects_like(index, people, [circle(radius=4_000)], {"sms": Contact.MOBILE}, rng)

@@ -9,10 +9,13 @@ What several processes need beyond the embedded store:
   participants sends ``burgerhub_participants`` (from a trigger, whoever the writer). Every process
   listens on one connection of its own (:meth:`PostgresStore.listen`).
 * **Nothing is lost to a killed process**: every process renews a row in ``hub_processes`` every few
-  seconds; the sweep gives the rows in flight of a process that stopped renewing back to the queue
-  without waiting for their leases, and a late outcome of such a process changes nothing (an outcome is
-  written only while its row is still leased to the writer).
-* **One rate budget per channel** (``rate_buckets``), reserved in one statement per batch.
+  seconds and holds a session advisory lock of its own (its *presence*) on its listening connection;
+  the sweep gives the rows in flight of a process that stopped renewing, or whose presence lock is gone
+  (its sessions ended: killed, or its connection lost), back to the queue without waiting for their
+  leases, and a late outcome of such a process changes nothing (an outcome is written only while its
+  row is still leased to the writer).
+* **One rate budget per channel** (``rate_buckets``), reserved in one statement per few messages
+  (:class:`hub.ratelimit.SharedRateLimiter`).
 * **Once-only duties** are session advisory locks on a connection of their own (:mod:`hub.duties`):
   the lock goes with the connection when its process dies.
 * **Erasure holds everywhere**: a transaction that writes ledger rows takes a shared transaction lock
@@ -26,6 +29,7 @@ What several processes need beyond the embedded store:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -60,8 +64,19 @@ MIGRATION_LOCK = 7301000003
 #: a process that has not renewed its heartbeat for this long is taken for dead
 DEAD_AFTER_SECONDS = 10.0
 HEARTBEAT_SECONDS = 2.0
+#: how often a sweep looks through every row in flight (expired leases, owners no process claims)
+#: when no process has been seen to end; finding one that ended takes no such scan
+FULL_SWEEP_SECONDS = 15.0
 
 TOPICS = {"ledger": "burgerhub_ledger", "tips": "burgerhub_tips", "participants": "burgerhub_participants"}
+
+#: the listening connection notices a vanished peer machine within about 10 s (its presence lock goes)
+KEEPALIVES = {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
+
+
+def presence_key(owner: str) -> int:
+    """The advisory lock key a process holds while it lives (63 bits, apart from the duties' keys)."""
+    return int.from_bytes(hashlib.sha256(f"burgerhub:process:{owner}".encode()).digest()[:8], "big") >> 1
 
 # Statuses a provider report may move a delivery out of, per reported status.
 _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
@@ -135,6 +150,7 @@ class PostgresStore(SharedQueries):
         self._heartbeat: asyncio.Task | None = None
         self._info = {"host": socket.gethostname(), "pid": os.getpid()}
         self._saved_generation: int | None = None
+        self._full_sweep = 0.0
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.dsn)!r})"
@@ -193,6 +209,8 @@ class PostgresStore(SharedQueries):
         if self._pool is not None:
             if self.owner is not None:
                 try:
+                    # rows still leased to this process (handed over, never started) go back at once
+                    await self._requeue("owner=$2", self.owner)
                     await self._pool.execute("DELETE FROM hub_processes WHERE owner=$1", self.owner)
                 except Exception:
                     log.warning("could not sign off from hub_processes")
@@ -220,10 +238,37 @@ class PostgresStore(SharedQueries):
 
     # -- process membership, wake-ups ------------------------------------------------------------
     async def join(self, owner: str) -> None:
-        """Register this process (``owner``: the engine's lease owner) and keep its heartbeat going."""
+        """Register this process (``owner``: the engine's lease owner) and keep its heartbeat going.
+
+        The presence lock is taken before the heartbeat row is written, so a process listed in
+        ``hub_processes`` without its lock held has ended."""
         self.owner = owner
+        if self.listening():
+            await self._listener.execute("SELECT pg_advisory_lock($1)", presence_key(owner))
+        else:
+            await self._connect_listener()
         await self._beat()
         self._heartbeat = asyncio.create_task(self._beat_forever(), name="burgerhub-heartbeat")
+
+    async def _connect_listener(self) -> None:
+        """(Re)open the listening connection: this process's presence lock and every wake-up it listens to."""
+        import asyncpg
+
+        old, self._listener = self._listener, None
+        if old is not None and not old.is_closed():
+            old.terminate()
+        conn = await asyncpg.connect(
+            self.dsn, timeout=10, server_settings={"application_name": "burgerhub-listen", **KEEPALIVES}
+        )
+        try:
+            if self.owner is not None:
+                await conn.execute("SELECT pg_advisory_lock($1)", presence_key(self.owner))
+            for channel in self._handlers:
+                await conn.add_listener(channel, self._dispatch)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._listener = conn
 
     async def _beat(self) -> None:
         now = time.time()
@@ -237,6 +282,11 @@ class PostgresStore(SharedQueries):
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
+                if not self.listening():
+                    # without its presence lock this process counts as gone: its rows in flight may
+                    # have been given back (a late outcome then changes nothing); take it again
+                    log.warning("the listening connection was lost; reconnecting")
+                    await self._connect_listener()
                 await self._beat()
             except asyncio.CancelledError:
                 raise
@@ -254,23 +304,20 @@ class PostgresStore(SharedQueries):
     async def listen(self, topic: str, handler: Callable[[str], None]) -> None:
         """Call ``handler(payload)`` for every notification on ``topic`` ("ledger", "tips",
         "participants"), whichever process sent it."""
-        import asyncpg
-
         if self._listener is None:
-            self._listener = await asyncpg.connect(self.dsn, server_settings={"application_name": "burgerhub-listen"})
+            await self._connect_listener()
         channel = TOPICS[topic]
         if channel not in self._handlers:
             self._handlers[channel] = []
-
-            def dispatch(_conn, _pid, name, payload):
-                for h in list(self._handlers.get(name, ())):
-                    try:
-                        h(payload)
-                    except Exception:
-                        log.exception("notification handler for %s failed", name)
-
-            await self._listener.add_listener(channel, dispatch)
+            await self._listener.add_listener(channel, self._dispatch)
         self._handlers[channel].append(handler)
+
+    def _dispatch(self, _conn, _pid, name: str, payload: str) -> None:
+        for h in list(self._handlers.get(name, ())):
+            try:
+                h(payload)
+            except Exception:
+                log.exception("notification handler for %s failed", name)
 
     def listening(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()
@@ -429,23 +476,71 @@ class PostgresStore(SharedQueries):
                     failed, now,
                 )
 
+    async def gone(self) -> list[tuple[str, float]]:
+        """(owner, last beat) of the processes whose heartbeat is recent but whose presence lock is no
+        longer held: they ended (``kill -9``, a crash, a lost connection) since their last beat."""
+        recent = await self._p().fetch(
+            "SELECT owner, seen_at FROM hub_processes WHERE seen_at > $1", time.time() - DEAD_AFTER_SECONDS
+        )
+        if not recent:
+            return []
+        # read after the processes: one listed there took its lock before writing its row
+        held = {
+            (int(r[0]) << 32) | int(r[1])
+            for r in await self._p().fetch(
+                "SELECT classid::int8, objid::int8 FROM pg_locks WHERE locktype='advisory' AND objsubid=1"
+                " AND granted AND database=(SELECT oid FROM pg_database WHERE datname=current_database())"
+            )
+        }
+        return [(r[0], r[1]) for r in recent if presence_key(r[0]) not in held]
+
     async def requeue_orphans(self, owner: str | None = None) -> int:
         """Give back to the queue the rows in flight whose lease ran out, whose process stopped
-        renewing its heartbeat, or (``owner``) that a previous run of this process left."""
+        renewing its heartbeat or lost its presence lock, or (``owner``) that a previous run of this
+        process left.
+
+        Looking through the rows in flight is a scan (of every entry of the in-flight index not yet
+        vacuumed: many, during a large fan-out), so a sweep makes it only when a process was seen to
+        end (its presence lock released, or its heartbeat stale), when asked for ``owner``, or every
+        :data:`FULL_SWEEP_SECONDS`; otherwise it costs two small queries."""
         now = time.time()
-        status = await self._p().execute(
-            "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
-            " WHERE status='sending' AND (lease_until < $1 OR owner = $2"
-            " OR owner NOT IN (SELECT owner FROM hub_processes WHERE seen_at > $3))",
-            now, owner or "", now - DEAD_AFTER_SECONDS,
+        ended = await self.gone()
+        if ended:
+            log.warning("hub processes gone (presence lock released): %s", ", ".join(o for o, _ in ended))
+        ended += [(r[0], r[1]) for r in await self._p().fetch(
+            "SELECT owner, seen_at FROM hub_processes WHERE seen_at <= $1", now - DEAD_AFTER_SECONDS
+        )]
+        if not ended and owner is None and time.monotonic() - self._full_sweep < FULL_SWEEP_SECONDS:
+            return 0
+        self._full_sweep = time.monotonic()
+        n = await self._requeue(
+            "lease_until < $1 OR owner = $2 OR owner = ANY($4::text[])"
+            " OR owner NOT IN (SELECT owner FROM hub_processes WHERE seen_at > $3)",
+            owner or "", now - DEAD_AFTER_SECONDS, [o for o, _ in ended],
         )
-        n = _count(status)
-        if n:
-            channels = await self._p().fetch("SELECT DISTINCT channel FROM deliveries WHERE status='queued'")
-            for r in channels:
-                await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", r[0])
-        await self._p().execute("DELETE FROM hub_processes WHERE seen_at < $1", now - 3600)
+        if ended:
+            # their rows are back in the queue; a process that only lost its connection (or was slow)
+            # and beat since keeps its row, and takes its lock again before its next beat
+            await self._p().execute(
+                "DELETE FROM hub_processes h USING unnest($1::text[], $2::float8[]) AS g(owner, seen)"
+                " WHERE h.owner = g.owner AND h.seen_at = g.seen",
+                [o for o, _ in ended], [seen for _, seen in ended],
+            )
         return n
+
+    async def _requeue(self, condition: str, *args: Any) -> int:
+        """Give the rows in flight that meet ``condition`` ($1 is now) back to the queue, and wake
+        every process for their channels."""
+        now = time.time()
+        rows = await self._p().fetch(
+            "WITH back AS (UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
+            f" WHERE status='sending' AND ({condition}) RETURNING channel)"
+            " SELECT channel, count(*) FROM back GROUP BY channel",
+            now, *args,
+        )
+        for channel, _ in rows:
+            await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
+        return sum(r[1] for r in rows)
 
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
@@ -471,10 +566,12 @@ class PostgresStore(SharedQueries):
         seconds to wait before sending (the bucket goes into debt rather than refusing)."""
         now = time.time()
         tokens = await self._p().fetchval(
-            "INSERT INTO rate_buckets (channel, tokens, at) VALUES ($1, $4 - $2, $5)"
+            # typed parameters: "$4 - $2" alone is an operator on two unknowns PostgreSQL cannot choose
+            "INSERT INTO rate_buckets (channel, tokens, at) VALUES ($1, $4::float8 - $2::float8, $5::float8)"
             " ON CONFLICT (channel) DO UPDATE SET"
-            " tokens = least($4, rate_buckets.tokens + greatest(0, $5 - rate_buckets.at) * $3) - $2,"
-            " at = greatest(rate_buckets.at, $5)"
+            " tokens = least($4::float8, rate_buckets.tokens"
+            " + greatest(0, $5::float8 - rate_buckets.at) * $3::float8) - $2::float8,"
+            " at = greatest(rate_buckets.at, $5::float8)"
             " RETURNING tokens",
             channel, float(n), float(rate), float(capacity), now,
         )
