@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import fnmatch
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -432,3 +433,36 @@ async def read_events(resp: Any, count: int, timeout: float = 5.0) -> list[tuple
 
     await asyncio.wait_for(read(), timeout)
     return out
+
+
+# -- configuration files for hubs in processes of their own --------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def toml_text(data: dict[str, dict[str, Any]]) -> str:
+    """A TOML file of ``[section]``, ``[section.table]`` and ``[[section.array]]`` entries."""
+    lines: list[str] = []
+    for section, entries in data.items():
+        lines.append(f"[{section}]")
+        later: list[tuple[str, dict[str, Any]]] = []
+        for key, value in entries.items():
+            if isinstance(value, dict):
+                later.append((f"[{section}.{key}]", value))
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                later.extend((f"[[{section}.{key}]]", item) for item in value)
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        for header, items in later:
+            lines.append(header)
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in items.items())
+        lines.append("")
+    return "\n".join(lines)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import random
 import signal
@@ -33,6 +32,7 @@ import asyncpg
 import pytest
 
 import plugins.sms
+from hub.testing import toml_text
 from plugins.sms.loopback import LoopbackSmsProvider
 
 from conftest import DISPATCHER, UTRECHT, person, start_payload
@@ -76,38 +76,6 @@ def _sms_settings(provider: LoopbackSmsProvider, rate: float) -> dict:
         "sender": SENDER,
         "rate": rate,
     }
-
-
-def _toml(value) -> str:
-    if isinstance(value, dict):
-        raise TypeError("tables are written by _config_text")
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))  # a TOML basic string
-
-
-def _config_text(data: dict) -> str:
-    """A TOML file of tables (``[section]``, ``[section.sub]``) and arrays of tables (``[[section.key]]``)."""
-    lines = []
-    for section, table in data.items():
-        lines.append(f"[{section}]")
-        later = []
-        for key, value in table.items():
-            if isinstance(value, dict):
-                later.append((f"[{section}.{key}]", value))
-            elif isinstance(value, list) and value and isinstance(value[0], dict):
-                later.extend((f"[[{section}.{key}]]", item) for item in value)
-            else:
-                lines.append(f"{key} = {_toml(value)}")
-        for header, items in later:
-            lines.append(header)
-            lines.extend(f"{k} = {_toml(v)}" for k, v in items.items())
-        lines.append("")
-    return "\n".join(lines)
 
 
 @dataclass
@@ -170,7 +138,7 @@ def _write_hub_config(tmp: Path, name: str, dsn: str, routes: Path, provider, ra
         "channels": {"sms": _sms_settings(provider, rate)},
     }
     path = tmp / f"{name}.toml"
-    path.write_text(_config_text(config))
+    path.write_text(toml_text(config))
     return HubProcess(name, path, port, tmp / f"{name}.log")
 
 

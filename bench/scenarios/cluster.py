@@ -54,6 +54,7 @@ from typing import Any, Sequence
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from hub.testing import toml_text  # noqa: E402
 from bench.common import ROOT, BenchContext, Figure, Progress, Scenario, machine  # noqa: E402
 from bench.scenarios._delivery import (  # noqa: E402
     ACTION_RADIUS_M,
@@ -140,36 +141,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-def toml_text(data: dict[str, dict[str, Any]]) -> str:
-    """A TOML file of ``[section]``, ``[section.table]`` and ``[[section.array]]`` entries."""
-    lines: list[str] = []
-    for section, entries in data.items():
-        lines.append(f"[{section}]")
-        later: list[tuple[str, dict[str, Any]]] = []
-        for key, value in entries.items():
-            if isinstance(value, dict):
-                later.append((f"[{section}.{key}]", value))
-            elif isinstance(value, list) and value and isinstance(value[0], dict):
-                later.extend((f"[[{section}.{key}]]", item) for item in value)
-            else:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for header, items in later:
-            lines.append(header)
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in items.items())
-        lines.append("")
-    return "\n".join(lines)
 
 
 @dataclass

@@ -702,14 +702,6 @@ class PostgresStore(SharedQueries):
             await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
             return GenerationStep(before, await self._generation(conn))
 
-    # -- shared secrets ---------------------------------------------------------------------------
-    async def shared_value(self, key: str, make: Callable[[], str]) -> str:
-        """A value every process shares (``store_meta``): the first process to ask creates it."""
-        await self._p().execute(
-            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", key, make()
-        )
-        return await self._p().fetchval("SELECT value FROM store_meta WHERE key=$1", key)
-
 
 class PostgresParticipantScan:
     """Every participant's stored JSON text in chunks, from one repeatable-read transaction on a
