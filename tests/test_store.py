@@ -49,11 +49,13 @@ async def test_a_failed_transaction_leaves_nothing_behind(store, monkeypatch):
     def boom(conn, entry):
         raise RuntimeError("disk full")
 
+    import hub.store.pg_ledger
     import hub.store.postgres
     import hub.store.sqlite
 
     monkeypatch.setattr(hub.store.sqlite, "audit_args", lambda entry: boom(None, entry))
     monkeypatch.setattr(hub.store.postgres, "audit_args", lambda entry: boom(None, entry))
+    monkeypatch.setattr(hub.store.pg_ledger, "audit_args", lambda entry: boom(None, entry))
     with pytest.raises(RuntimeError):
         await store.create_action(action(), [NewDelivery("sms", "+31611111111", "p1", "nl")], AUDIT)
     assert await store.get_action("act-000001") is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, StoreError
+from ..store.pg_ledger import FILL_CLAIM_TABLES
 from ..store.postgres import PostgresStore, redacted
 from ..store.select import is_postgres, open_store
 from .common import config_from, echo_json, run
@@ -121,6 +122,8 @@ async def _copy_tables(source: Path, pg: PostgresStore, data_dir: Path) -> dict[
                     n += len(rows)
                 counts[table] = n
             counts["photos"] += await _copy_photo_files(pgc, data_dir / "photos")
+            for statement in FILL_CLAIM_TABLES:  # the queue and the provider ids of the copied ledger
+                await pgc.execute(statement)
             for table in SERIALS:
                 await pgc.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"

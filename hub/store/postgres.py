@@ -35,30 +35,19 @@ import logging
 import os
 import socket
 import time
-from itertools import repeat
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import Conflict, NotFound, StoreError
-from . import (
-    URGENCY_RANK,
-    AuditEntry,
-    DeliveryColumns,
-    DeliveryStatus,
-    GenerationStep,
-    LedgerRow,
-    NewRows,
-    Outcome,
-    ParticipantChanges,
-    ParticipantsVersion,
-)
+from ..errors import NotFound, StoreError
+from . import AuditEntry, GenerationStep, ParticipantChanges, ParticipantsVersion
 from . import migrations, queries
+from .pg_ledger import CANCEL_PARTICIPANT, ERASURE_LOCK, PostgresLedger
+from .pg_ledger import count as _count
 from .queries import SharedQueries, audit_args, numbered
 
 log = logging.getLogger("burgerhub.store.postgres")
 
 #: transaction lock keys (pg_advisory_xact_lock): participants' writers; ledger writers vs erasure
 PARTICIPANTS_LOCK = 7301000001
-ERASURE_LOCK = 7301000002
 MIGRATION_LOCK = 7301000003
 
 #: a process that has not renewed its heartbeat for this long is taken for dead
@@ -70,6 +59,11 @@ FULL_SWEEP_SECONDS = 15.0
 
 TOPICS = {"ledger": "burgerhub_ledger", "tips": "burgerhub_tips", "participants": "burgerhub_participants"}
 
+#: The ledger's queue and the rows a batch touches are in memory while a fan-out runs; with the
+#: default cost of a random page (4, made for spinning disks) the planner would rather scan the
+#: whole queue than look up a batch of 1,000 keys in its primary key.
+PLANNER_SETTINGS = {"random_page_cost": "1.1"}
+
 #: the listening connection notices a vanished peer machine within about 10 s (its presence lock goes)
 KEEPALIVES = {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
 
@@ -77,51 +71,6 @@ KEEPALIVES = {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "2", "tcp_k
 def presence_key(owner: str) -> int:
     """The advisory lock key a process holds while it lives (63 bits, apart from the duties' keys)."""
     return int.from_bytes(hashlib.sha256(f"burgerhub:process:{owner}".encode()).digest()[:8], "big") >> 1
-
-# Statuses a provider report may move a delivery out of, per reported status.
-_EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
-    "sent": ("queued", "sending"),
-    "delivered": ("queued", "sending", "sent"),
-    "failed": ("queued", "sending", "sent"),
-}
-
-_INSERT_ROWS = (
-    "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
-    " urgency_rank, status, created_at, updated_at)"
-    " SELECT $5, r.channel, $6, $7, r.address, r.pid, r.lang, $8, 'queued', $9, $9"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(channel, address, pid, lang)"
-    # an erased participant is never queued again, whatever an index in memory still holds
-    " WHERE r.pid IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.id = r.pid)"
-    " ON CONFLICT DO NOTHING"
-)
-
-
-def _count(status: str) -> int:
-    """The row count of an asyncpg command status (``UPDATE 3``, ``INSERT 0 5``)."""
-    try:
-        return int(status.rsplit(" ", 1)[-1])
-    except (ValueError, IndexError):
-        return 0
-
-
-def _columns(rows: NewRows) -> tuple[list[str], list[str], list[str | None], list[str]]:
-    channels: list[str] = []
-    addresses: list[str] = []
-    pids: list[str | None] = []
-    langs: list[str] = []
-    for r in rows:
-        if isinstance(r, DeliveryColumns):
-            channels.extend(repeat(r.channel, len(r)))
-            addresses.extend(r.addresses)
-            pids.extend(r.participant_ids)
-            langs.extend(r.languages)
-        else:
-            channels.append(r.channel)
-            addresses.append(r.address)
-            pids.append(r.participant_id)
-            langs.append(r.language)
-    return channels, addresses, pids, langs
-
 
 def redacted(dsn: str) -> str:
     """A connection string without its password, for messages and logs."""
@@ -133,7 +82,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(SharedQueries):
+class PostgresStore(PostgresLedger, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
@@ -162,7 +111,7 @@ class PostgresStore(SharedQueries):
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self.min_size, max_size=self.max_size,
-                server_settings={"application_name": "burgerhub"},
+                server_settings={"application_name": "burgerhub", **PLANNER_SETTINGS},
             )
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as e:
             raise StoreError(f"cannot connect to PostgreSQL at {redacted(self.dsn)}: {e}") from e
@@ -322,160 +271,7 @@ class PostgresStore(SharedQueries):
     def listening(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()
 
-    # -- actions ---------------------------------------------------------------------------------
-    async def _insert_rows(self, conn, action_id: str, kind: str, seq: int, rank: int, rows: NewRows) -> int:
-        channels, addresses, pids, langs = _columns(rows)
-        if not channels:
-            return 0
-        n = _count(await conn.execute(
-            _INSERT_ROWS, channels, addresses, pids, langs, action_id, kind, seq, rank, time.time()
-        ))
-        await self._notify_ledger(conn, set(channels))
-        return n
-
-    @staticmethod
-    async def _notify_ledger(conn, channels) -> None:
-        for channel in sorted(channels):
-            await conn.execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
-
-    async def create_action(self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry) -> int:
-        import asyncpg
-
-        rank = URGENCY_RANK[action["urgency"]]
-        async with self._p().acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
-            now = time.time()
-            try:
-                await conn.execute(
-                    "INSERT INTO actions (id, status, urgency, version, data, created_at, updated_at)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$6)",
-                    action["id"], action["status"], action["urgency"], action["version"], json.dumps(action), now,
-                )
-            except asyncpg.UniqueViolationError as e:
-                raise Conflict(f"action {action['id']!r} already exists") from e
-            n = await self._insert_rows(conn, action["id"], "start", 0, rank, rows)
-            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
-            return n
-
-    async def update_action(
-        self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry, *, notify_reached: bool
-    ) -> tuple[int, int]:
-        rank = URGENCY_RANK[action["urgency"]]
-        async with self._p().acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
-            status = await conn.execute(
-                "UPDATE actions SET data=$1, version=$2, updated_at=$3 WHERE id=$4 AND status='active' AND version=$5",
-                json.dumps(action), action["version"], time.time(), action["id"], action["version"] - 1,
-            )
-            if _count(status) != 1:
-                raise Conflict(f"action {action['id']!r} is not active or was changed concurrently")
-            updates = 0
-            if notify_reached:
-                now = time.time()
-                updates = _count(await conn.execute(
-                    "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-                    " language, urgency_rank, status, created_at, updated_at)"
-                    " SELECT action_id, channel, 'update', $1, address, participant_id, language, urgency_rank,"
-                    f" 'queued', $2, $2 FROM deliveries WHERE action_id=$3 AND {queries.REACHED_STARTS}"
-                    " ON CONFLICT DO NOTHING",
-                    action["version"], now, action["id"],
-                ))
-                if updates:
-                    await self._notify_ledger(conn, await self._action_channels(conn, action["id"]))
-            starts = await self._insert_rows(conn, action["id"], "start", 0, rank, rows)
-            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
-            return starts, updates
-
-    @staticmethod
-    async def _action_channels(conn, action_id: str) -> set[str]:
-        rows = await conn.fetch("SELECT DISTINCT channel FROM deliveries WHERE action_id=$1 AND status='queued'", action_id)
-        return {r[0] for r in rows}
-
-    async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int:
-        async with self._p().acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ERASURE_LOCK)
-            now = time.time()
-            status = await conn.execute(
-                "UPDATE actions SET status='ended', data=$1, version=$2, updated_at=$3 WHERE id=$4 AND status='active'",
-                json.dumps(action), action["version"], now, action["id"],
-            )
-            if _count(status) != 1:
-                raise Conflict(f"action {action['id']!r} is not active")
-            await conn.execute(
-                "UPDATE deliveries SET status='cancelled', reason='action_ended', updated_at=$1"
-                " WHERE action_id=$2 AND kind IN ('start','update') AND status='queued'",
-                now, action["id"],
-            )
-            ended = _count(await conn.execute(
-                "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-                " language, urgency_rank, status, created_at, updated_at)"
-                " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
-                f" 'queued', $1, $1 FROM deliveries WHERE action_id=$2 AND {queries.REACHED_STARTS}"
-                " ON CONFLICT DO NOTHING",
-                now, action["id"],
-            ))
-            if ended:
-                await self._notify_ledger(conn, await self._action_channels(conn, action["id"]))
-            await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
-            return ended
-
-    # -- the ledger ------------------------------------------------------------------------------
-    async def claim(self, channel: str, limit: int, *, owner: str, lease_seconds: float) -> list[LedgerRow]:
-        """Take up to ``limit`` due rows, urgent first, and lease them to ``owner``; rows another
-        process is claiming at the same moment are skipped, never taken twice."""
-        now = time.time()
-        rows = await self._p().fetch(
-            "UPDATE deliveries d SET status='sending', owner=$2, lease_until=$3, attempts=d.attempts+1, updated_at=$4"
-            " FROM (SELECT id FROM deliveries WHERE channel=$1 AND status='queued' AND next_at<=$4"
-            " ORDER BY urgency_rank, next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) c"
-            " WHERE d.id=c.id"
-            " RETURNING d.id, d.action_id, d.channel, d.kind, d.seq, d.address, d.participant_id, d.language,"
-            " d.attempts, d.urgency_rank",
-            channel, owner, now + lease_seconds, now, limit,
-        )
-        out = [LedgerRow._make(tuple(r)[:9]) for r in rows]
-        ranks = {r[0]: r[9] for r in rows}
-        out.sort(key=lambda r: (ranks[r.id], r.id))
-        return out
-
-    async def complete(self, outcomes: Sequence[Outcome], *, owner: str | None = None) -> None:
-        """Write what became of claimed rows, only while they are still leased (to ``owner``, when given)."""
-        if not outcomes:
-            return
-        final = [o for o in outcomes if o.retry_at is None]
-        retry = [o for o in outcomes if o.retry_at is not None]
-        failed = [o.id for o in final if o.status == DeliveryStatus.FAILED]
-        mine = " AND d.owner=$6" if owner is not None else ""
-        extra = (owner,) if owner is not None else ()
-        now = time.time()
-        async with self._p().acquire() as conn, conn.transaction():
-            if final:
-                await conn.execute(
-                    "UPDATE deliveries d SET status=o.status, reason=o.reason,"
-                    " provider_id=coalesce(o.pid, d.provider_id), owner=NULL, lease_until=NULL, updated_at=$5"
-                    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS o(id, status, reason, pid)"
-                    " WHERE d.id=o.id AND d.status='sending'" + mine,
-                    [o.id for o in final], [o.status for o in final], [o.reason for o in final],
-                    [o.provider_id for o in final], now, *extra,
-                )
-            if retry:
-                await conn.execute(
-                    "UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, owner=NULL,"
-                    " lease_until=NULL, updated_at=$4"
-                    " FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS o(id, at, reason)"
-                    " WHERE d.id=o.id AND d.status='sending'" + mine.replace("$6", "$5"),
-                    [o.id for o in retry], [float(o.retry_at) for o in retry], [o.reason for o in retry], now, *extra,
-                )
-            if failed:
-                # someone whose start never arrived must not get a closing message out of the blue
-                await conn.execute(
-                    "UPDATE deliveries d SET status='skipped', reason='start_not_delivered', updated_at=$2"
-                    " FROM deliveries s WHERE s.id = ANY($1::bigint[]) AND s.kind='start'"
-                    " AND d.action_id=s.action_id AND d.channel=s.channel AND d.address=s.address"
-                    " AND d.status='queued' AND d.kind IN ('update','end')",
-                    failed, now,
-                )
-
+    # -- the ledger (writes in hub.store.pg_ledger) --------------------------------------------
     async def gone(self) -> list[tuple[str, float]]:
         """(owner, last beat) of the processes whose heartbeat is recent but whose presence lock is no
         longer held: they ended (``kill -9``, a crash, a lost connection) since their last beat."""
@@ -527,39 +323,6 @@ class PostgresStore(SharedQueries):
                 [o for o, _ in ended], [seen for _, seen in ended],
             )
         return n
-
-    async def _requeue(self, condition: str, *args: Any) -> int:
-        """Give the rows in flight that meet ``condition`` ($1 is now) back to the queue, and wake
-        every process for their channels."""
-        now = time.time()
-        rows = await self._p().fetch(
-            "WITH back AS (UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
-            f" WHERE status='sending' AND ({condition}) RETURNING channel)"
-            " SELECT channel, count(*) FROM back GROUP BY channel",
-            now, *args,
-        )
-        for channel, _ in rows:
-            await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
-        return sum(r[1] for r in rows)
-
-    async def apply_provider_status(
-        self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
-    ) -> int:
-        now = time.time()
-        if retry_at is not None:
-            return _count(await self._p().execute(
-                "UPDATE deliveries SET status='queued', next_at=$1, reason=$2, updated_at=$3"
-                " WHERE channel=$4 AND provider_id=$5 AND status IN ('sent','delivered')",
-                retry_at, reason, now, channel, provider_id,
-            ))
-        earlier = _EARLIER_STATUSES.get(status, ())
-        if not earlier:
-            return 0
-        return _count(await self._p().execute(
-            "UPDATE deliveries SET status=$1, reason=$2, updated_at=$3 WHERE channel=$4 AND provider_id=$5"
-            " AND status = ANY($6::text[])",
-            status, reason, now, channel, provider_id, list(earlier),
-        ))
 
     async def rate_reserve(self, channel: str, n: float, rate: float, capacity: float) -> float:
         """Take ``n`` tokens from the channel's bucket shared by every process; returns how many
@@ -680,11 +443,7 @@ class PostgresStore(SharedQueries):
             if _count(await conn.execute("DELETE FROM participants WHERE id=$1", participant_id)) != 1:
                 return None
             now = time.time()
-            await conn.execute(
-                "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=$1"
-                " WHERE participant_id=$2 AND status='queued'",
-                now, participant_id,
-            )
+            await conn.execute(CANCEL_PARTICIPANT, now, participant_id)
             ids = [r[0] for r in await conn.fetch(
                 "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, updated_at=$1"
                 " WHERE participant_id=$2 RETURNING id",
