@@ -177,8 +177,10 @@ async def _kill_one_in_flight(db, candidates: list[HubProcess], kind: str, actio
 
     async def busiest():
         rows = await db.fetch(
-            "SELECT h.pid, h.owner, count(*) AS n FROM deliveries d JOIN hub_processes h ON h.owner = d.owner"
-            " WHERE d.status='sending' AND d.action_id=$1 AND d.kind=$2 GROUP BY h.pid, h.owner ORDER BY n DESC",
+            # a row's lease is its pending row (hub.store.pg_ledger)
+            "SELECT h.pid, h.owner, count(*) AS n FROM deliveries d JOIN deliveries_pending p ON p.id = d.id"
+            " JOIN hub_processes h ON h.owner = p.owner"
+            " WHERE d.action_id=$1 AND d.kind=$2 GROUP BY h.pid, h.owner ORDER BY n DESC",
             action_id, kind,
         )
         return next(((by_pid[r["pid"]], r["owner"]) for r in rows if r["pid"] in by_pid), None)
@@ -186,7 +188,7 @@ async def _kill_one_in_flight(db, candidates: list[HubProcess], kind: str, actio
     victim, owner = await _until(busiest, 10, f"a process with {kind} rows in flight", step=0.01)
 
     async def held() -> set[int]:
-        return {r[0] for r in await db.fetch("SELECT id FROM deliveries WHERE owner=$1 AND status='sending'", owner)}
+        return {r[0] for r in await db.fetch("SELECT id FROM deliveries_pending WHERE owner=$1", owner)}
 
     # what the dead process held: whatever it had claimed and not written back. Frozen first (its
     # sessions, and so its presence, live on: nothing is given back yet), so that statements it had
@@ -395,7 +397,7 @@ async def test_two_hubs_share_a_fan_out_and_one_rate_limit(make_hub, database_ur
                 while len(provider.times) < count and time.monotonic() < deadline:
                     # who holds rows in flight (an outcome clears the owner, so look while it runs)
                     owners.update(r[0] for r in await db.fetch(
-                        "SELECT DISTINCT owner FROM deliveries WHERE status='sending'"))
+                        "SELECT DISTINCT owner FROM deliveries_pending WHERE owner IS NOT NULL"))
                     await asyncio.sleep(0.02)
                 assert await a.engine.drain(10) and await b.engine.drain(10)
                 rows = await _ledger(db, action["id"], "start")

@@ -253,8 +253,10 @@ async def owner_pids_in_flight(dsn: str, action_id: str, kind: str) -> list[tupl
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT h.pid, count(*) AS n FROM deliveries d JOIN hub_processes h ON h.owner = d.owner"
-            " WHERE d.status='sending' AND d.action_id=$1 AND d.kind=$2 GROUP BY h.pid ORDER BY n DESC",
+            # a row's lease is its pending row (hub.store.pg_ledger)
+            "SELECT h.pid, count(*) AS n FROM deliveries d JOIN deliveries_pending p ON p.id = d.id"
+            " JOIN hub_processes h ON h.owner = p.owner"
+            " WHERE d.action_id=$1 AND d.kind=$2 GROUP BY h.pid ORDER BY n DESC",
             action_id, kind,
         )
         return [(r["pid"], r["n"]) for r in rows]

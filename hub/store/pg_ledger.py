@@ -91,8 +91,8 @@ _CLAIM = (
     "WITH c AS (UPDATE deliveries_pending p SET owner=$2, lease_until=$3"
     " FROM (SELECT id FROM deliveries_pending WHERE channel=$1 AND owner IS NULL AND next_at<=$4"
     " ORDER BY urgency_rank, next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) q WHERE p.id=q.id RETURNING p.id)"
-    " UPDATE deliveries d SET status='sending', owner=$2, lease_until=$3, attempts=d.attempts+1, updated_at=$4"
-    " FROM c WHERE d.id=c.id"
+    # the ledger row's new version is as large as the old one, so it fits beside it on the page
+    " UPDATE deliveries d SET status='sending', attempts=d.attempts+1, updated_at=$4 FROM c WHERE d.id=c.id"
     " RETURNING d.id, d.action_id, d.channel, d.kind, d.seq, d.address, d.participant_id, d.language,"
     " d.attempts, d.urgency_rank"
 )
@@ -104,7 +104,7 @@ _COMPLETE = (
     " RETURNING p.id),"
     " o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS o(id, status, reason, pid)),"
     " upd AS (UPDATE deliveries d SET status=o.status, reason=o.reason, provider_id=coalesce(o.pid, d.provider_id),"
-    " owner=NULL, lease_until=NULL, updated_at=$5 FROM o"
+    " updated_at=$5 FROM o"
     " WHERE d.id = ANY(ARRAY(SELECT id FROM done)) AND o.id=d.id RETURNING d.id, d.channel)"
     " INSERT INTO delivery_receipts (channel, provider_id, id)"
     " SELECT upd.channel, o.pid, o.id FROM upd JOIN o ON o.id=upd.id WHERE o.pid IS NOT NULL"
@@ -114,8 +114,7 @@ _RETRY = (
     "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS o(id, at, reason)),"
     " back AS (UPDATE deliveries_pending p SET owner=NULL, lease_until=NULL, next_at=o.at FROM o"
     " WHERE p.id = ANY($1::bigint[]) AND p.id=o.id AND p.owner IS NOT NULL{mine} RETURNING p.id)"
-    " UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, owner=NULL, lease_until=NULL,"
-    " updated_at=$4 FROM o WHERE d.id = ANY(ARRAY(SELECT id FROM back)) AND o.id=d.id"
+    " UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, updated_at=$4 FROM o WHERE d.id = ANY(ARRAY(SELECT id FROM back)) AND o.id=d.id"
 )
 
 
@@ -160,7 +159,8 @@ FILL_CLAIM_TABLES = (
     "INSERT INTO deliveries_pending (id, channel, urgency_rank, next_at)"
     " SELECT id, channel, urgency_rank, next_at FROM deliveries"
     " WHERE status = 'queued' OR (status = 'sending' AND owner IS NULL)",
-    "UPDATE deliveries SET status = 'queued', lease_until = NULL WHERE status = 'sending' AND owner IS NULL",
+    "UPDATE deliveries SET status = 'queued' WHERE status = 'sending' AND owner IS NULL",
+    "UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL OR lease_until IS NOT NULL",
     "INSERT INTO delivery_receipts (channel, provider_id, id)"
     " SELECT channel, provider_id, id FROM deliveries WHERE provider_id IS NOT NULL",
 )
@@ -326,7 +326,7 @@ class PostgresLedger:
         rows = await self._p().fetch(
             "WITH back AS (UPDATE deliveries_pending SET owner=NULL, lease_until=NULL"
             f" WHERE owner IS NOT NULL AND ({condition}) RETURNING id, channel),"
-            " d AS (UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
+            " d AS (UPDATE deliveries SET status='queued', updated_at=$1"
             " WHERE id = ANY(ARRAY(SELECT id FROM back)))"
             " SELECT channel, count(*) FROM back GROUP BY channel",
             now, *args,
@@ -352,7 +352,7 @@ class PostgresLedger:
             return 0
         return int(await self._p().fetchval(
             # a row moved to a final status leaves the queue: a late outcome of its sender changes nothing
-            "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, owner=NULL, lease_until=NULL, updated_at=$3"
+            "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
             f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status = ANY($6::text[]) RETURNING d.id),"
             " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd)))"
             " SELECT count(*) FROM upd",

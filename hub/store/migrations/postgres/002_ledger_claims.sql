@@ -9,9 +9,10 @@
 --   between a claim, a cancellation and a requeue).
 -- * delivery_receipts maps a provider's message id to the ledger row it belongs to (provider status
 --   reports), so no index of deliveries reads a column that claims or outcomes change.
--- * deliveries keeps status, owner, lease and provider id as before (every reader of the ledger sees
---   what it saw), without the indexes on them, and leaves half of each page free for the new versions
---   of its rows (a fan-out changes every row of a page in one statement, twice).
+-- * deliveries keeps each row's status, attempts and provider id as before (every reader of the
+--   ledger sees what it saw), without the indexes on them; its owner and lease_until columns stay
+--   empty (a row's lease is its pending row). It leaves 55 % of each page free: a claim or an outcome
+--   changes every row of a page in one statement, and each new version must fit beside the old one.
 
 CREATE TABLE deliveries_pending (
     id BIGINT PRIMARY KEY,              -- deliveries.id
@@ -37,11 +38,12 @@ INSERT INTO deliveries_pending (id, channel, urgency_rank, next_at, owner, lease
 INSERT INTO deliveries_pending (id, channel, urgency_rank, next_at)
     SELECT id, channel, urgency_rank, next_at FROM deliveries
     WHERE status = 'queued' OR (status = 'sending' AND owner IS NULL);
-UPDATE deliveries SET status = 'queued', lease_until = NULL WHERE status = 'sending' AND owner IS NULL;
+UPDATE deliveries SET status = 'queued' WHERE status = 'sending' AND owner IS NULL;
+UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL OR lease_until IS NOT NULL;
 INSERT INTO delivery_receipts (channel, provider_id, id)
     SELECT channel, provider_id, id FROM deliveries WHERE provider_id IS NOT NULL;
 
 DROP INDEX deliveries_queue;
 DROP INDEX deliveries_inflight;
 DROP INDEX deliveries_provider_id;
-ALTER TABLE deliveries SET (fillfactor = 50);
+ALTER TABLE deliveries SET (fillfactor = 45);
