@@ -106,6 +106,18 @@ async def test_a_closing_of_someone_whose_start_failed_is_skipped_and_leaves_the
     assert counts == {"sent": 1, "failed": 1, "queued": 1, "skipped": 1}
 
 
+async def test_erasure_removes_the_provider_ids_lookup_of_the_persons_rows(store):
+    await participants(store, 2)
+    await store.create_action(action(), [NewDelivery("sms", "+31610000000", "p0", "nl"),
+                                         NewDelivery("sms", "+31610000001", "p1", "nl")], AUDIT)
+    rows = await store.claim("sms", 2, owner="w", lease_seconds=60)
+    await store.complete([Outcome(r.id, "sent", provider_id=f"ref:{r.address}") for r in rows])
+    assert await store.erase_participant("p0", AUDIT) is not None
+    left = [r[0] for r in await store._p().fetch("SELECT provider_id FROM delivery_receipts")]
+    assert left == ["ref:+31610000001"]
+    assert await store.apply_provider_status("sms", "ref:+31610000000", "delivered", None, retry_at=None) == 0
+
+
 async def test_claims_and_outcomes_write_no_index_entry_of_the_ledger(store):
     ids = await participants(store, 3000)
     columns = DeliveryColumns("sms", [f"+3161{i:07d}" for i in range(3000)], ids, ["nl"] * 3000)

@@ -22,6 +22,8 @@ every change of that state first takes the pending row, which decides between ra
 
 Provider message ids are looked up through ``delivery_receipts`` (channel, provider id -> row),
 written with the outcome; a receipt counts only while the row still carries that provider id.
+Neither table has a foreign key to the ledger (a check per row, in the hottest statements): whatever
+deletes ledger rows deletes their pending rows and receipts with them, as erasure does for receipts.
 Schema: ``migrations/postgres/002_ledger_claims.sql``.
 """
 

@@ -455,6 +455,8 @@ class PostgresStore(PostgresLedger, SharedQueries):
                     " WHERE delivery_id = ANY($1::bigint[])",
                     ids,
                 )
+                # a provider's message id may hold the address (CM's does): its lookup goes too
+                await conn.execute("DELETE FROM delivery_receipts WHERE id = ANY($1::bigint[])", ids)
             await conn.execute(
                 "UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=$1", participant_id
             )
