@@ -90,11 +90,15 @@ _QUEUE_UPDATES = _follow_up("update", "$1", "$2", "$3")
 _QUEUE_CLOSINGS = _follow_up("end", "0", "$1", "$2")
 
 _CLAIM = (
-    "WITH c AS (UPDATE deliveries_pending p SET owner=$2, lease_until=$3"
-    " FROM (SELECT id FROM deliveries_pending WHERE channel=$1 AND owner IS NULL AND next_at<=$4"
-    " ORDER BY urgency_rank, next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) q WHERE p.id=q.id RETURNING p.id)"
+    # The rows are locked by an uncorrelated subquery: PostgreSQL runs it once, before the update,
+    # whatever the plan (in a join, a locking subquery with LIMIT may be run again for each row:
+    # with three hubs claiming at once it was seen spinning for minutes on rows the others held)
+    "WITH c AS (UPDATE deliveries_pending SET owner=$2, lease_until=$3"
+    " WHERE id = ANY(ARRAY(SELECT id FROM deliveries_pending WHERE channel=$1 AND owner IS NULL AND next_at<=$4"
+    " ORDER BY urgency_rank, next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) RETURNING id)"
     # the ledger row's new version is as large as the old one, so it fits beside it on the page
-    " UPDATE deliveries d SET status='sending', attempts=d.attempts+1, updated_at=$4 FROM c WHERE d.id=c.id"
+    " UPDATE deliveries d SET status='sending', attempts=d.attempts+1, updated_at=$4"
+    " WHERE d.id = ANY(ARRAY(SELECT id FROM c))"
     " RETURNING d.id, d.action_id, d.channel, d.kind, d.seq, d.address, d.participant_id, d.language,"
     " d.attempts, d.urgency_rank"
 )
