@@ -177,11 +177,11 @@ async def _kill_one_in_flight(db, candidates: list[HubProcess], kind: str, actio
 
     async def busiest():
         rows = await db.fetch(
-            # a row's lease is its pending row (hub.store.pg_ledger)
-            "SELECT h.pid, h.owner, count(*) AS n FROM deliveries d JOIN deliveries_pending p ON p.id = d.id"
-            " JOIN hub_processes h ON h.owner = p.owner"
-            " WHERE d.action_id=$1 AND d.kind=$2 GROUP BY h.pid, h.owner ORDER BY n DESC",
-            action_id, kind,
+            # a row's lease is its pending row (hub.store.pg_ledger); the rows in flight are this phase's
+            # (counted per owner first: a join with the queue table may be planned on statistics taken
+            # while it was empty)
+            "SELECT h.pid, h.owner, p.n FROM (SELECT owner, count(*) AS n FROM deliveries_pending"
+            " WHERE owner IS NOT NULL GROUP BY owner) p JOIN hub_processes h ON h.owner = p.owner ORDER BY p.n DESC",
         )
         return next(((by_pid[r["pid"]], r["owner"]) for r in rows if r["pid"] in by_pid), None)
 

@@ -10,7 +10,7 @@ import pytest
 
 from hub.store import AuditEntry, DeliveryColumns, NewDelivery, Outcome
 from hub.store import migrations
-from hub.store.pg_ledger import _COMPLETE
+from hub.store.pg_ledger import _CLAIM, _COMPLETE
 from hub.store.postgres import PLANNER_SETTINGS, PostgresStore
 
 AUDIT = AuditEntry("t", "dispatcher", "action.start", "a1")
@@ -148,6 +148,18 @@ async def test_an_outcome_batch_finds_its_rows_by_key_in_a_long_queue(store):
             [r.id for r in rows], ["sent"] * len(rows), [None] * len(rows), [None] * len(rows), time.time(), "w",
         ))
     assert "Seq Scan" not in plan, plan
+
+
+async def test_a_claim_locks_its_rows_once_whatever_the_queue_statistics_say(store):
+    # between fan-outs the queue is empty, and so are the statistics autovacuum takes of it; a claim
+    # planned on them must not run its locking subquery again per row (three hubs spun for minutes)
+    await store._p().execute("ANALYZE deliveries_pending")
+    ids = await participants(store, 20_000)
+    columns = DeliveryColumns("sms", [f"+3161{i:07d}" for i in range(20_000)], ids, ["nl"] * 20_000)
+    await store.create_action(action(), [columns], AUDIT)
+    now = time.time()
+    plan = "\n".join(r[0] for r in await store._p().fetch("EXPLAIN " + _CLAIM, "sms", "w", now + 60, now, 2000))
+    assert "InitPlan" in plan and "Nested Loop" not in plan and "Join" not in plan, plan
 
 
 async def test_a_ledger_of_schema_version_1_carries_over(database_url):
