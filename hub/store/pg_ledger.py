@@ -120,7 +120,8 @@ _RETRY = (
     "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS o(id, at, reason)),"
     " back AS (UPDATE deliveries_pending p SET owner=NULL, lease_until=NULL, next_at=o.at FROM o"
     " WHERE p.id = ANY($1::bigint[]) AND p.id=o.id AND p.owner IS NOT NULL{mine} RETURNING p.id)"
-    " UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, updated_at=$4 FROM o WHERE d.id = ANY(ARRAY(SELECT id FROM back)) AND o.id=d.id"
+    " UPDATE deliveries d SET status='queued', next_at=o.at, reason=o.reason, updated_at=$4 FROM o"
+    " WHERE d.id = ANY(ARRAY(SELECT id FROM back)) AND o.id=d.id"
 )
 
 
