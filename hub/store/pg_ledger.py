@@ -24,6 +24,10 @@ Provider message ids are looked up through ``delivery_receipts`` (channel, provi
 written with the outcome; a receipt counts only while the row still carries that provider id.
 Neither table has a foreign key to the ledger (a check per row, in the hottest statements): whatever
 deletes ledger rows deletes their pending rows and receipts with them, as erasure does for receipts.
+Statements find pending rows by key (``= ANY``) or in one uncorrelated subquery, never through a join:
+between fan-outs the queue is empty, and so are the statistics autovacuum takes of it, and a join
+planned on them (a nested loop over a queue that meanwhile holds 100,000 rows) can run for minutes.
+
 Schema: ``migrations/postgres/002_ledger_claims.sql``.
 """
 

@@ -3,7 +3,8 @@
 What several processes need beyond the embedded store:
 
 * **Claims never overlap**: a claim takes due rows with ``FOR UPDATE SKIP LOCKED``, urgent first, so
-  two processes claiming at once each get rows the other did not.
+  two processes claiming at once each get rows the other did not. The ledger's claims, outcomes and
+  requeues are in :mod:`hub.store.pg_ledger` (the claim state lives apart from the ledger's rows).
 * **Wake-ups cross processes**: a transaction that queues ledger rows sends ``NOTIFY burgerhub_ledger``
   with each channel's name (delivered at commit); a tip sends ``burgerhub_tips``; any change of
   participants sends ``burgerhub_participants`` (from a trigger, whoever the writer). Every process
