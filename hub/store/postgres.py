@@ -151,6 +151,8 @@ class PostgresStore(SharedQueries):
         self._info = {"host": socket.gethostname(), "pid": os.getpid()}
         self._saved_generation: int | None = None
         self._full_sweep = 0.0
+        self._scrubber: asyncio.Task | None = None
+        self._scrub_again = False
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.dsn)!r})"
@@ -196,6 +198,9 @@ class PostgresStore(SharedQueries):
                     log.info("PostgreSQL schema migrated to version %d (%s)", m.version, m.name)
 
     async def close(self) -> None:
+        if self._scrubber is not None:
+            await asyncio.gather(self._scrubber, return_exceptions=True)
+            self._scrubber = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
@@ -700,7 +705,36 @@ class PostgresStore(SharedQueries):
                 "UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=$1", participant_id
             )
             await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
-            return GenerationStep(before, await self._generation(conn))
+            step = GenerationStep(before, await self._generation(conn))
+        self.scrub_soon()
+        return step
+
+    #: the tables an erasure or a retention sweep deletes from or rewrites
+    SCRUBBED_TABLES = ("participants", "deliveries", "outbox", "tips", "photos")
+
+    async def scrub(self) -> bool:
+        """Prune the dead row versions an erasure or a sweep left, from the tables and their indexes
+        (``VACUUM`` with index cleanup; the index on addresses holds them too). PostgreSQL does not
+        zero the space it frees, and its WAL and backups are the server's: see the README."""
+        await self._p().execute(f"VACUUM (INDEX_CLEANUP ON) {', '.join(self.SCRUBBED_TABLES)}")
+        return True
+
+    def scrub_soon(self) -> None:
+        """Start :meth:`scrub` in the background (once more after the running one, if one runs)."""
+        if self._scrubber is not None and not self._scrubber.done():
+            self._scrub_again = True
+            return
+        self._scrubber = asyncio.create_task(self._scrub_loop(), name="burgerhub-scrub")
+
+    async def _scrub_loop(self) -> None:
+        while True:
+            self._scrub_again = False
+            try:
+                await self.scrub()
+            except Exception as e:  # autovacuum gets there later
+                log.warning("vacuum after an erasure failed: %s", e)
+            if not self._scrub_again or self._pool is None:
+                return
 
 
 class PostgresParticipantScan:
