@@ -49,6 +49,17 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long what an action leaves behind is kept after it ended (see hub.retention)."""
+
+    #: days after an action ended before its deliveries, outbox rows, tips and photos are removed;
+    #: 0 keeps them for ever
+    days: float = 90.0
+    #: minutes between two sweeps
+    sweep_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("var")
     database: str = ""
@@ -68,6 +79,7 @@ class Config:
     action_ttl_hours: float = 24.0
     max_photo_bytes: int = 5 * 1024 * 1024
     console: ConsoleConfig = ConsoleConfig()
+    retention: RetentionSettings = RetentionSettings()
     source: Path | None = None
 
     @property
@@ -122,7 +134,7 @@ def load_config(path: str | Path | None = None, *, overrides: Mapping[str, Any] 
 
 def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, source: Path | None = None) -> Config:
     base = base or Path.cwd()
-    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console"}
+    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console", "retention"}
     for key in data:
         _expect(key in known, key, f"unknown section (known: {', '.join(sorted(known))})")
     hub = dict(data.get("hub", {}))
@@ -163,6 +175,15 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
                 "must be true or false" if key == "enabled" else "must be a string")
     console = ConsoleConfig(**console_raw)
 
+    retention_raw = dict(data.get("retention", {}))
+    for key, value in retention_raw.items():
+        _expect(key in RetentionSettings.__dataclass_fields__, f"retention.{key}", "unknown setting")
+        _expect(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value,
+                f"retention.{key}", "must be a number")
+    _expect(retention_raw.get("days", 0) >= 0, "retention.days", "must be 0 (keep for ever) or more")
+    _expect(retention_raw.get("sweep_minutes", 1) > 0, "retention.sweep_minutes", "must be more than 0")
+    retention = RetentionSettings(**{k: float(v) for k, v in retention_raw.items()})
+
     secret = hub.pop("secret", None) or os.environ.get("BURGERHUB_SECRET")
     # the database URL may carry a password: it can come from the environment instead of the file
     database_env = hub.pop("database_env", "")
@@ -196,6 +217,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
         max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
         console=console,
+        retention=retention,
         source=source,
     )
     for section, rest in (("hub", hub), ("api", api), ("plugins", plugins)):

@@ -53,6 +53,7 @@ from . import (
 )
 from . import migrations, queries
 from .queries import SharedQueries, audit_args, numbered
+from .retention import RetentionQueries
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -133,7 +134,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(SharedQueries):
+class PostgresStore(RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"

@@ -24,6 +24,7 @@ from ..errors import Conflict, NotFound
 from . import migrations, queries
 from .checkpoint import Checkpointer
 from .queries import SharedQueries, audit_args
+from .retention import RetentionQueries
 from .sqlite_participants import SQLiteParticipants
 from .serving import ServingLock
 from . import (
@@ -48,7 +49,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, SharedQueries):
+class SQLiteStore(SQLiteParticipants, RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"
