@@ -36,6 +36,9 @@ class EngineSettings:
     lease_seconds: float = 120.0
     claim_size: int = 2000
     poll_interval: float = 1.0
+    #: seconds a row handed to a provider that reports back later waits after a crash for a report
+    #: that settles it, before it is sent again (see hub.engine)
+    in_doubt_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -500,10 +500,11 @@ class PostgresStore(RetentionQueries, SharedQueries):
         }
         return [(r[0], r[1]) for r in recent if presence_key(r[0]) not in held]
 
-    async def requeue_orphans(self, owner: str | None = None) -> int:
+    async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give back to the queue the rows in flight whose lease ran out, whose process stopped
         renewing its heartbeat or lost its presence lock, or (``owner``) that a previous run of this
-        process left.
+        process left. Rows handed to a provider that reports on them later wait ``in_doubt_seconds``
+        (see :meth:`hub.store.sqlite.SQLiteStore.requeue_orphans`).
 
         Looking through the rows in flight is a scan (of every entry of the in-flight index not yet
         vacuumed: many, during a large fan-out), so a sweep makes it only when a process was seen to
@@ -522,7 +523,7 @@ class PostgresStore(RetentionQueries, SharedQueries):
         n = await self._requeue(
             "lease_until < $1 OR owner = $2 OR owner = ANY($4::text[])"
             " OR owner NOT IN (SELECT owner FROM hub_processes WHERE seen_at > $3)",
-            owner or "", now - DEAD_AFTER_SECONDS, [o for o, _ in ended],
+            owner or "", now - DEAD_AFTER_SECONDS, [o for o, _ in ended], in_doubt_seconds=in_doubt_seconds,
         )
         if ended:
             # their rows are back in the queue; a process that only lost its connection (or was slow)
@@ -534,15 +535,16 @@ class PostgresStore(RetentionQueries, SharedQueries):
             )
         return n
 
-    async def _requeue(self, condition: str, *args: Any) -> int:
+    async def _requeue(self, condition: str, *args: Any, in_doubt_seconds: float = 0.0) -> int:
         """Give the rows in flight that meet ``condition`` ($1 is now) back to the queue, and wake
         every process for their channels."""
         now = time.time()
+        in_doubt = queries.IN_DOUBT.replace("?", f"${len(args) + 2}")
         rows = await self._p().fetch(
-            "WITH back AS (UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1"
+            f"WITH back AS (UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=$1, {in_doubt}"
             f" WHERE status='sending' AND ({condition}) RETURNING channel)"
             " SELECT channel, count(*) FROM back GROUP BY channel",
-            now, *args,
+            now, *args, now + in_doubt_seconds,
         )
         for channel, _ in rows:
             await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)

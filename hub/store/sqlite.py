@@ -352,24 +352,21 @@ class SQLiteStore(SQLiteParticipants, RetentionQueries, SharedQueries):
         else:
             await self._read(fn)
 
-    async def requeue_orphans(self, owner: str | None = None) -> int:
+    async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give rows whose lease ran out (or, with ``owner=None`` on a single-node store, every row
-        in flight) back to the queue: at-least-once delivery after a crash."""
+        in flight) back to the queue: at-least-once delivery after a crash. Rows handed to a provider
+        that reports on them later (:meth:`hand_over`) wait ``in_doubt_seconds`` first, so a report of
+        their delivery can arrive and settle them before they are sent again."""
 
         def fn(conn):
             now = time.time()
-            if owner is None:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
-                    " WHERE status='sending'",
-                    (now,),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
-                    " WHERE status='sending' AND (lease_until<? OR owner=?)",
-                    (now, now, owner),
-                )
+            where = "status='sending'" if owner is None else "status='sending' AND (lease_until<? OR owner=?)"
+            args = () if owner is None else (now, owner)
+            cur = conn.execute(
+                f"UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?, {queries.IN_DOUBT}"
+                f" WHERE {where}",
+                (now, now + in_doubt_seconds, *args),
+            )
             return cur.rowcount
 
         return await self._tx(fn)
