@@ -500,6 +500,15 @@ class PostgresStore(RetentionQueries, SharedQueries):
         }
         return [(r[0], r[1]) for r in recent if presence_key(r[0]) not in held]
 
+    async def hand_over(self, provider_ids: Mapping[int, str]) -> None:
+        """See :meth:`hub.store.sqlite.SQLiteStore.hand_over`; one statement over two arrays."""
+        if provider_ids:
+            await self._p().execute(
+                "UPDATE deliveries d SET provider_id=u.pid, reason='handed_over'"
+                " FROM unnest($1::bigint[], $2::text[]) AS u(id, pid) WHERE d.id=u.id AND d.status='sending'",
+                list(provider_ids), list(provider_ids.values()),
+            )
+
     async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give back to the queue the rows in flight whose lease ran out, whose process stopped
         renewing its heartbeat or lost its presence lock, or (``owner``) that a previous run of this

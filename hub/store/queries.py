@@ -58,15 +58,13 @@ PARTICIPANT_FOR = (
     "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND kind='start'"
     " AND participant_id IS NOT NULL ORDER BY id DESC LIMIT 1"
 )
-# Rows handed to a provider that reports on them later (the engine marks them before the request:
-# ``hand_over``) are in doubt after a crash: they wait until ? (one placeholder) for a report that
-# settles them before they are sent again.
-HANDED_OVER = "handed_over"
+# Rows handed to a provider that reports on them later (the engine marks them with reason
+# 'handed_over' before the request: ``hand_over``) are in doubt after a crash: requeued, they wait
+# until ? (the one placeholder) for a report that settles them before they are sent again.
 IN_DOUBT = (
     "next_at = CASE WHEN reason='handed_over' THEN ? ELSE next_at END,"
     " reason = CASE WHEN reason='handed_over' THEN 'in_doubt' ELSE reason END"
 )
-HAND_OVER = "UPDATE deliveries SET provider_id=?, reason='handed_over' WHERE id=? AND status='sending'"
 
 # A closing or update message goes to whoever got the start, unless they were erased since.
 REACHED_STARTS = "kind='start' AND status IN ('sending','sent','delivered') AND address NOT LIKE 'erased:%'"
@@ -292,13 +290,6 @@ class SharedQueries:
             d["sandbox"] = True
             out.append(d)
         return out
-
-    # -- the ledger: rows handed to a provider -------------------------------------------------------
-    async def hand_over(self, provider_ids: Mapping[int, str]) -> None:
-        """Note, before a request goes out, the ids the provider's later reports will carry for these
-        rows in flight: after a crash such a row is in doubt, and a report settles it
-        (``apply_provider_status``) instead of a second message."""
-        await self._run_many(HAND_OVER, [(pid, row_id) for row_id, pid in provider_ids.items()])
 
     # -- photos ----------------------------------------------------------------------------------
     async def photo_put(self, name: str, content_type: str, body: bytes) -> None:

@@ -352,6 +352,20 @@ class SQLiteStore(SQLiteParticipants, RetentionQueries, SharedQueries):
         else:
             await self._read(fn)
 
+    async def hand_over(self, provider_ids: Mapping[int, str]) -> None:
+        """Note, before a request goes out, the ids the provider's later reports will carry for these
+        rows in flight (reason ``handed_over``): after a crash such a row is in doubt, and a report
+        settles it (``apply_provider_status``) instead of a second message. One statement over a
+        JSON array."""
+        if not provider_ids:
+            return
+        data = json.dumps(list(provider_ids.items()), separators=(",", ":"))
+        await self._tx(lambda conn: conn.execute(
+            "UPDATE deliveries SET provider_id=json_extract(o.value, '$[1]'), reason='handed_over'"
+            " FROM json_each(?) AS o WHERE deliveries.id=json_extract(o.value, '$[0]') AND deliveries.status='sending'",
+            (data,),
+        ))
+
     async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give rows whose lease ran out (or, with ``owner=None`` on a single-node store, every row
         in flight) back to the queue: at-least-once delivery after a crash. Rows handed to a provider
