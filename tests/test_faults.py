@@ -106,7 +106,7 @@ def _hub(tmp: Path, provider: KillingProvider, bulk: bool) -> tuple[HubProcess, 
                 "tokens": [{"name": "meldkamer", "role": "dispatcher", "token": TOKEN}]},
         "plugins": {"blocked": OTHER_PLUGINS},
         # rows in doubt after the crash wait this long for CM's status reports
-        "engine": {"poll_interval": 0.2, "backoff_base": 0.2, "in_doubt_seconds": 5},
+        "engine": {"poll_interval": 0.2, "backoff_base": 0.2, "in_doubt_seconds": 8},
         "channels": {"sms": _settings(provider, bulk)},
     }
     if bulk:  # the status report webhook, as registered in CM's Channels app
