@@ -14,7 +14,6 @@ import logging
 import os
 import re
 
-import pytest
 from test_matrix_boards_broker import STATE, TOPICS, connected, make_channel, send
 
 from hub.models import MessageKind
