@@ -173,6 +173,14 @@ class Channel:
         """Hand the messages to the provider; one receipt per delivery (see module docs)."""
         raise NotImplementedError
 
+    def provider_ids(self, notice: Notice, deliveries: Sequence[Delivery]) -> Mapping[int, str] | None:
+        """For providers whose later reports (delivery reports) carry an id the sender chose: the
+        ``provider_id`` each delivery's receipt and reports will have, decided before sending. The
+        engine writes them to the ledger before calling :meth:`deliver`, so that after a crash a
+        report still finds its row and settles it, instead of the message being sent twice.
+        ``None`` (the default): the provider assigns its ids itself."""
+        return None
+
     async def resolve_audience(self, action: ActionView) -> Sequence[Recipient]:
         """For ``audience = OWN`` channels: the recipients of a new or enlarged action's start message."""
         return ()

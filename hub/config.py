@@ -36,6 +36,9 @@ class EngineSettings:
     lease_seconds: float = 120.0
     claim_size: int = 2000
     poll_interval: float = 1.0
+    #: seconds a row handed to a provider that reports back later waits after a crash for a report
+    #: that settles it, before it is sent again (see hub.engine)
+    in_doubt_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,17 @@ class ConsoleConfig:
     #: a map tile URL template (``https://.../{z}/{x}/{y}.png``); empty: the console draws without tiles
     tiles_url: str = ""
     tiles_attribution: str = ""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long what an action leaves behind is kept after it ended (see hub.retention)."""
+
+    #: days after an action ended before its deliveries, outbox rows, tips and photos are removed;
+    #: 0 keeps them for ever
+    days: float = 90.0
+    #: minutes between two sweeps
+    sweep_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Config:
     action_ttl_hours: float = 24.0
     max_photo_bytes: int = 5 * 1024 * 1024
     console: ConsoleConfig = ConsoleConfig()
+    retention: RetentionSettings = RetentionSettings()
     source: Path | None = None
 
     @property
@@ -122,7 +137,7 @@ def load_config(path: str | Path | None = None, *, overrides: Mapping[str, Any] 
 
 def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, source: Path | None = None) -> Config:
     base = base or Path.cwd()
-    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console"}
+    known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console", "retention"}
     for key in data:
         _expect(key in known, key, f"unknown section (known: {', '.join(sorted(known))})")
     hub = dict(data.get("hub", {}))
@@ -163,6 +178,15 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
                 "must be true or false" if key == "enabled" else "must be a string")
     console = ConsoleConfig(**console_raw)
 
+    retention_raw = dict(data.get("retention", {}))
+    for key, value in retention_raw.items():
+        _expect(key in RetentionSettings.__dataclass_fields__, f"retention.{key}", "unknown setting")
+        _expect(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value,
+                f"retention.{key}", "must be a number")
+    _expect(retention_raw.get("days", 0) >= 0, "retention.days", "must be 0 (keep for ever) or more")
+    _expect(retention_raw.get("sweep_minutes", 1) > 0, "retention.sweep_minutes", "must be more than 0")
+    retention = RetentionSettings(**{k: float(v) for k, v in retention_raw.items()})
+
     secret = hub.pop("secret", None) or os.environ.get("BURGERHUB_SECRET")
     # the database URL may carry a password: it can come from the environment instead of the file
     database_env = hub.pop("database_env", "")
@@ -196,6 +220,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
         max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
         console=console,
+        retention=retention,
         source=source,
     )
     for section, rest in (("hub", hub), ("api", api), ("plugins", plugins)):

@@ -7,6 +7,12 @@ costs no task per message). Transient failures are requeued with exponential bac
 ``Retry-After``); permanent ones are final. A row is leased while in flight, so a crash leaves it to
 be requeued: delivery is at-least-once, deduplicated by the ledger's unique key.
 
+What a crash sends twice: rows the provider took whose outcome was not written yet. Where the
+provider's later reports carry an id the hub chooses (:meth:`hub.channel.Channel.provider_ids`: CM's
+per-message ``reference``), the engine writes those ids to the ledger before the request goes out
+(``hand_over``, one statement per batch). After a crash such rows are *in doubt*: they wait
+``in_doubt_seconds`` for a report, and a report of the message settles its row instead of a resend.
+
 Outcomes are written back in bulk by one writer task (two at once on a shared store): a ``deliver``
 call's slot is free as soon as the provider has answered, and whatever finished while the writer was
 busy goes into its next transaction (group commit), so a per-recipient provider costs one ledger
@@ -120,7 +126,8 @@ class DeliveryEngine:
 
     # -- control ---------------------------------------------------------------------------
     async def start(self) -> None:
-        requeued = await self.store.requeue_orphans(None if self.single_node else self.owner)
+        requeued = await self.store.requeue_orphans(
+            None if self.single_node else self.owner, in_doubt_seconds=self.settings.in_doubt_seconds)
         if requeued:
             log.warning("requeued %d deliveries left in flight by a previous run", requeued)
         for name, rt in self.runtimes.items():
@@ -141,7 +148,7 @@ class DeliveryEngine:
             if self.duties is not None and not self.duties.holds("sweeps"):
                 continue
             try:
-                n = await self.store.requeue_orphans(None)
+                n = await self.store.requeue_orphans(None, in_doubt_seconds=self.settings.in_doubt_seconds)
             except Exception:
                 log.exception("sweeping orphaned deliveries failed")
                 continue
@@ -309,6 +316,10 @@ class DeliveryEngine:
             else:
                 if rt.limiter is not None:
                     await rt.limiter.acquire(len(deliveries))
+                ids_of = getattr(rt.channel, "provider_ids", None)  # a duck-typed channel may lack it
+                handed = ids_of(notice, deliveries) if ids_of is not None else None
+                if handed:
+                    await self.store.hand_over(handed)
                 receipts = await rt.channel.deliver(notice, deliveries)
                 outcomes = self._outcomes(rt, by_id, receipts)
         except DeliveryError as e:

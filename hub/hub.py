@@ -26,6 +26,7 @@ from .metrics import HubMetrics
 from .models import ActionEvent
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
 from .ratelimit import RateLimiter, SharedRateLimiter
+from .retention import RetentionSweeper
 from .registry import ParticipantRegistry
 from .routing import RuleHolder
 from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
@@ -71,6 +72,8 @@ class Hub:
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
         )
+        #: removes what ended actions leave behind after the retention period (a "sweeps" duty)
+        self.retention = RetentionSweeper(self.store, config.retention, lambda: self.duties.holds("sweeps"))
         self.started = False
         self._engine_running = False
 
@@ -205,6 +208,7 @@ class Hub:
         await self.registry.follow()
         if engine:
             await self.engine.start()
+            await self.retention.start()
         self._engine_running = engine
         self.started = True
 
@@ -228,6 +232,7 @@ class Hub:
             self._tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

@@ -35,3 +35,14 @@ async def test_per_recipient_compares_hub_raw_and_apprise(tmp_path):
         assert len(figures[name].values) == 1 and figures[name].values[0] > 0
     assert figures["hub_vs_raw"].values[0] == figures["hub_rate"].values[0] / figures["raw_rate"].values[0]
     assert scenario.setup["hub"]["settings"]["batch_size"] == 1
+
+
+async def test_privacy_compares_secure_delete_modes(tmp_path):
+    from bench.scenarios import privacy
+
+    scenario = await privacy.run(context(tmp_path), rows=2_000)
+    figures = {f.name: f for f in scenario.figures}
+    for mode in privacy.MODES:
+        for name in ("fan-out write", "claim+complete", "erase", "retention"):
+            assert len(figures[f"{name} {mode}"].values) == 1 and figures[f"{name} {mode}"].values[0] > 0
+    assert figures["retention ON/OFF"].unit == "ratio"

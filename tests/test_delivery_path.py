@@ -129,7 +129,7 @@ class FakeStore:
         self.on_claim = None
         self.complete_gate: asyncio.Event | None = None
 
-    async def requeue_orphans(self, owner=None):
+    async def requeue_orphans(self, owner=None, *, in_doubt_seconds=0.0):
         return 0
 
     async def claim(self, channel, limit, *, owner, lease_seconds):

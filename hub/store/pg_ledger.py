@@ -330,17 +330,36 @@ class PostgresLedger:
             for sql, args in statements:
                 await conn.execute(sql, *args)
 
-    async def _requeue(self, condition: str, *args: Any) -> int:
+    async def hand_over(self, provider_ids: Mapping[int, str]) -> None:
+        """See :meth:`hub.store.sqlite.SQLiteStore.hand_over`: the ids a provider's later reports
+        will carry, noted (reason ``handed_over``, and a receipt to find them by) before the request
+        goes out. One statement over two arrays."""
+        if not provider_ids:
+            return
+        await self._p().execute(
+            "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS u(id, pid)),"
+            " upd AS (UPDATE deliveries d SET provider_id=u.pid, reason='handed_over' FROM u"
+            " WHERE d.id = ANY($1::bigint[]) AND d.id=u.id AND d.status='sending' RETURNING d.id, d.channel)"
+            " INSERT INTO delivery_receipts (channel, provider_id, id)"
+            " SELECT upd.channel, u.pid, u.id FROM upd JOIN u ON u.id=upd.id",
+            list(provider_ids), list(provider_ids.values()),
+        )
+
+    async def _requeue(self, condition: str, *args: Any, in_doubt_seconds: float = 0.0) -> int:
         """Give the rows in flight whose pending row meets ``condition`` ($1 is now) back to the queue,
-        and wake every process for their channels."""
+        and wake every process for their channels. Rows handed to a provider that reports on them
+        later (:meth:`hand_over`) wait ``in_doubt_seconds`` for that report before they are sent again."""
         now = time.time()
+        until = f"${len(args) + 2}"
         rows = await self._p().fetch(
-            "WITH back AS (UPDATE deliveries_pending SET owner=NULL, lease_until=NULL"
+            # rows in doubt wait in the queue too (one statement may change a row only once)
+            "WITH back AS (UPDATE deliveries_pending q SET owner=NULL, lease_until=NULL, next_at=CASE WHEN EXISTS"
+            f" (SELECT 1 FROM deliveries x WHERE x.id=q.id AND x.reason='handed_over') THEN {until} ELSE q.next_at END"
             f" WHERE owner IS NOT NULL AND ({condition}) RETURNING id, channel),"
-            " d AS (UPDATE deliveries SET status='queued', updated_at=$1"
+            f" d AS (UPDATE deliveries SET status='queued', updated_at=$1, {queries.IN_DOUBT.replace('?', until)}"
             " WHERE id = ANY(ARRAY(SELECT id FROM back)))"
             " SELECT channel, count(*) FROM back GROUP BY channel",
-            now, *args,
+            now, *args, now + in_doubt_seconds,
         )
         for channel, _ in rows:
             await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)

@@ -44,6 +44,7 @@ from . import migrations, queries
 from .pg_ledger import CANCEL_PARTICIPANT, ERASURE_LOCK, PostgresLedger
 from .pg_ledger import count as _count
 from .queries import SharedQueries, audit_args, numbered
+from .retention import RetentionQueries
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -83,10 +84,15 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(PostgresLedger, SharedQueries):
+class PostgresStore(PostgresLedger, RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
+    LEDGER_COMPANIONS = (
+        "DELETE FROM deliveries_pending WHERE id IN (SELECT id FROM deliveries WHERE action_id=?)",
+        "DELETE FROM delivery_receipts r USING deliveries d WHERE d.action_id=? AND r.id=d.id"
+        " AND r.channel=d.channel AND r.provider_id=d.provider_id",
+    )
     #: several processes may use this store at once
     shared = True
 
@@ -101,6 +107,8 @@ class PostgresStore(PostgresLedger, SharedQueries):
         self._info = {"host": socket.gethostname(), "pid": os.getpid()}
         self._saved_generation: int | None = None
         self._full_sweep = 0.0
+        self._scrubber: asyncio.Task | None = None
+        self._scrub_again = False
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.dsn)!r})"
@@ -146,6 +154,9 @@ class PostgresStore(PostgresLedger, SharedQueries):
                     log.info("PostgreSQL schema migrated to version %d (%s)", m.version, m.name)
 
     async def close(self) -> None:
+        if self._scrubber is not None:
+            await asyncio.gather(self._scrubber, return_exceptions=True)
+            self._scrubber = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
@@ -291,10 +302,11 @@ class PostgresStore(PostgresLedger, SharedQueries):
         }
         return [(r[0], r[1]) for r in recent if presence_key(r[0]) not in held]
 
-    async def requeue_orphans(self, owner: str | None = None) -> int:
+    async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give back to the queue the rows in flight whose lease ran out, whose process stopped
         renewing its heartbeat or lost its presence lock, or (``owner``) that a previous run of this
-        process left.
+        process left. Rows handed to a provider that reports on them later wait ``in_doubt_seconds``
+        (see :meth:`hub.store.sqlite.SQLiteStore.requeue_orphans`).
 
         Looking through the rows in flight is a scan (of every entry of the in-flight index not yet
         vacuumed: many, during a large fan-out), so a sweep makes it only when a process was seen to
@@ -313,7 +325,7 @@ class PostgresStore(PostgresLedger, SharedQueries):
         n = await self._requeue(
             "lease_until < $1 OR owner = $2 OR owner = ANY($4::text[])"
             " OR owner NOT IN (SELECT owner FROM hub_processes WHERE seen_at > $3)",
-            owner or "", now - DEAD_AFTER_SECONDS, [o for o, _ in ended],
+            owner or "", now - DEAD_AFTER_SECONDS, [o for o, _ in ended], in_doubt_seconds=in_doubt_seconds,
         )
         if ended:
             # their rows are back in the queue; a process that only lost its connection (or was slow)
@@ -446,7 +458,7 @@ class PostgresStore(PostgresLedger, SharedQueries):
             now = time.time()
             await conn.execute(CANCEL_PARTICIPANT, now, participant_id)
             ids = [r[0] for r in await conn.fetch(
-                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, updated_at=$1"
+                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, provider_id=NULL, updated_at=$1"
                 " WHERE participant_id=$2 RETURNING id",
                 now, participant_id,
             )]
@@ -462,7 +474,36 @@ class PostgresStore(PostgresLedger, SharedQueries):
                 "UPDATE tips SET participant_id=NULL, sender=NULL WHERE participant_id=$1", participant_id
             )
             await conn.execute(numbered(queries.ADD_AUDIT), *audit_args(audit))
-            return GenerationStep(before, await self._generation(conn))
+            step = GenerationStep(before, await self._generation(conn))
+        self.scrub_soon()
+        return step
+
+    #: the tables an erasure or a retention sweep deletes from or rewrites
+    SCRUBBED_TABLES = ("participants", "deliveries", "delivery_receipts", "outbox", "tips", "photos")
+
+    async def scrub(self) -> bool:
+        """Prune the dead row versions an erasure or a sweep left, from the tables and their indexes
+        (``VACUUM`` with index cleanup; the index on addresses holds them too). PostgreSQL does not
+        zero the space it frees, and its WAL and backups are the server's: see the README."""
+        await self._p().execute(f"VACUUM (INDEX_CLEANUP ON) {', '.join(self.SCRUBBED_TABLES)}")
+        return True
+
+    def scrub_soon(self) -> None:
+        """Start :meth:`scrub` in the background (once more after the running one, if one runs)."""
+        if self._scrubber is not None and not self._scrubber.done():
+            self._scrub_again = True
+            return
+        self._scrubber = asyncio.create_task(self._scrub_loop(), name="burgerhub-scrub")
+
+    async def _scrub_loop(self) -> None:
+        while True:
+            self._scrub_again = False
+            try:
+                await self.scrub()
+            except Exception as e:  # autovacuum gets there later
+                log.warning("vacuum after an erasure failed: %s", e)
+            if not self._scrub_again or self._pool is None:
+                return
 
 
 class PostgresParticipantScan:

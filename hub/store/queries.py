@@ -58,6 +58,14 @@ PARTICIPANT_FOR = (
     "SELECT participant_id FROM deliveries WHERE channel=? AND address=? AND kind='start'"
     " AND participant_id IS NOT NULL ORDER BY id DESC LIMIT 1"
 )
+# Rows handed to a provider that reports on them later (the engine marks them with reason
+# 'handed_over' before the request: ``hand_over``) are in doubt after a crash: requeued, they wait
+# until ? (the one placeholder) for a report that settles them before they are sent again.
+IN_DOUBT = (
+    "next_at = CASE WHEN reason='handed_over' THEN ? ELSE next_at END,"
+    " reason = CASE WHEN reason='handed_over' THEN 'in_doubt' ELSE reason END"
+)
+
 # A closing or update message goes to whoever got the start, unless they were erased since.
 REACHED_STARTS = "kind='start' AND status IN ('sending','sent','delivered') AND address NOT LIKE 'erased:%'"
 

@@ -24,6 +24,7 @@ from ..errors import Conflict, NotFound
 from . import migrations, queries
 from .checkpoint import Checkpointer
 from .queries import SharedQueries, audit_args
+from .retention import RetentionQueries
 from .sqlite_participants import SQLiteParticipants
 from .serving import ServingLock
 from . import (
@@ -48,12 +49,15 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, SharedQueries):
+class SQLiteStore(SQLiteParticipants, RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"
     #: one serving process per database (see :meth:`lock_serving`)
     shared = False
+
+    #: ``PRAGMA secure_delete`` of the store's connections: "ON" zeroes deleted content and freed pages
+    secure_delete = "ON"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -80,6 +84,9 @@ class SQLiteStore(SQLiteParticipants, SharedQueries):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            # deleted rows are overwritten with zeros, not just unlinked: an erased person's data
+            # does not linger in free space of the file (see scrub; the cost is in bench/ "privacy")
+            conn.execute(f"PRAGMA secure_delete={self.secure_delete}")
             # a national fan-out touches a few hundred MB of ledger pages; the default 2 MB cache thrashes
             conn.execute("PRAGMA cache_size=-262144")
             if self._checkpointer is not None:
@@ -113,6 +120,14 @@ class SQLiteStore(SQLiteParticipants, SharedQueries):
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
+
+    async def scrub(self) -> bool:
+        """Take deleted data off the disk: a truncating checkpoint moves the log's pages (deleted
+        content zeroed by ``secure_delete``) into the database file and empties the log. Whether it
+        completed (readers may hold older pages for a while; see :meth:`Checkpointer.truncate`)."""
+        if self._checkpointer is None:
+            return True
+        return await self._checkpointer.truncate()
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._conn is None:
@@ -337,24 +352,35 @@ class SQLiteStore(SQLiteParticipants, SharedQueries):
         else:
             await self._read(fn)
 
-    async def requeue_orphans(self, owner: str | None = None) -> int:
+    async def hand_over(self, provider_ids: Mapping[int, str]) -> None:
+        """Note, before a request goes out, the ids the provider's later reports will carry for these
+        rows in flight (reason ``handed_over``): after a crash such a row is in doubt, and a report
+        settles it (``apply_provider_status``) instead of a second message. One statement over a
+        JSON array."""
+        if not provider_ids:
+            return
+        data = json.dumps(list(provider_ids.items()), separators=(",", ":"))
+        await self._tx(lambda conn: conn.execute(
+            "UPDATE deliveries SET provider_id=json_extract(o.value, '$[1]'), reason='handed_over'"
+            " FROM json_each(?) AS o WHERE deliveries.id=json_extract(o.value, '$[0]') AND deliveries.status='sending'",
+            (data,),
+        ))
+
+    async def requeue_orphans(self, owner: str | None = None, *, in_doubt_seconds: float = 0.0) -> int:
         """Give rows whose lease ran out (or, with ``owner=None`` on a single-node store, every row
-        in flight) back to the queue: at-least-once delivery after a crash."""
+        in flight) back to the queue: at-least-once delivery after a crash. Rows handed to a provider
+        that reports on them later (:meth:`hand_over`) wait ``in_doubt_seconds`` first, so a report of
+        their delivery can arrive and settle them before they are sent again."""
 
         def fn(conn):
             now = time.time()
-            if owner is None:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
-                    " WHERE status='sending'",
-                    (now,),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?"
-                    " WHERE status='sending' AND (lease_until<? OR owner=?)",
-                    (now, now, owner),
-                )
+            where = "status='sending'" if owner is None else "status='sending' AND (lease_until<? OR owner=?)"
+            args = () if owner is None else (now, owner)
+            cur = conn.execute(
+                f"UPDATE deliveries SET status='queued', owner=NULL, lease_until=NULL, updated_at=?, {queries.IN_DOUBT}"
+                f" WHERE {where}",
+                (now, now + in_doubt_seconds, *args),
+            )
             return cur.rowcount
 
         return await self._tx(fn)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from typing import Any, Mapping, Sequence
 
 from . import AuditEntry, GenerationStep, ParticipantChanges, ParticipantsVersion
 from .sqlite_scan import ParticipantScan, _version
+
+log = logging.getLogger("burgerhub.store")
 
 
 class SQLiteParticipants:
@@ -108,7 +111,7 @@ class SQLiteParticipants:
                 (now, participant_id),
             )
             conn.execute(
-                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, updated_at=?"
+                "UPDATE deliveries SET address='erased:' || id, participant_id=NULL, provider_id=NULL, updated_at=?"
                 " WHERE participant_id=?",
                 (now, participant_id),
             )
@@ -120,7 +123,10 @@ class SQLiteParticipants:
             self._audit(conn, audit)
             return GenerationStep(before, _generation(conn))
 
-        return await self._tx(fn)
+        step = await self._tx(fn)
+        if step is not None and not await self.scrub():
+            log.warning("the write-ahead log could not be emptied after an erasure; the next checkpoint will")
+        return step
 
 
 def _generation(conn: sqlite3.Connection) -> int:

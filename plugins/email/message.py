@@ -18,7 +18,8 @@ import binascii
 import re
 import secrets
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import datetime, timezone
+from email.utils import format_datetime
 
 from hub.models import Rendered
 
@@ -108,7 +109,8 @@ def compose(
         ("From", from_header),
         ("To", to),
         ("Subject", encode_header(rendered.subject or "")),
-        ("Date", formatdate(usegmt=True)),
+        # RFC 5322 3.3: a numeric zone; "GMT" is obsolete syntax (4.3), "-0000" would mean "unknown"
+        ("Date", format_datetime(datetime.now(timezone.utc))),
         ("Message-ID", extra["message_id"]),
     ]
     if reply_to:

@@ -171,7 +171,7 @@ class MatrixBoardsChannel(Channel):
             tls=tls,
             connect_timeout=s.get("connect_timeout", 10.0),
             reconnect_min_delay=s.get("reconnect_min_delay", 0.5),
-            reconnect_max_delay=s.get("reconnect_max_delay", 30.0),
+            reconnect_max_delay=s.get("reconnect_max_delay", 5.0),
             will=(self.topics.status, contract.status_payload(contract.STATUS_OFFLINE)),
         )
         self.link = MqttLink(config, on_connect=self._republish, logger=self.context.logger)

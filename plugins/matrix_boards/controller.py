@@ -150,7 +150,7 @@ async def run_controller(
     link = MqttLink(
         BrokerConfig(
             host=host, port=port, username=username, password=password, tls=tls_ctx,
-            client_id=f"sign-{region}-{uuid.uuid4().hex[:8]}", reconnect_max_delay=10.0,
+            client_id=f"sign-{region}-{uuid.uuid4().hex[:8]}", reconnect_max_delay=5.0,
         ),
         on_message=on_message,
     )

@@ -15,8 +15,10 @@ The link, not paho, owns undelivered messages: each connection uses a fresh paho
 session. Messages queue while disconnected; a retained message supersedes a queued older one for
 the same topic (only the latest retained value matters; the older one's waiters resolve with the
 newer); messages still waiting for PUBACK when a connection drops go back to the head of the queue.
-Reconnects back off exponentially with jitter, capped at ``reconnect_max_delay``; the delay resets
-once a connection has stayed up for a while, so a broker that accepts and drops at once is not hammered.
+Reconnects back off exponentially with jitter (:class:`Backoff`), capped at ``reconnect_max_delay``
+(5 s by default): however long the broker was away, the link tries again within the cap of its return,
+so a sign gets its state back within seconds. The delay resets once a connection has stayed up for a
+while, so a broker that accepts and drops at once is not hammered.
 """
 
 from __future__ import annotations
@@ -65,9 +67,40 @@ class BrokerConfig:
     tls: ssl.SSLContext | None = None
     connect_timeout: float = 10.0
     reconnect_min_delay: float = 0.5
-    reconnect_max_delay: float = 30.0
+    #: the longest wait between two connection attempts: bounds how long after a broker's return
+    #: the link is back, however long the broker was away
+    reconnect_max_delay: float = 5.0
     #: ``(topic, payload)`` the broker publishes retained (QoS 1) if the connection dies unannounced
     will: tuple[str, bytes] | None = None
+
+
+class Backoff:
+    """Reconnect delays: doubling from ``minimum`` up to ``maximum``, each with jitter in [50 %, 100 %].
+
+    ``maximum`` is a hard bound on every delay, so the first attempt after a broker returns comes at
+    most ``maximum`` seconds later whatever the length of the outage; ``reset`` starts over from
+    ``minimum`` (after a connection that stayed up).
+    """
+
+    def __init__(self, minimum: float, maximum: float, *, jitter: Callable[[], float] | None = None):
+        self.minimum = minimum
+        self.maximum = max(maximum, minimum)
+        self._jitter = jitter or (lambda: random.uniform(0.5, 1.0))
+        self._next = self.minimum
+
+    @property
+    def nominal(self) -> float:
+        """The next delay before jitter."""
+        return self._next
+
+    def reset(self) -> None:
+        self._next = self.minimum
+
+    def next(self) -> float:
+        """The delay to wait now; the following one doubles, up to the cap."""
+        delay = min(self._next * self._jitter(), self.maximum)
+        self._next = min(self._next * 2, self.maximum)
+        return delay
 
 
 @dataclass(eq=False, slots=True)
@@ -221,7 +254,7 @@ class MqttLink:
 
     async def _run(self) -> None:
         cfg = self.config
-        delay = cfg.reconnect_min_delay
+        backoff = Backoff(cfg.reconnect_min_delay, cfg.reconnect_max_delay)
         loop = asyncio.get_running_loop()
         while not self._closing:
             try:
@@ -234,7 +267,7 @@ class MqttLink:
                 self.last_error = f"{type(e).__name__}: {e}"
                 self._log.warning(
                     "MQTT connect to %s:%d failed (%s); retrying in about %.2f s",
-                    cfg.host, cfg.port, self.last_error, delay,
+                    cfg.host, cfg.port, self.last_error, backoff.nominal,
                 )
             else:
                 since = loop.time()
@@ -243,13 +276,13 @@ class MqttLink:
                 finally:
                     self._teardown()
                 if loop.time() - since >= STABLE_AFTER_S:
-                    delay = cfg.reconnect_min_delay
+                    backoff.reset()
                 if not self._closing:
-                    self._log.warning("MQTT connection to %s:%d lost; reconnecting", cfg.host, cfg.port)
+                    self._log.warning("MQTT connection to %s:%d lost; reconnecting in about %.2f s",
+                                      cfg.host, cfg.port, backoff.nominal)
             if self._closing:
                 return
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, cfg.reconnect_max_delay)
+            await asyncio.sleep(backoff.next())
 
     def _new_client(self) -> mqtt.Client:
         cfg = self.config

@@ -155,6 +155,9 @@ class SmsChannel(Channel):
             raise TransientDeliveryError("the sms channel is not started", code="not_started")
         return await self.provider.send(self._session, notice, deliveries)
 
+    def provider_ids(self, notice: Notice, deliveries: Sequence[Delivery]) -> Mapping[int, str] | None:
+        return None if self.context.sandbox else self.provider.provider_ids(deliveries)
+
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:
         return [web.post("/status", self._status), web.post("/inbound", self._inbound)]

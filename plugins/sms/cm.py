@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
@@ -88,19 +87,41 @@ class CmGateway(SmsProvider):
             for route in ("status", "inbound")
         }
 
-    def _payload(self, notice: Notice, deliveries: Sequence[Delivery]) -> tuple[bytes, dict[str, _Sent]]:
-        """The request body, and per number as it was sent (``0031…``) what became of whom."""
+    @staticmethod
+    def _groups(deliveries: Sequence[Delivery]) -> dict[str, list[Delivery]]:
+        """The deliveries by language: one ``msg`` (one text, many numbers) each."""
         groups: dict[str, list[Delivery]] = {}
         for d in deliveries:
             group = groups.get(d.recipient.language)
             if group is None:
                 group = groups[d.recipient.language] = []
             group.append(d)
+        return groups
+
+    @staticmethod
+    def _reference(group: Sequence[Delivery]) -> str:
+        """A message's ``reference``, chosen from the ledger (its lowest row id), not at random: CM
+        returns it in every status report, so a report that arrives after a crash of the hub still
+        names the row (``<reference>:<number>``, written before the request by ``provider_ids``)."""
+        return f"bh{min(d.id for d in group)}"
+
+    def provider_ids(self, deliveries: Sequence[Delivery]) -> dict[int, str]:
+        out = {}
+        for group in self._groups(deliveries).values():
+            reference = self._reference(group)
+            for d in group:
+                address = d.recipient.address
+                out[d.id] = f"{reference}:{address if address[:1] == '+' else e164(address)}"
+        return out
+
+    def _payload(self, notice: Notice, deliveries: Sequence[Delivery]) -> tuple[bytes, dict[str, _Sent]]:
+        """The request body, and per number as it was sent (``0031…``) what became of whom."""
+        groups = self._groups(deliveries)
         messages, sent = [], {}
         max_segments = self.channel.max_segments
         for language, group in groups.items():
             message = self.channel.message(notice, language)
-            reference = secrets.token_hex(12)
+            reference = self._reference(group)
             parts = message.info.segments
             detail = MappingProxyType({"segments": parts})
             numbers = [cm_number(d.recipient.address) for d in group]

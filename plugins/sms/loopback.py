@@ -13,6 +13,11 @@ It implements the documented request and answer shapes, not a mock of this plugi
   (authentication); status reports and incoming messages in CM's JSON webhook format.
 
 Faults (429 with ``Retry-After``, 5xx) are injected with :meth:`LoopbackSmsProvider.fail_next`.
+
+Status reports as CM makes them, when ``cm_report_url`` is set (what an operator registers in CM's
+Channels app): every accepted CM message is reported "delivered" (code 2) ``cm_report_after`` seconds
+later, with the ``reference`` the sender gave it; a report the webhook does not take (no answer, or
+not 2xx) is posted again every ``cm_report_retry`` seconds, as CM retries for up to seven days.
 Run it standalone with ``python -m plugins.sms.loopback --port 0``.
 
 For benchmarks it also counts what it accepted, with wall-clock arrival times (``time.time()``, so a
@@ -118,6 +123,13 @@ class LoopbackSmsProvider:
     #: generic notifications received on ``/notify/...`` (when ``record`` is on)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     arrivals: Arrivals = field(default_factory=Arrivals)
+    #: CM status reports (see the module's docstring): the webhook, the delay, the retry interval
+    cm_report_url: str | None = None
+    cm_report_after: float = 0.5
+    cm_report_retry: float = 1.0
+    #: CM status reports the webhook took
+    cm_reports: int = 0
+    _reporting: set = field(default_factory=set)
     _faults: list[Fault] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _client: aiohttp.ClientSession | None = None
@@ -143,6 +155,10 @@ class LoopbackSmsProvider:
         return self.base_url
 
     async def close(self) -> None:
+        for task in list(self._reporting):
+            task.cancel()
+        if self._reporting:
+            await asyncio.gather(*self._reporting, return_exceptions=True)
         if self._client is not None:
             await self._client.close()
         if self._runner is not None:
@@ -328,6 +344,8 @@ class LoopbackSmsProvider:
                                  messageErrorCode=303)
                 else:
                     accepted += 1
+                    if self.cm_report_url:
+                        self._report_later(str(msg.get("reference") or ""), number)
                 results.append(entry)
         self.arrivals.accepted(accepted, arrived)
         rejected = len(results) - accepted
@@ -382,6 +400,22 @@ class LoopbackSmsProvider:
         async with self._client.post(url, json=report) as resp:
             await resp.read()
             return resp.status
+
+    def _report_later(self, reference: str, number: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._report(reference, number))
+        self._reporting.add(task)
+        task.add_done_callback(self._reporting.discard)
+
+    async def _report(self, reference: str, number: str) -> None:
+        await asyncio.sleep(self.cm_report_after)
+        while True:
+            try:
+                if 200 <= await self.cm_status_report(self.cm_report_url, reference=reference, to=number, code="2") < 300:
+                    self.cm_reports += 1
+                    return
+            except (aiohttp.ClientError, OSError):
+                pass
+            await asyncio.sleep(self.cm_report_retry)
 
     async def cm_reply(self, url: str, *, sender: str, text: str, reference: str | None = None) -> int:
         """POST an incoming message in CM's JSON webhook format."""

@@ -83,6 +83,11 @@ class SmsProvider:
     ) -> list[Receipt]:
         raise NotImplementedError
 
+    def provider_ids(self, deliveries: Sequence[Delivery]) -> dict[int, str] | None:
+        """The ids this provider's status reports will carry, when the hub chooses them before
+        sending (see :meth:`hub.channel.Channel.provider_ids`); ``None`` when the provider assigns them."""
+        return None
+
     async def status_callback(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 import pytest
 
@@ -74,3 +75,11 @@ def test_display_names_are_quoted_or_encoded():
 def test_header_injection_is_refused(field):
     with pytest.raises(ValueError):
         compose(rendered(**{field: "x\r\nBcc: victim@example.net"}), from_header="a@b.nl", to="c@d.nl")
+
+
+def test_the_date_header_has_a_numeric_utc_zone():
+    """RFC 5322 3.3: "+0000"; "GMT" is obsolete syntax (4.3) and "-0000" means "zone unknown"."""
+    raw = compose(rendered(), from_header="noreply@burgernet.example.org", to="ann@example.net")
+    (line,) = [line for line in raw.split(b"\r\n") if line.startswith(b"Date: ")]
+    assert re.fullmatch(rb"Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000", line), line
+    assert parse(raw)["Date"].datetime.utcoffset().total_seconds() == 0
