@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import MalformedInput, TooLarge, UnsupportedMedia
 
@@ -163,9 +164,9 @@ async def read_multipart(request: web.Request, limits: Mapping[str, int]) -> dic
                 chunks.append(chunk)
             ctype = part.headers.get("Content-Type", "application/octet-stream")
             parts[name] = Part(b"".join(chunks), ctype.split(";", 1)[0].strip().lower(), part.filename)
-    except (ValueError, AssertionError, RuntimeError, KeyError) as e:
+    except (ValueError, AssertionError, RuntimeError, KeyError, HttpProcessingError) as e:
         # aiohttp's reader raises these for a body that breaks the format (no boundary line, bad headers)
-        raise MalformedInput(BODY, f"is not a valid multipart body: {e}") from e
+        raise MalformedInput(BODY, f"is not a valid multipart body ({type(e).__name__})") from e
     return parts
 
 

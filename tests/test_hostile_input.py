@@ -135,7 +135,7 @@ async def raw_request(client: TestClient, head: bytes) -> tuple[int, bytes]:
 
 async def test_a_non_ascii_bearer_token_is_a_401_on_every_protected_route(api):
     async with api() as (client, hub):
-        protected = [(m, p) for (m, p), meta in OPERATIONS.items() if meta[1] and "anonymous" not in meta[1]]
+        protected = [(m, p) for (m, p), op in OPERATIONS.items() if op.roles and "anonymous" not in op.roles]
         assert len(protected) > 15
         for token in (b"t\xf6ken", "t\u00f6ken".encode(), b"\xff\xfe", b"tok\x00en"):
             for method, path in protected:

@@ -13,6 +13,7 @@ import logging
 import math
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import (
     AuthError,
@@ -91,6 +92,8 @@ async def error_middleware(request: web.Request, handler):
         return error_response(400, "bad_request", str(e))
     except json.JSONDecodeError as e:
         return error_response(400, "invalid_json", f"request body is not valid JSON: {e}")
+    except HttpProcessingError as e:  # aiohttp could not read the body (e.g. a broken multipart part)
+        return error_response(400, "bad_request", f"the request cannot be read: {e.message}")
     except (ConnectionError, OSError):
         raise  # the client went away
     except Exception:

@@ -24,10 +24,10 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 def path_id(request: web.Request, name: str) -> int:
     """The path segment ``name`` as a stored id: an integer in 1..2^63-1, else not found."""
     raw = request.match_info[name]
-    value = _parse(raw, name)
-    if not 1 <= value <= MAX_ID:
-        raise NotFound(f"no {name} {raw[:30]}")
-    return value
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= MAX_ID):
+        raise NotFound(f"no {name} {raw[:30]!r}")
+    return int(text)
 
 
 def _parse(raw: str, name: str) -> int:

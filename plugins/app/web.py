@@ -18,6 +18,7 @@ import jsonschema
 from aiohttp import web
 from yarl import URL
 
+from hub.apidoc import ERROR, documented
 from hub.errors import Conflict, NotFound, ValidationError
 from hub.inbound import form_params, read_body, read_json, read_multipart
 from hub.models import Tip
@@ -41,6 +42,8 @@ _ACTION_ID = jsonschema.Draft202012Validator({"type": "string", "pattern": "^[A-
 #: photo types accepted with a tip, recognised by their bytes (hub.photos; the declared type is not trusted)
 PHOTO_TYPES = (JPEG, PNG, WEBP, HEIC)
 _MAX_SUBSCRIPTION_BYTES = 64 * 1024
+_INSTALL = {"type": "object", "required": ["id", "regions"],
+            "properties": {"id": {"type": "string"}, "regions": {"type": "array", "items": {"type": "string"}}}}
 
 
 def schema_error(validator: jsonschema.Draft202012Validator, document: Any) -> ValidationError | None:
@@ -82,6 +85,7 @@ class AppRoutes:
             web.post("/tips", self.tip),
         ]
 
+    @documented("What the app needs: the VAPID key, the grid, the tip URL and limits", responses={200: {"type": "object"}})
     async def config(self, request: web.Request) -> web.Response:
         signer = self.channel.signer
         return web.json_response(
@@ -102,6 +106,9 @@ class AppRoutes:
     async def _json(self, request: web.Request) -> Any:
         return await read_json(request, limit=_MAX_SUBSCRIPTION_BYTES)
 
+    @documented("Store or update an install's push subscription and regions",
+                responses={200: _INSTALL, 201: _INSTALL, 400: ERROR, 413: ERROR, 415: ERROR},
+                json_body=SUBSCRIPTION_SCHEMA)
     async def subscribe(self, request: web.Request) -> web.Response:
         document = await self._json(request)
         error = schema_error(_SUBSCRIPTION, document)
@@ -126,15 +133,24 @@ class AppRoutes:
             {"id": install_id, "regions": sorted(set(document["regions"]))}, status=201 if created else 200
         )
 
+    @documented("Forget an install (the body names its endpoint)",
+                responses={204: None, 400: ERROR, 404: ERROR, 413: ERROR, 415: ERROR},
+                json_body={"type": "object", "required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}})
     async def unsubscribe(self, request: web.Request) -> web.Response:
         document = await self._json(request)
         if not isinstance(document, dict) or not isinstance(document.get("endpoint"), str):
             return _bad("endpoint", "the subscription's endpoint is required")
         removed = await self.channel.installs.remove(self.channel.installs.install_id(document["endpoint"]))
         if not removed:
-            return web.json_response({"error": "not_found"}, status=404)
+            return web.json_response({"error": "not_found", "reason": "no such subscription"}, status=404)
         return web.Response(status=204)
 
+    @documented("An anonymous tip with an optional photo (multipart, or a form without a photo)",
+                responses={201: {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                           400: ERROR, 404: ERROR, 409: ERROR, 413: ERROR, 415: ERROR, 422: ERROR},
+                multipart={"type": "object", "required": ["action_id"], "properties": {
+                    "action_id": {"type": "string"}, "text": {"type": "string"},
+                    "photo": {"type": "string", "format": "binary"}}})
     async def tip(self, request: web.Request) -> web.Response:
         photo: tuple[bytes, str] | None = None
         if request.content_type == "application/x-www-form-urlencoded":  # a tip without a photo
@@ -170,7 +186,8 @@ class AppRoutes:
         try:
             tip_id = await self.channel.context.tips.submit(tip)
         except NotFound:
-            return web.json_response({"error": "not_found", "field": "action_id"}, status=404)
+            return web.json_response({"error": "not_found", "field": "action_id", "reason": "no such action"},
+                                     status=404)
         except Conflict as e:
             return web.json_response({"error": "conflict", "reason": str(e)}, status=409)
         return web.json_response({"id": tip_id}, status=201)

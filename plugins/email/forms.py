@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hub.apidoc import HTML, documented
 from hub.errors import Conflict, NotFound, TooLarge, ValidationError
 from hub.inbound import form_params, read_body, read_multipart
 from hub.photos import check_photo
@@ -119,6 +120,7 @@ class ReplyForms:
         info.setdefault("callback", self.context.callback_number)
         return info
 
+    @documented("The reply form behind a mail's link (HTML)", responses={s: HTML for s in (200, 403, 409, 410)})
     async def show_form(self, request: web.Request) -> web.Response:
         payload, error = await self._reply_payload(request)
         if error is not None:
@@ -140,6 +142,10 @@ class ReplyForms:
             max_text=MAX_TEXT_CHARS,
         )
 
+    @documented("Send the reply form: a tip with an optional photo (HTML answer)",
+                responses={s: HTML for s in (200, 400, 403, 409, 410, 413, 415, 422)},
+                multipart={"type": "object", "properties": {"text": {"type": "string"},
+                                                            "photo": {"type": "string", "format": "binary"}}})
     async def submit_form(self, request: web.Request) -> web.Response:
         payload, error = await self._reply_payload(request)
         if error is not None:
@@ -213,6 +219,7 @@ class ReplyForms:
             raise FormProblem("text", "empty")
         return text, photo, photo_type
 
+    @documented("Confirm unsubscribing from e-mail (HTML)", responses={s: HTML for s in (200, 403)})
     async def show_unsubscribe(self, request: web.Request) -> web.Response:
         try:
             payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
@@ -220,6 +227,7 @@ class ReplyForms:
             return self._link_error(403, "invalid", self._browser_language(request))
         return self._page(200, "unsubscribe.html.j2", payload.get("l"))
 
+    @documented("One-click unsubscribe (RFC 8058)", responses={s: HTML for s in (200, 403)}, form=True)
     async def unsubscribe(self, request: web.Request) -> web.Response:
         try:
             payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])

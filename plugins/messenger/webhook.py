@@ -33,6 +33,7 @@ from aiohttp import web
 
 from hub.errors import DeliveryError, HubError
 from hub.inbound import parse_json
+from hub.apidoc import ERROR, TEXT, documented
 from hub.webhooks import signed
 from hub.models import ReceiptStatus, Tip
 
@@ -67,6 +68,10 @@ class Conversation:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/webhook", self.verify), web.post("/webhook", self.receive)]
 
+    @documented("Meta's subscription check (hub.mode, hub.verify_token, hub.challenge)",
+                responses={200: TEXT, 403: TEXT},
+                query={"hub.mode": {"type": "string"}, "hub.verify_token": {"type": "string"},
+                       "hub.challenge": {"type": "string"}})
     async def verify(self, request: web.Request) -> web.Response:
         q = request.query
         token = self.channel.settings.get("verify_token")
@@ -87,6 +92,9 @@ class Conversation:
         self.channel.log.warning("Messenger webhook call with a missing or wrong signature refused")
         return False
 
+    @documented("Messenger events from Meta (signed with X-Hub-Signature-256)",
+                responses={200: TEXT, 400: ERROR, 403: ERROR, 404: TEXT, 413: ERROR},
+                json_body={"type": "object"}, public=False)
     @signed(_signed)
     async def receive(self, request: web.Request, body: bytes) -> web.Response:
         payload = parse_json(body)

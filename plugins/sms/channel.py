@@ -24,6 +24,7 @@ from aiohttp import web
 
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import TransientDeliveryError
+from hub.apidoc import ERROR, XML, documented
 from hub.webhooks import signed
 from hub.models import Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
 
@@ -160,10 +161,14 @@ class SmsChannel(Channel):
     def web_routes(self) -> Sequence[Any]:
         return [web.post("/status", self._status), web.post("/inbound", self._inbound)]
 
+    @documented("Delivery status callback of the SMS provider (signed)",
+                responses={200: None, 204: None, 400: ERROR, 403: ERROR, 413: ERROR}, form=True, public=False)
     @signed(lambda self, request, body: self.provider.callback_signed(request, "status", body))
     async def _status(self, request: web.Request, body: bytes) -> web.StreamResponse:
         return await self.provider.status_callback(request, body)
 
+    @documented("Replies to an alert, from the SMS provider (signed); stored as tips",
+                responses={200: XML, 400: ERROR, 403: ERROR, 413: ERROR}, form=True, public=False)
     @signed(lambda self, request, body: self.provider.callback_signed(request, "inbound", body))
     async def _inbound(self, request: web.Request, body: bytes) -> web.StreamResponse:
         return await self.provider.inbound(request, body)

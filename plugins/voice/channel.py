@@ -41,6 +41,7 @@ from aiohttp import web
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError, ValidationError
 from hub.inbound import form_params
+from hub.apidoc import ERROR, XML, documented
 from hub.webhooks import signed
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
 
@@ -236,6 +237,8 @@ class VoiceChannel(Channel):
         token = str(self.settings.get("auth_token") or "")
         return signing.twilio_request_signed(token, self.context.url(route), request, body)
 
+    @documented("The call script (TwiML) Twilio fetches for a call (signed)",
+                responses={200: XML, 403: ERROR, 404: ERROR, 413: ERROR}, form=True, public=False)
     @signed(_signed)
     async def _twiml(self, request: web.Request, body: bytes) -> web.StreamResponse:
         record = await self.context.records.get(f"twiml:{request.match_info['key']}")
@@ -243,6 +246,8 @@ class VoiceChannel(Channel):
             raise web.HTTPNotFound()
         return web.Response(text=record["xml"], content_type="text/xml")
 
+    @documented("Call status callback from Twilio (signed)",
+                responses={204: None, 400: ERROR, 403: ERROR, 413: ERROR, 422: ERROR}, form=True, public=False)
     @signed(_signed)
     async def _status(self, request: web.Request, body: bytes) -> web.StreamResponse:
         form = dict(form_params(body, request.content_type))
