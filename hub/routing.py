@@ -497,8 +497,9 @@ class _StrictLoader(yaml.SafeLoader):
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """The document and a map of field paths (``routes[1].channels[0]``) to 1-based line numbers."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader checks the characters here already
         node = loader.get_single_node()
         if node is not None:
             _check_expansion(node)
@@ -510,7 +511,8 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
         context = getattr(e, "context", None)
         raise ConfigError(f"{source}{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from e
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
         _index_lines(node, "", lines)
