@@ -89,12 +89,21 @@ class Op:
     query: Mapping[str, Any] = field(default_factory=dict)
 
 
+def as_op(meta: "Op | tuple") -> Op:
+    """An :class:`Op`; a plain ``(summary, roles, body, success status)`` tuple is read as one whose
+    success answers a JSON object and that may also answer 409."""
+    if isinstance(meta, Op):
+        return meta
+    summary, roles, body, status = meta
+    return Op(summary, tuple(roles), body, {status: None if status == 204 else {"type": "object"}}, (409,))
+
+
 READERS = ("dispatcher", "operator")
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 _FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 _SELF = ("operator", "participant (self)")
 
-OPERATIONS: dict[tuple[str, str], Op] = {
+OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
         200: _obj(("status", "channels"), status={"enum": ["ok"]}, channels={"type": "object"}),
         503: _obj(("status", "channels"), status={"enum": ["starting"]}, channels={"type": "object"}),
@@ -179,7 +188,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     for path, method, handler in _operations(app):
         meta = OPERATIONS.get((method, path))
         if meta is not None:
-            op = _api_operation(method, path, meta, schemas)
+            op = _api_operation(method, path, as_op(meta), schemas)
         else:
             op = _channel_operation(method, path, description_of(handler))
         params = [
