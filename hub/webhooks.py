@@ -57,3 +57,11 @@ def signed(verify: Verify, *, limit: int = MAX_CALLBACK_BYTES) -> Callable:
         return wrapper
 
     return decorate
+
+
+def signed_in_url(handler: Callable) -> Callable:
+    """Mark a handler whose URL carries its own signature (a token the channel verifies first thing),
+    such as RFC 8058 one-click unsubscribes that mail providers post in bursts from a few addresses:
+    like :func:`signed` routes, it is not counted against the per-client limit of public routes."""
+    setattr(handler, SIGNED_CALLBACK, True)
+    return handler

@@ -355,6 +355,8 @@ async def test_unauthenticated_writes_are_rate_limited_per_client(api):
             assert (await client.post(f"/v1/actions/{action_id}/tips", json={"text": "x"}, headers=DISPATCH)).status == 201
             assert (await client.get("/v1/health")).status == 200
             await error_of(await client.post("/v1/channels/sms/status", data=b"MessageSid=SM1"), 403)
+            unsubscribe = await client.post("/v1/channels/email/unsubscribe/forged", data=b"List-Unsubscribe=One-Click")
+            assert unsubscribe.status == 403 and unsubscribe.content_type == "text/html"
         # another client (behind a trusted proxy: the address it forwards) has its own bucket
         other = {"X-Forwarded-For": "198.51.100.7"}
         await error_of(await client.post(f"/v1/actions/{action_id}/tips", json={"text": "x"}, headers=other), 429)

@@ -25,6 +25,7 @@ from hub.apidoc import HTML, documented
 from hub.errors import Conflict, NotFound, TooLarge, ValidationError
 from hub.inbound import form_params, read_body, read_multipart
 from hub.photos import check_photo
+from hub.webhooks import signed_in_url
 from hub.text import clean_text
 from hub.models import Tip
 
@@ -227,7 +228,8 @@ class ReplyForms:
             return self._link_error(403, "invalid", self._browser_language(request))
         return self._page(200, "unsubscribe.html.j2", payload.get("l"))
 
-    @documented("One-click unsubscribe (RFC 8058)", responses={s: HTML for s in (200, 403)}, form=True)
+    @documented("One-click unsubscribe (RFC 8058)", responses={s: HTML for s in (200, 403)}, form=True, public=False)
+    @signed_in_url
     async def unsubscribe(self, request: web.Request) -> web.Response:
         try:
             payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
