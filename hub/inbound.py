@@ -5,7 +5,8 @@ functions, so that no input reaches a handler as an exception the handler did no
 
 * bodies are read up to a limit (:class:`~hub.errors.TooLarge` past it, before the rest is read);
 * text must be UTF-8 (:class:`~hub.errors.MalformedInput` naming the byte's position otherwise);
-* JSON must be standard JSON: ``NaN`` and ``Infinity`` are refused (they are not JSON, and a stored
+* JSON must be standard JSON: ``NaN`` and ``Infinity`` are refused, and so are numbers too large for a
+  float (``1e999``) (they are not JSON, and a stored
   ``NaN`` would make every later answer that holds it unreadable), and nesting is limited to
   :data:`MAX_JSON_DEPTH` levels (a body nested 100,000 deep is refused, not a ``RecursionError``);
 * url-encoded forms are parsed with strict UTF-8 and a bounded number of fields;
@@ -18,6 +19,7 @@ middleware answers with the JSON error shape naming the field.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
@@ -65,11 +67,18 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
 def parse_json(raw: bytes | str, *, field: str = BODY, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Standard JSON from ``raw``, at most ``max_depth`` levels deep; :class:`MalformedInput` otherwise."""
     text = decode_text(raw, field=field) if isinstance(raw, (bytes, bytearray)) else raw
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        data = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError as e:
         raise MalformedInput(field, f"is nested more than {max_depth} levels deep") from e
     except ValueError as e:  # JSONDecodeError, and NaN / Infinity

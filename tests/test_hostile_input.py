@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hub.api import create_app
 from hub.api.openapi import OPERATIONS, as_op
 from hub.cli import cli
-from hub.testing import tiny_image
+from hub.testing import BACKENDS, tiny_image
 
 from conftest import UTRECHT, start_payload
 
@@ -148,6 +148,7 @@ async def test_a_non_ascii_bearer_token_is_a_401_on_every_protected_route(api):
                     assert json.loads(body)["error"] == "unauthorized"
 
 
+@pytest.mark.parametrize("hub_backend", BACKENDS)
 async def test_integers_beyond_64_bits_in_paths_and_queries(api):
     async with api() as (client, hub):
         action_id = await started_action(client)
@@ -163,6 +164,7 @@ async def test_integers_beyond_64_bits_in_paths_and_queries(api):
         assert b"event: action" in await r.read()
 
 
+@pytest.mark.parametrize("hub_backend", BACKENDS)
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
 async def test_latitudes_that_are_not_finite_numbers_are_refused_and_never_stored(api, value):
     async with api() as (client, hub):
