@@ -372,3 +372,20 @@ async def test_forwarded_addresses_count_only_behind_a_trusted_proxy(api):
             assert (await client.post(f"/v1/actions/{action_id}/tips", json={"text": "x"}, headers=headers)).status == 201
         headers = {"X-Forwarded-For": "198.51.100.7"}
         await error_of(await client.post(f"/v1/actions/{action_id}/tips", json={"text": "x"}, headers=headers), 429)
+
+
+async def test_the_openapi_document_lists_what_channel_routes_answer(api):
+    async with api() as (client, hub):
+        doc = await (await client.get("/v1/openapi.json")).json()
+    paths = doc["paths"]
+    for path in ("/v1/channels/sms/status", "/v1/channels/sms/inbound", "/v1/channels/voice/status",
+                 "/v1/channels/messenger/webhook"):
+        responses = paths[path]["post"]["responses"]
+        assert {"400", "403", "413"} <= set(responses), (path, sorted(responses))
+        assert "429" not in responses  # signed: not rate-limited
+    tips = paths["/v1/channels/app/tips"]["post"]["responses"]
+    assert {"400", "404", "413", "415", "429"} <= set(tips)
+    assert tips["429"]["headers"]["Retry-After"]["required"] is True
+    assert tips["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    html = paths["/v1/channels/email/reply/{token}"]["post"]["responses"]["410"]["content"]
+    assert list(html) == ["text/html"]
