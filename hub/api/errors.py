@@ -94,8 +94,8 @@ async def error_middleware(request: web.Request, handler):
         return error_response(400, "invalid_json", f"request body is not valid JSON: {e}")
     except HttpProcessingError as e:  # aiohttp could not read the body (e.g. a broken multipart part)
         return error_response(400, "bad_request", f"the request cannot be read: {e.message}")
-    except (ConnectionError, OSError):
-        raise  # the client went away
+    except ConnectionError:
+        raise  # the client went away: nobody to answer
     except Exception:
         if not request.path.startswith("/v1/"):
             raise
