@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from .channel import AudienceKind
-from .errors import Conflict, NotFound
-from .geo import radius_for
+from .errors import Conflict, NotFound, ValidationError
+from .geo import polygon_problem, radius_for
 from .models import (
     DEFAULT_DOMAIN,
     ActionEvent,
@@ -49,6 +50,16 @@ def new_action_id() -> str:
 
 
 def area_from_dict(data: Mapping[str, Any], radius_table: Mapping[str, float] | None = None) -> Circle | Polygon:
+    """The area of a validated action payload; refuses what the schema cannot: numbers that are not
+    finite, and polygons that cross themselves or have no area."""
+    numbers = [data.get(k) for k in ("lat", "lon", "radius_m") if data.get(k) is not None]
+    numbers += [v for p in data.get("points") or () for v in p]
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+        raise ValidationError("area", "coordinates and radius must be finite numbers")
+    if data["type"] == "polygon":
+        problem = polygon_problem(data["points"])
+        if problem:
+            raise ValidationError("area.points", f"the polygon {problem}")
     if data["type"] == "circle":
         transport = TransportMode(data["transport"]) if data.get("transport") else None
         radius = data.get("radius_m") or radius_for(transport, radius_table)

@@ -81,6 +81,11 @@ class Config:
     engine: EngineSettings = EngineSettings()
     action_ttl_hours: float = 24.0
     max_photo_bytes: int = 5 * 1024 * 1024
+    #: unauthenticated writes per client: requests per second on average, and at once
+    public_rate: float = 2.0
+    public_burst: int = 60
+    #: reverse proxies whose ``X-Forwarded-For`` names the client (addresses or networks)
+    trusted_proxies: tuple[str, ...] = ()
     console: ConsoleConfig = ConsoleConfig()
     retention: RetentionSettings = RetentionSettings()
     source: Path | None = None
@@ -219,6 +224,9 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         engine=engine,
         action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
         max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
+        public_rate=float(api.pop("public_rate", 2.0)),
+        public_burst=int(api.pop("public_burst", 60)),
+        trusted_proxies=tuple(str(p) for p in api.pop("trusted_proxies", ())),
         console=console,
         retention=retention,
         source=source,

@@ -3,6 +3,9 @@
     HubError
     ├── ConfigError              a settings or rules file is wrong; nothing was changed
     │   └── ValidationError      input failed its JSON Schema; ``.field`` names the field
+    │       ├── MalformedInput   the bytes cannot be read at all (not UTF-8, not JSON, nested too deep)
+    │       ├── UnsupportedMedia the body's type is not one the route takes
+    │       └── TooLarge         the body or a part of it is larger than the route takes
     ├── StoreError               the store cannot be used as it is
     │   ├── SchemaTooNew         the database was written by a newer burgerhub
     │   └── StoreInUse           another hub serves this embedded database
@@ -10,7 +13,8 @@
     ├── NotFound                 an action, participant or record does not exist
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
     ├── AuthError                no or wrong credentials
-    │   └── Forbidden            valid credentials, wrong role
+    │   └── Forbidden            valid credentials, wrong role (or a provider callback's wrong signature)
+    ├── RateLimited              a client sent more than its share; ``retry_after`` seconds
     └── DeliveryError            a channel could not deliver one message
         ├── TransientDeliveryError   try again later (``retry_after`` seconds if the provider said so)
         └── PermanentDeliveryError   never retry (invalid number, unsubscribed, rejected content)
@@ -50,6 +54,18 @@ class ValidationError(ConfigError):
         }
 
 
+class MalformedInput(ValidationError):
+    """The request cannot be read at all: not UTF-8, not JSON, nested too deep, a multipart without boundary."""
+
+
+class UnsupportedMedia(ValidationError):
+    """The body's declared (or sniffed) type is not one the route takes."""
+
+
+class TooLarge(ValidationError):
+    """The body, or one part of it, is larger than the route takes."""
+
+
 class StoreError(HubError):
     """The database cannot be used as it is; nothing was changed."""
 
@@ -80,6 +96,14 @@ class AuthError(HubError):
 
 class Forbidden(AuthError):
     """The credentials are valid but their role may not do this."""
+
+
+class RateLimited(HubError):
+    """A client sent more requests than it may; it may try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"too many requests: try again in {max(1, round(retry_after))} s")
 
 
 class DeliveryError(HubError):

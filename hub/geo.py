@@ -341,6 +341,33 @@ def _segments_cross(a1: np.ndarray, a2: np.ndarray, b1: np.ndarray, b2: np.ndarr
     return (((d1 > 0) != (d2 > 0)) | (d1 == 0) | (d2 == 0)) & (((d3 > 0) != (d4 > 0)) | (d3 == 0) | (d4 == 0))
 
 
+def polygon_problem(points) -> str | None:
+    """Why ``points`` (lat, lon vertices; the ring may repeat its first point at the end) is not a simple
+    polygon, or ``None``: fewer than 3 distinct vertices, a vertex repeated, no area, or two edges that
+    cross or touch other than where neighbours meet (a self-intersecting "bow tie" has no clear inside)."""
+    ring = [tuple(map(float, p)) for p in points]
+    if len(ring) > 3 and ring[0] == ring[-1]:
+        ring = ring[:-1]
+    if len(ring) < 3:
+        return "needs at least 3 distinct points"
+    if len(set(ring)) != len(ring):
+        return "repeats a point"
+    xy = np.asarray([(lon, lat) for lat, lon in ring], dtype=float)
+    x, y = xy[:, 0], xy[:, 1]
+    a1, a2 = xy, np.roll(xy, -1, axis=0)
+    crossing = _segments_cross(a1, a2, a1, a2)
+    n = len(ring)
+    i, j = np.triu_indices(n, k=2)
+    neighbours = (i == 0) & (j == n - 1)  # the last edge meets the first at vertex 0
+    hits = crossing[i, j] & ~neighbours
+    if hits.any():
+        k = int(np.argmax(hits))
+        return f"crosses itself (edge {int(i[k]) + 1} meets edge {int(j[k]) + 1})"
+    if abs(float((x * np.roll(y, -1) - np.roll(x, -1) * y).sum())) < 1e-18:
+        return "has no area (its points lie on one line)"
+    return None
+
+
 def polygons_intersect(a: Polygon, b: Polygon) -> bool:
     """Whether two polygons share a point (edges cross, or one contains the other)."""
     ra, rb = _ring(a.points), _ring(b.points)

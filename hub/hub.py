@@ -202,6 +202,9 @@ class Hub:
                 if self.config.strict_plugins:
                     raise PluginError(self.unavailable[name]) from e
         self.rules.known_channels = set(self.channel_classes)
+        if gaps := self.rules.current.gaps():
+            log.warning("the routing rules in force send %d action type/urgency combinations to no channel at all: %s",
+                        len(gaps), ", ".join(f"{t}/{u}" for t, u in gaps))
         for name, rt in self.runtimes.items():
             self.metrics.channel_up.labels(name, "sandbox" if rt.sandbox else "provider").set(1)
         await self.registry.load()

@@ -34,7 +34,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -659,11 +659,14 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
     text = text.lstrip("\ufeff")
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line else (";" if first_line.count(";") > first_line.count(",") else ",")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # newline="": line breaks inside quoted cells stay data, and a lone "\r" ends a line as csv expects
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         return [], []
+    except csv.Error as e:
+        return [], [RowError(1, "(row)", f"not CSV: {e}")]
     header = [h.strip().lower() for h in header]
     known = set(CSV_COLUMNS) | set(CSV_EXTRA_COLUMNS)
     errors: list[RowError] = []
@@ -677,7 +680,10 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
 
     participants: list[Participant] = []
     seen: dict[str, int] = {}
-    for row_no, values in enumerate(reader, start=2):
+    for row_no, values in enumerate(_rows(reader), start=2):
+        if isinstance(values, csv.Error):
+            errors.append(RowError(row_no, "(row)", f"not CSV: {values}"))
+            break
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(header):
@@ -703,6 +709,18 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
         seen[participant.id] = row_no
         participants.append(participant)
     return participants, errors
+
+
+def _rows(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's rows; a row the csv module cannot read ends them with its error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            yield e
+            return
 
 
 def participants_from_dicts(items: Iterable[Mapping[str, Any]], *, validate: bool = False) -> list[Participant]:

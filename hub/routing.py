@@ -171,14 +171,16 @@ class RuleSet:
     @classmethod
     def load(
         cls, path_or_text: str | os.PathLike[str], *, known_channels: Collection[str] | None = None,
-        source: str | None = None,
+        source: str | None = None, allow_gaps: bool = True,
     ) -> "RuleSet":
         """Parse and validate rules from a file (a path object) or from YAML text (a ``str``).
 
         Raises :class:`~hub.errors.ConfigError` for an unreadable file or a YAML syntax error (naming
         the line), :class:`~hub.errors.ValidationError` (``field`` + ``reason``, with the line) for
         rules that break the format, name a route twice or, when ``known_channels`` is given, name an
-        unknown channel.
+        unknown channel, and, unless ``allow_gaps``, leave an action type and urgency without any
+        channel (:meth:`gaps`). The YAML is read with limits (:data:`MAX_RULES_BYTES`, aliases, depth,
+        expanded size), so a hostile file is refused quickly instead of expanding.
         """
         if isinstance(path_or_text, os.PathLike):
             path = Path(path_or_text)
@@ -190,11 +192,15 @@ class RuleSet:
         else:
             text = path_or_text
             source = source or "<text>"
+        if len(text) > MAX_RULES_BYTES:
+            raise ConfigError(f"{source}: the rules are larger than {MAX_RULES_BYTES} characters")
         data, lines = _parse_yaml(text, source)
         try:
             rules = cls.from_dict(data, known_channels=known_channels, text=text, source=source)
         except ValidationError as e:
             raise _with_lines(e, lines) from e.__cause__
+        if not allow_gaps:
+            rules.check_gaps()
         return rules
 
     @classmethod
@@ -236,6 +242,26 @@ class RuleSet:
                     raise ValidationError(
                         where, f"unknown channel {name!r} ({did_you_mean}known: {', '.join(known) or 'none'})"
                     )
+
+    def gaps(self) -> list[tuple[str, str]]:
+        """Every (action type, urgency) that these rules send to no channel at all (without a region)."""
+        return [
+            (t.value, u.value)
+            for t in ActionType
+            for u in Urgency
+            if not self.route(RouteFacts(type=t, urgency=u)).channels
+        ]
+
+    def check_gaps(self) -> None:
+        """Raise :class:`~hub.errors.ValidationError` if an action type and urgency would reach nobody."""
+        gaps = self.gaps()
+        if gaps:
+            listed = ", ".join(f"{t}/{u}" for t, u in gaps[:6]) + (f" and {len(gaps) - 6} more" if len(gaps) > 6 else "")
+            raise ValidationError(
+                "channels",
+                f"these rules send {len(gaps)} action type/urgency combinations to no channel at all ({listed}); "
+                "to load them anyway, confirm explicitly (allow_gaps)",
+            )
 
     def route(self, facts: RouteFacts | ActionView) -> RouteDecision:
         """Walk the tree for ``facts`` (or an action) and say where it goes and why."""
@@ -283,20 +309,31 @@ class RuleHolder:
     def route(self, facts: RouteFacts | ActionView) -> RouteDecision:
         return self._current.route(facts)
 
-    def reload(self, text: str | None = None, *, source: str | None = None) -> RuleSet:
+    def reload(self, text: str | None = None, *, source: str | None = None, allow_gaps: bool = False) -> RuleSet:
         """Replace the rules with ``text`` (default: re-read :attr:`path`) once they are valid.
 
         On any error the rules in force stay and the error is raised.
         """
+        return self.install(self.parse(text, source=source, allow_gaps=allow_gaps))
+
+    def parse(self, text: str | None = None, *, source: str | None = None, allow_gaps: bool = False) -> RuleSet:
+        """Validate ``text`` (default: re-read :attr:`path`) as :meth:`reload` would, without installing it.
+
+        Pure and thread-safe: the API runs it on a worker thread, away from the event loop.
+        """
         if text is None:
             if self.path is None:
                 raise ConfigError("no rules file to reload from")
-            new = RuleSet.load(self.path, known_channels=self.known_channels)
-        else:
-            new = RuleSet.load(text, known_channels=self.known_channels, source=source or str(self.path or "<text>"))
-        self._current = new
+            return RuleSet.load(self.path, known_channels=self.known_channels, allow_gaps=allow_gaps)
+        return RuleSet.load(
+            text, known_channels=self.known_channels, source=source or str(self.path or "<text>"), allow_gaps=allow_gaps
+        )
+
+    def install(self, rules: RuleSet) -> RuleSet:
+        """Put already validated ``rules`` in force."""
+        self._current = rules
         self.generation += 1
-        return new
+        return rules
 
     @property
     def writable(self) -> bool:
@@ -410,8 +447,39 @@ def _kind(value: Any) -> str:
 # -- YAML with line numbers ------------------------------------------------------------------
 
 
+#: limits on a rules document: its size, and what aliases could make of it
+MAX_RULES_BYTES = 256 * 1024
+MAX_ALIASES = 100
+MAX_DEPTH = 32
+MAX_EXPANDED_NODES = 20_000
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys, which plain YAML loaders silently resolve to the last one."""
+    """Safe YAML that refuses duplicate keys, which plain YAML loaders silently resolve to the last one,
+    and documents that aliases would expand past :data:`MAX_EXPANDED_NODES` (a "billion laughs") or that
+    nest deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases", self.peek_event().start_mark
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first: dict[Any, int] = {}
@@ -419,7 +487,11 @@ class _StrictLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in first:
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a plain value, not a {type(key).__name__}", key_node.start_mark
+                )
+            if key in first:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first at line {first[key] + 1})", key_node.start_mark
                 )
@@ -429,9 +501,12 @@ class _StrictLoader(yaml.SafeLoader):
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """The document and a map of field paths (``routes[1].channels[0]``) to 1-based line numbers."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader checks the characters here already
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -440,11 +515,55 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
         context = getattr(e, "context", None)
         raise ConfigError(f"{source}{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from e
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
         _index_lines(node, "", lines)
     return data, lines
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that aliases expand past the limits, or that refers to itself.
+
+    Counted without expanding anything: each node's expanded size and depth once, children first.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_EXPANDED_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases expand the document past {MAX_EXPANDED_NODES} values", node.start_mark
+                )
+            if depth[key] > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases nest the document more than {MAX_DEPTH} levels deep", node.start_mark
+                )
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to a node that contains it", node.start_mark)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _index_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:

@@ -193,7 +193,7 @@ def describe(error: SchemaViolation) -> tuple[str, str]:
         return field_path([*path, missing[0]]), "is required"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(schema.get("properties", {}))
-        extra = sorted(k for k in error.instance if k not in known)
+        extra = sorted(str(k) for k in error.instance if k not in known)  # YAML keys may be null or numbers
         if extra:
             hint = difflib.get_close_matches(extra[0], sorted(known), n=1)
             reason = "is not an allowed field"

@@ -6,6 +6,7 @@ import time
 from typing import Any, Callable
 
 from .models import ReceiptStatus, Tip
+from .text import clean_text
 
 
 class StoreRecords:
@@ -35,10 +36,10 @@ class StoreTips:
         tip_id = await self.store.add_tip(
             {
                 "action_id": tip.action_id,
-                "text": tip.text,
+                "text": clean_text(tip.text),  # whatever channel it came through
                 "channel": tip.channel or self.channel,
                 "participant_id": tip.participant_id,
-                "sender": tip.sender,
+                "sender": clean_text(tip.sender) if tip.sender else tip.sender,
                 "photo": tip.photo,
                 "photo_type": tip.photo_type,
             }

@@ -466,3 +466,43 @@ def toml_text(data: dict[str, dict[str, Any]]) -> str:
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in items.items())
         lines.append("")
     return "\n".join(lines)
+
+
+def tiny_image(kind: str = "image/jpeg", width: int = 2, height: int = 2) -> bytes:
+    """The smallest well-formed header of an image of ``kind`` and size, for photo tests (not decodable
+    pixels: the hub reads types and sizes, it never decodes a picture)."""
+    import struct
+    import zlib
+
+    if kind == "image/png":
+        def chunk(tag: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 4)) + chunk(b"IEND", b"")
+    if kind == "image/jpeg":
+        app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+        return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+    if kind == "image/webp":
+        body = b"VP8X" + struct.pack("<I", 10) + b"\x00" * 4 + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+    if kind == "image/gif":
+        return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+    raise ValueError(f"no tiny image of type {kind}")
+
+
+def channel_routes_app(name: str, routes: Any) -> Any:
+    """A web app with a channel's ``routes`` mounted where the hub mounts them (``/v1/channels/<name>/``),
+    behind the hub's error middleware, so a plugin's tests see the answers the hub gives."""
+    from aiohttp import web
+
+    from .api.errors import error_middleware
+    from .api.guard import nosniff
+
+    app = web.Application(middlewares=[error_middleware])
+    app.on_response_prepare.append(nosniff)
+    sub = web.Application()
+    sub.add_routes(routes)
+    app.add_subapp(f"/v1/channels/{name}/", sub)
+    return app

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api import create_app
-from hub.testing import BACKENDS, RecordingPlugin, read_events
+from hub.testing import BACKENDS, RecordingPlugin, read_events, tiny_image
 
 from conftest import UTRECHT, person, start_payload
 
@@ -105,14 +105,14 @@ async def test_live_counts_tips_with_photo_and_closing(api, recording_channel):
 
         form = aiohttp.FormData()
         form.add_field("text", "Zag hem bij de Neude")
-        form.add_field("photo", b"\xff\xd8\xff\xe0fakejpeg", filename="x.jpg", content_type="image/jpeg")
+        form.add_field("photo", tiny_image("image/jpeg"), filename="x.jpg", content_type="image/jpeg")
         r = await client.post(f"/v1/actions/{action_id}/tips", data=form)
         assert r.status == 201
         r = await client.get(f"/v1/actions/{action_id}/tips", headers=DISPATCH)
         tips = (await r.json())["tips"]
         assert tips[0]["text"] == "Zag hem bij de Neude" and tips[0]["has_photo"]
         r = await client.get(tips[0]["photo_url"], headers=DISPATCH)
-        assert await r.read() == b"\xff\xd8\xff\xe0fakejpeg"
+        assert await r.read() == tiny_image("image/jpeg")
         r = await client.post(f"/v1/actions/{action_id}/tips", json={"text": ""})
         assert r.status == 422 and (await r.json())["field"] == "text"
 
@@ -300,11 +300,11 @@ async def test_a_load_balancer_may_send_any_request_to_any_hub(api):
     through one reaches a dispatcher's event stream on the other; an action started on one ends on
     the other; a participant registered on one is selected by the other."""
     async with api() as (a, hub_a), api() as (b, hub_b):
-        r = await a.post("/v1/photos", data=b"\x89PNG\r\n\x1a\nfake", headers={**DISPATCH, "Content-Type": "image/png"})
+        r = await a.post("/v1/photos", data=tiny_image("image/png"), headers={**DISPATCH, "Content-Type": "image/png"})
         assert r.status == 201
         url = (await r.json())["url"]
         served = await b.get(url)
-        assert served.status == 200 and await served.read() == b"\x89PNG\r\n\x1a\nfake"
+        assert served.status == 200 and await served.read() == tiny_image("image/png")
 
         r = await a.post("/v1/participants", json=person("p1", *UTRECHT), headers=OPERATE)
         assert r.status == 201, await r.text()

@@ -8,13 +8,18 @@ from ..hub import Hub
 from . import actions, events, participants, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
+from .guard import LIMITER, ClientLimiter, nosniff, rate_limit_middleware
 from .keys import HUB
 
 
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     """The web app for ``hub``. With ``manage_hub`` the app starts and stops the hub with itself."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=hub.config.max_photo_bytes + 1024 * 1024)
+    config = hub.config
+    limit = rate_limit_middleware([t.token for t in config.tokens], config.trusted_proxies)
+    app = web.Application(middlewares=[error_middleware, limit], client_max_size=config.max_photo_bytes + 1024 * 1024)
     app[HUB] = hub
+    app[LIMITER] = ClientLimiter(config.public_rate, config.public_burst)
+    app.on_response_prepare.append(nosniff)
     app[AUTH] = TokenAuth(hub.config.tokens, hub.registry)
     events.install(app)
     app.add_routes(system.routes)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import ValidationError
+from ..errors import Forbidden, NotFound, ValidationError
+from ..inbound import read_multipart
 from ..models import Tip
+from ..photos import check_photo
 from ..schemas import validate
 from .auth import DISPATCHER, OPERATOR, PARTICIPANT, optional, require
 from .errors import read_json
 from .events import after_tip, stream_action
 from .keys import HUB
+from .params import path_id, query_int
 
 routes = web.RouteTableDef()
 READERS = (DISPATCHER, OPERATOR)
@@ -34,7 +37,7 @@ async def list_actions(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status not in (None, "active", "ended"):
         raise ValidationError("status", "must be 'active' or 'ended'")
-    limit = _int(request, "limit", 100, 1, 1000)
+    limit = query_int(request, "limit", 100, 1, 1000)
     actions = await request.app[HUB].store.list_actions(status=status, limit=limit)
     return web.json_response({"actions": actions})
 
@@ -78,20 +81,18 @@ async def add_tip(request: web.Request) -> web.Response:
     """A tip for an action: JSON ``{text}`` or multipart with ``text`` and an optional ``photo``."""
     actor = await optional(request)
     if actor is not None and actor.role not in (PARTICIPANT, DISPATCHER):
-        raise ValidationError("Authorization", "tips come from participants or dispatchers")
+        raise Forbidden(f"role {actor.role!r} may not send tips (tips come from participants or dispatchers)")
     hub = request.app[HUB]
     action_id = request.match_info["id"]
     photo, photo_type, fields = None, None, {}
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if part.name == "photo":
-                photo_type = part.headers.get("Content-Type", "application/octet-stream")
-                if photo_type not in ("image/jpeg", "image/png", "image/webp", "image/heic"):
-                    raise ValidationError("photo", f"unsupported image type {photo_type!r}")
-                photo = await _read_limited(part, hub.config.max_photo_bytes)
-            elif part.name in ("text", "sender"):
-                fields[part.name] = (await part.text()).strip()
+        limits = {"text": 16 * 1024, "sender": 1024, "photo": hub.config.max_photo_bytes}
+        parts = await read_multipart(request, limits)
+        fields = {name: parts[name].text(name).strip() for name in ("text", "sender") if name in parts}
+        if "photo" in parts:
+            upload = parts["photo"]
+            photo = upload.data
+            photo_type = check_photo(photo, declared=upload.content_type, max_bytes=hub.config.max_photo_bytes).type
     else:
         fields = await read_json(request)
     validate("tip", fields)
@@ -109,16 +110,6 @@ async def add_tip(request: web.Request) -> web.Response:
     return web.json_response({"id": int(tip_id), "action_id": action_id}, status=201)
 
 
-async def _read_limited(part, limit: int) -> bytes:
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ValidationError("photo", f"larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @routes.get("/v1/actions/{id}/tips")
 async def list_tips(request: web.Request) -> web.Response:
     await require(request, READERS)
@@ -134,13 +125,10 @@ async def list_tips(request: web.Request) -> web.Response:
 @routes.get("/v1/actions/{id}/tips/{tip}/photo")
 async def tip_photo(request: web.Request) -> web.Response:
     await require(request, READERS)
-    try:
-        tip_id = int(request.match_info["tip"])
-    except ValueError as e:
-        raise ValidationError("tip", "must be an integer") from e
+    tip_id = path_id(request, "tip")
     found = await request.app[HUB].store.tip_photo(request.match_info["id"], tip_id)
     if not found:
-        raise web.HTTPNotFound(text='{"error":"not_found","reason":"no such photo"}', content_type="application/json")
+        raise NotFound("no such photo")
     return web.Response(body=found[0], content_type=found[1])
 
 
@@ -152,16 +140,3 @@ async def events(request: web.Request) -> web.StreamResponse:
     """
     await require(request, READERS)
     return await stream_action(request, request.app[HUB], request.match_info["id"], after=after_tip(request))
-
-
-def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise ValidationError(name, "must be an integer") from e
-    if not lo <= value <= hi:
-        raise ValidationError(name, f"must be between {lo} and {hi}")
-    return value

@@ -1,27 +1,75 @@
-"""Turning the error tree into HTTP answers with a reason (and the field, for bad input)."""
+"""Turning the error tree into HTTP answers with a reason (and the field, for bad input).
+
+Every answer under ``/v1/`` that is not a success has the same JSON shape: ``{"error", "reason"}``,
+plus ``field`` and ``errors`` for bad input. That holds for the hub's own errors, for aiohttp's (an
+unknown path, a method a path does not take, a body past the size limit) and for anything unexpected,
+which is logged and answered with a 500 in the same shape.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from ..errors import AuthError, ConfigError, Conflict, Forbidden, HubError, NotFound, ValidationError
+from ..errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    HubError,
+    MalformedInput,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    UnsupportedMedia,
+    ValidationError,
+)
+from ..inbound import read_json as _read_any_json
 
 log = logging.getLogger("burgerhub.api")
+
+#: aiohttp's own errors, by status: the ``error`` word of the JSON shape
+HTTP_ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+}
 
 
 def error_response(status: int, error: str, reason: str, **extra) -> web.Response:
     return web.json_response({"error": error, "reason": reason, **extra}, status=status)
 
 
+def _validation(e: ValidationError, status: int, error: str) -> web.Response:
+    return web.json_response({**e.as_dict(), "error": error}, status=status)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as e:
+        if e.status < 400 or not request.path.startswith("/v1/") or e.content_type == "application/json":
+            raise
+        return _http_error(e)
+    except MalformedInput as e:
+        return _validation(e, 400, getattr(e, "code", "malformed"))
+    except UnsupportedMedia as e:
+        return _validation(e, 415, "unsupported_media_type")
+    except TooLarge as e:
+        return _validation(e, 413, "too_large")
     except ValidationError as e:
         return web.json_response(e.as_dict(), status=422)
     except Forbidden as e:
@@ -34,22 +82,39 @@ async def error_middleware(request: web.Request, handler):
         return error_response(404, "not_found", str(e))
     except Conflict as e:
         return error_response(409, "conflict", str(e))
+    except RateLimited as e:
+        resp = error_response(429, "too_many_requests", str(e))
+        resp.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after)))
+        return resp
     except ConfigError as e:
         return error_response(422, "invalid", str(e))
     except HubError as e:
         return error_response(400, "bad_request", str(e))
     except json.JSONDecodeError as e:
         return error_response(400, "invalid_json", f"request body is not valid JSON: {e}")
+    except HttpProcessingError as e:  # aiohttp could not read the body (e.g. a broken multipart part)
+        return error_response(400, "bad_request", f"the request cannot be read: {e.message}")
+    except ConnectionError:
+        raise  # the client went away: nobody to answer
+    except Exception:
+        if not request.path.startswith("/v1/"):
+            raise
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return error_response(500, "internal", "the hub failed to answer; the cause is in its log")
+
+
+def _http_error(e: web.HTTPException) -> web.Response:
+    reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+    resp = error_response(e.status, HTTP_ERRORS.get(e.status, "error"), reason or e.reason)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in e.headers:
+            resp.headers[header] = e.headers[header]
+    return resp
 
 
 async def read_json(request: web.Request) -> dict:
-    if request.content_type not in ("application/json", ""):
-        raise web.HTTPUnsupportedMediaType(
-            text=json.dumps({"error": "unsupported_media_type", "reason": "send application/json"}),
-            content_type="application/json",
-        )
-    body = await request.text()
-    data = json.loads(body or "null")
+    """The request's JSON body, which must be an object (see :func:`hub.inbound.read_json`)."""
+    data = await _read_any_json(request)
     if not isinstance(data, dict):
         raise ValidationError("(root)", "the request body must be a JSON object")
     return data

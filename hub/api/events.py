@@ -1,6 +1,6 @@
 """Server-sent events for one action, shared by ``/v1/actions/{id}/events`` and the console.
 
-The stream sends ``action`` (the action with live counts) whenever it changes and ``tip`` for each
+``?max_seconds=N`` ends a stream after N seconds. The stream sends ``action`` (the action with live counts) whenever it changes and ``tip`` for each
 tip in full, oldest first, each with its id so a client can resume with ``?after=<tip id>``. It ends
 when the client goes away or the app shuts down, so a closed tab or a stopping hub never keeps a
 handler running.
@@ -14,7 +14,7 @@ import time
 
 from aiohttp import web
 
-from ..errors import ValidationError
+from .params import MAX_ID, query_int
 
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 0.5
@@ -35,15 +35,15 @@ async def _end_streams(app: web.Application) -> None:
 
 def after_tip(request: web.Request) -> int:
     """The ``after`` query parameter: the newest tip id the client already holds."""
-    try:
-        return int(request.query.get("after", "0"))
-    except ValueError as e:
-        raise ValidationError("after", "must be an integer") from e
+    return query_int(request, "after", 0, 0, MAX_ID)
 
 
 async def stream_action(request: web.Request, hub, action_id: str, *, after: int = 0) -> web.StreamResponse:
     """Serve the event stream of ``action_id`` on ``request`` until the client or the app goes."""
     await hub.actions.get(action_id)  # 404 before the stream starts
+    # ``?max_seconds=N`` ends the stream after N seconds (for clients that poll, and for tests)
+    max_seconds = query_int(request, "max_seconds", 0, 0, 86400)
+    deadline = time.monotonic() + max_seconds if max_seconds else float("inf")
     stop = asyncio.Event()
     tips = hub.subscribe_tips()
     streams = request.app[STREAMS]
@@ -56,7 +56,10 @@ async def stream_action(request: web.Request, hub, action_id: str, *, after: int
         await resp.prepare(request)
         await resp.write(b"retry: 3000\n\n")
         last_action, last_write, tips_due = None, time.monotonic(), True
-        while not stop.is_set() and request.transport is not None and not request.transport.is_closing():
+        while (
+            not stop.is_set() and request.transport is not None and not request.transport.is_closing()
+            and time.monotonic() < deadline
+        ):
             action = await hub.actions.get(action_id)
             snapshot = json.dumps(action, sort_keys=True)
             if snapshot != last_action:

@@ -1,87 +1,201 @@
-"""The OpenAPI 3.1 document, built from the live router and the JSON Schemas in ``schemas/``."""
+"""The OpenAPI 3.1 document, built from the live router, the JSON Schemas in ``schemas/`` and what each
+channel's routes say of themselves (:mod:`hub.apidoc`).
+
+Every operation lists every status it answers, each with its content and schema: its successes, and
+the errors the core gives it by what it is (a token it needs: 401/403; a body: 400/413/415/422; a path
+id: 404; query parameters: 422; a write a client may make without a staff token: 429 with
+``Retry-After``). The test suite fuzzes the served document with each role's token and none and holds
+the hub to it: no 5xx, no status or content type the document does not list, no body off its schema.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from aiohttp import web
 
 from .. import __version__
+from ..apidoc import ERROR, description_of
+from ..models import ActionType, Domain, Urgency
 from ..schemas import validator
 
-# (method, path) -> (summary, roles, request schema or media type, success status)
-OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, int]] = {
-    ("GET", "/v1/health"): ("Liveness and channel status", (), None, 200),
-    ("GET", "/v1/metrics"): ("Prometheus metrics", (), None, 200),
-    ("GET", "/v1/openapi.json"): ("This document", (), None, 200),
-    ("POST", "/v1/actions"): ("Start an action (`?dry_run=true` plans it without sending)", ("dispatcher",), "action.start", 201),
-    ("GET", "/v1/actions"): ("List actions (`?status=active|ended`)", ("dispatcher", "operator"), None, 200),
-    ("GET", "/v1/actions/{id}"): ("An action with live delivery counts", ("dispatcher", "operator"), None, 200),
-    ("PATCH", "/v1/actions/{id}"): ("Update an action's description, photos or area", ("dispatcher",), "action.update", 200),
-    ("POST", "/v1/actions/{id}/end"): ("End an action; the closing message goes to everyone reached", ("dispatcher",), "action.end", 200),
-    ("GET", "/v1/actions/{id}/deliveries"): ("The action's ledger rows", ("dispatcher", "operator"), None, 200),
-    ("GET", "/v1/actions/{id}/audit"): ("The action's audit trail", ("dispatcher", "operator"), None, 200),
-    ("POST", "/v1/actions/{id}/tips"): ("Send a tip (JSON, or multipart with a photo)", ("participant", "dispatcher", "anonymous"), "tip", 201),
-    ("GET", "/v1/actions/{id}/tips"): ("Tips, newest first", ("dispatcher", "operator"), None, 200),
-    ("GET", "/v1/actions/{id}/tips/{tip}/photo"): ("A tip's photo", ("dispatcher", "operator"), None, 200),
-    ("GET", "/v1/actions/{id}/events"): ("Server-sent events: live counts and tips", ("dispatcher", "operator"), None, 200),
-    ("POST", "/v1/participants"): ("Register (yourself without a token, anyone as operator)", ("operator", "anonymous"), "participant", 201),
-    ("GET", "/v1/participants/{id}"): ("A participant", ("operator", "participant (self)"), None, 200),
-    ("PUT", "/v1/participants/{id}"): ("Replace a participant's data", ("operator", "participant (self)"), "participant", 200),
-    ("DELETE", "/v1/participants/{id}"): ("Erase a participant and all their personal data", ("operator", "participant (self)"), None, 204),
-    ("POST", "/v1/participants/import"): ("Bulk import from CSV", ("operator",), "text/csv", 200),
-    ("GET", "/v1/routes"): ("The routing rules in force", ("operator", "dispatcher"), None, 200),
-    ("PUT", "/v1/routes"): ("Replace the routing rules (YAML); refused with the reason if invalid", ("operator",), "application/yaml", 200),
-    ("POST", "/v1/routes/test"): ("Where an action would go, and with an area how many it reaches", ("operator", "dispatcher"), None, 200),
-    ("GET", "/v1/channels"): ("Installed channels and their mode", ("operator", "dispatcher"), None, 200),
-    ("GET", "/v1/sandbox/outbox"): ("Messages sandboxed channels would have sent", ("operator", "dispatcher"), None, 200),
-    ("GET", "/v1/audit"): ("The audit log", ("operator",), None, 200),
-    ("POST", "/v1/photos"): ("Upload a photo for an action", ("dispatcher",), "image/jpeg", 201),
-    ("GET", "/v1/photos/{name}"): ("A photo attached to an action (public)", (), None, 200),
+JSON = "application/json"
+ANONYMOUS = "anonymous"
+
+
+def _obj(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_NSTR = {"type": ["string", "null"]}
+_LIST = {"type": "array", "items": {"type": "object"}}
+
+#: response bodies, by component name
+COMPONENTS: dict[str, Any] = {
+    "Error": _obj(
+        ("error", "reason"),
+        error=_STR, reason=_STR, field=_STR,
+        errors={"type": "array", "items": _obj(("field", "reason"), field=_STR, reason=_STR)},
+    ),
+    "Action": _obj(
+        ("id", "type", "urgency", "domain", "status", "description", "area", "version"),
+        id=_STR, type={"enum": [t.value for t in ActionType]}, urgency={"enum": [u.value for u in Urgency]},
+        domain={"enum": [d.value for d in Domain]}, status={"enum": ["active", "ended"]}, title=_NSTR,
+        description=_STR, subject=_STR, area={"type": "object"}, region=_NSTR, photos=_LIST, result=_NSTR,
+        result_text=_NSTR, callback_number=_NSTR, version=_INT, started_at=_NSTR, ended_at=_NSTR,
+        expires_at=_NSTR, counts={"type": "object"}, route={"type": "object"}, audience={"type": "object"},
+    ),
+    "Route": _obj(
+        ("routes", "channels", "bypass_quiet_hours"),
+        routes={"type": "array", "items": _STR}, channels={"type": "array", "items": _STR},
+        bypass_quiet_hours=_BOOL, applied=_LIST, trace={"type": "array", "items": _STR},
+    ),
+    "Plan": _obj(("route",), route={"$ref": "#/components/schemas/Route"}, audience={"type": "object"}),
+    "Tip": _obj(("id", "action_id", "text", "channel", "has_photo"), id=_INT, action_id=_STR, text=_STR,
+                channel=_STR, participant_id=_NSTR, sender=_NSTR, has_photo=_BOOL, photo_type=_NSTR,
+                created_at={"type": ["number", "string"]}, photo_url=_STR),
+    "Participant": _obj(("id",), id=_STR, language=_STR, channels={"type": "array"}, phones=_LIST,
+                        addresses=_LIST),
 }
 
-ERRORS = {
-    "400": "Malformed request",
-    "401": "No or unknown bearer token",
-    "403": "The token's role may not do this",
-    "404": "Not found",
-    "409": "Not possible in the current state",
-    "422": "Invalid input: `field` names it, `reason` says why",
+IMAGE = {k: {"type": "string", "format": "binary"} for k in ("image/jpeg", "image/png", "image/webp", "image/gif", "image/heic")}
+#: one server-sent event: ``action`` (the action with counts) or ``tip`` (a tip, with its id), JSON in ``data``
+EVENT_STREAM = {"text/event-stream": {
+    "type": "object", "required": ["event", "data"],
+    "properties": {"event": {"enum": ["action", "tip"]}, "data": {"type": "string", "contentMediaType": "application/json"},
+                   "id": {"type": "string", "pattern": "^[0-9]+$"}, "retry": {"type": "integer"}},
+}}
+TEXT = {"text/plain": {"type": "string"}}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One API operation: what it does, who may call it, its body, its answers and its query."""
+
+    summary: str
+    roles: tuple[str, ...]
+    body: str | None
+    #: success status -> content: a JSON Schema (for application/json), a {media type: schema}, or None
+    responses: Mapping[int, Any]
+    #: errors this operation gives beyond the ones the core adds by its shape
+    errors: tuple[int, ...] = ()
+    query: Mapping[str, Any] = field(default_factory=dict)
+
+
+def as_op(meta: "Op | tuple") -> Op:
+    """An :class:`Op`; a plain ``(summary, roles, body, success status)`` tuple is read as one whose
+    success answers a JSON object and that may also answer 409."""
+    if isinstance(meta, Op):
+        return meta
+    summary, roles, body, status = meta
+    return Op(summary, tuple(roles), body, {status: None if status == 204 else {"type": "object"}}, (409,))
+
+
+READERS = ("dispatcher", "operator")
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+_FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
+_SELF = ("operator", "participant (self)")
+
+OPERATIONS: dict[tuple[str, str], Op | tuple] = {
+    ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
+        200: _obj(("status", "channels"), status={"enum": ["ok"]}, channels={"type": "object"}),
+        503: _obj(("status", "channels"), status={"enum": ["starting"]}, channels={"type": "object"}),
+    }),
+    ("GET", "/v1/metrics"): Op("Prometheus metrics", (), None, {200: TEXT}),
+    ("GET", "/v1/openapi.json"): Op("This document", (), None, {200: {"type": "object"}}),
+    ("POST", "/v1/actions"): Op("Start an action (`?dry_run=true` plans it without sending)", ("dispatcher",),
+                                "action.start", {201: _ref("Action"), 200: _ref("Plan")}, (409,), {"dry_run": _FLAG}),
+    ("GET", "/v1/actions"): Op("List actions (`?status=active|ended`)", READERS, None,
+                               {200: _obj(("actions",), actions={"type": "array", "items": _ref("Action")})}, (),
+                               {"status": {"enum": ["active", "ended"]}, "limit": _LIMIT}),
+    ("GET", "/v1/actions/{id}"): Op("An action with live delivery counts", READERS, None, {200: _ref("Action")}),
+    ("PATCH", "/v1/actions/{id}"): Op("Update an action's description, photos or area", ("dispatcher",),
+                                      "action.update", {200: _ref("Action")}, (409,)),
+    ("POST", "/v1/actions/{id}/end"): Op("End an action; the closing message goes to everyone reached", ("dispatcher",),
+                                         "action.end", {200: _ref("Action")}, (409,)),
+    ("GET", "/v1/actions/{id}/deliveries"): Op("The action's ledger rows", READERS, None,
+                                               {200: _obj(("deliveries",), deliveries=_LIST)}),
+    ("GET", "/v1/actions/{id}/audit"): Op("The action's audit trail", READERS, None, {200: _obj(("audit",), audit=_LIST)}),
+    ("POST", "/v1/actions/{id}/tips"): Op("Send a tip (JSON, or multipart with a photo)",
+                                          ("participant", "dispatcher", ANONYMOUS), "tip",
+                                          {201: _obj(("id", "action_id"), id=_INT, action_id=_STR)}, (404, 409)),
+    ("GET", "/v1/actions/{id}/tips"): Op("Tips, newest first", READERS, None,
+                                         {200: _obj(("tips",), tips={"type": "array", "items": _ref("Tip")})}),
+    ("GET", "/v1/actions/{id}/tips/{tip}/photo"): Op("A tip's photo", READERS, None, {200: IMAGE}),
+    ("GET", "/v1/actions/{id}/events"): Op("Server-sent events: live counts and tips", READERS, None,
+                                           {200: EVENT_STREAM}, (),
+                                           {"after": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                                            "max_seconds": {"type": "integer", "minimum": 0, "maximum": 86400}}),
+    ("POST", "/v1/participants"): Op("Register (yourself without a token, anyone as operator)", ("operator", ANONYMOUS),
+                                     "participant", {201: _obj(("participant",), participant=_ref("Participant"),
+                                                               token=_STR)}, (409,)),
+    ("GET", "/v1/participants/{id}"): Op("A participant", _SELF, None, {200: _ref("Participant")}),
+    ("PUT", "/v1/participants/{id}"): Op("Replace a participant's data", _SELF, "participant",
+                                         {200: _ref("Participant")}, (409,)),
+    ("DELETE", "/v1/participants/{id}"): Op("Erase a participant and all their personal data", _SELF, None, {204: None}),
+    ("POST", "/v1/participants/import"): Op("Bulk import from CSV", ("operator",), "text/csv",
+                                            {200: {"type": "object"}, 207: {"type": "object"}}),
+    ("GET", "/v1/routes"): Op("The routing rules in force", ("operator", "dispatcher"), None,
+                              {200: _obj(("source", "rules"), source=_STR, rules=_STR)}),
+    ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML); refused with the reason if invalid, or if they "
+                              "leave an action type and urgency without any channel unless `?allow_gaps=true`",
+                              ("operator",), "application/yaml",
+                              {200: _obj(("status", "source"), status=_STR, source=_STR)}, (), {"allow_gaps": _FLAG}),
+    ("POST", "/v1/routes/test"): Op("Where an action would go, and with an area how many it reaches",
+                                    ("operator", "dispatcher"), "routes.test",
+                                    {200: _ref("Plan")}),
+    ("GET", "/v1/channels"): Op("Installed channels and their mode", ("operator", "dispatcher"), None,
+                                {200: _obj(("channels",), channels={"type": "object"})}),
+    ("GET", "/v1/sandbox/outbox"): Op("Messages sandboxed channels would have sent", ("operator", "dispatcher"), None,
+                                      {200: _obj(("sandbox", "messages"), sandbox=_BOOL, messages=_LIST)}, (),
+                                      {"limit": _LIMIT, "channel": _STR, "action_id": _STR}),
+    ("GET", "/v1/audit"): Op("The audit log", ("operator",), None, {200: _obj(("audit",), audit=_LIST)}, (),
+                             {"subject": _STR}),
+    ("POST", "/v1/photos"): Op("Upload a photo for an action (JPEG, PNG or WebP; the bytes must be what the "
+                               "type says)", ("dispatcher",), "image", {201: _obj(("url",), url=_STR)}),
+    ("GET", "/v1/photos/{name}"): Op("A photo attached to an action (public)", (), None, {200: IMAGE}),
+}
+
+#: request bodies that are not in ``schemas/``
+ROUTES_TEST = _obj(
+    ("type", "urgency"),
+    type={"enum": [t.value for t in ActionType]}, urgency={"enum": [u.value for u in Urgency]},
+    region={"type": "string"}, domain={"enum": [d.value for d in Domain]}, area={"type": "object"},
+)
+ERROR_TEXT = {
+    400: "The body cannot be read (not UTF-8, not JSON, nested too deep, a broken multipart)",
+    401: "No or unknown bearer token",
+    403: "The token's role may not do this (or a callback's signature is wrong)",
+    404: "Not found",
+    409: "Not possible in the current state",
+    413: "The body, or a part of it, is too large",
+    415: "The body's type is not one this operation takes",
+    422: "Invalid input: `field` names it, `reason` says why",
+    429: "Too many requests from this client: try again after `Retry-After` seconds",
 }
 
 
 def openapi_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
-    for path, method in _operations(app):
+    schemas: dict[str, Any] = dict(COMPONENTS)
+    for path, method, handler in _operations(app):
         meta = OPERATIONS.get((method, path))
-        op: dict[str, Any] = {"responses": {}}
-        if meta:
-            summary, roles, body, status = meta
-            op["summary"] = summary
-            op["description"] = "Roles: " + (", ".join(roles) if roles else "public")
-            if roles:
-                op["security"] = [{"bearer": []}]
-            if body and "/" in body:
-                op["requestBody"] = {"content": {body: {"schema": {"type": "string"}}}}
-            elif body:
-                name = body.replace(".", "_")
-                schemas[name] = _component(validator(body).schema)
-                op["requestBody"] = {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-                }
-            op["responses"][str(status)] = {"description": "Success"}
-            if roles:
-                op["responses"].update({k: {"description": v} for k, v in ERRORS.items()})
+        if meta is not None:
+            op = _api_operation(method, path, as_op(meta), schemas)
         else:
-            op["summary"] = "Channel plugin endpoint (callbacks, webhooks, forms)"
-            op["responses"]["200"] = {"description": "See the channel's documentation"}
+            op = _channel_operation(method, path, description_of(handler))
         params = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for p in re.findall(r"{(\w+)}", path)
         ]
+        params += op.pop("_query", [])
         if params:
             op["parameters"] = params
         paths.setdefault(path, {})[method.lower()] = op
@@ -97,10 +211,96 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
-def _operations(app: web.Application) -> list[tuple[str, str]]:
-    """(path, method) of every API route under ``/v1/``; the router's view includes channels' sub-apps."""
+def _api_operation(method: str, path: str, meta: Op, schemas: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": meta.summary, "description": "Roles: " + (", ".join(meta.roles) or "public")}
+    if meta.roles:
+        op["security"] = [{"bearer": []}] + ([{}] if ANONYMOUS in meta.roles else [])
+    body = meta.body
+    if body == "image":
+        op["requestBody"] = {"required": True, "content": {t: {"schema": IMAGE[t]} for t in ("image/jpeg", "image/png", "image/webp")}}
+    elif body and "/" in body:
+        op["requestBody"] = {"required": True, "content": {body: {"schema": {"type": "string"}}}}
+    elif body == "routes.test":
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": ROUTES_TEST}}}
+    elif body:
+        name = body.replace(".", "_")
+        schemas[name] = _component(validator(body).schema)
+        content: dict[str, Any] = {JSON: {"schema": _ref(name)}}
+        if body == "tip":
+            content["multipart/form-data"] = {"schema": _obj(
+                ("text",), text={"type": "string"}, sender={"type": "string"},
+                photo={"type": "string", "format": "binary"})}
+        op["requestBody"] = {"required": True, "content": content}
+    responses = {status: _response("Success", content) for status, content in meta.responses.items()}
+    errors = set(meta.errors)
+    if meta.roles:
+        errors |= {401, 403}
+    if body:
+        errors |= {400, 413, 415, 422}
+    if "{" in path:
+        errors.add(404)
+    if meta.query:
+        errors.add(422)
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        errors.add(429)
+    for status in sorted(errors):
+        responses[status] = _error_response(status)
+    op["responses"] = {str(k): v for k, v in sorted(responses.items())}
+    op["_query"] = [{"name": k, "in": "query", "required": False, "schema": v} for k, v in meta.query.items()]
+    return op
+
+
+def _channel_operation(method: str, path: str, doc: dict[str, Any] | None) -> dict[str, Any]:
+    if doc is None:  # a third party's route that does not describe itself
+        return {"summary": "Channel plugin endpoint (see the channel's documentation)",
+                "responses": {"default": {"description": "See the channel's documentation"}}}
+    op: dict[str, Any] = {"summary": doc["summary"], "description": "Channel route: callbacks, webhooks, forms"}
+    responses: dict[int, Any] = {}
+    for status, content in doc["responses"].items():
+        responses[status] = _error_response(status) if content == ERROR else _response(
+            "Success" if status < 400 else ERROR_TEXT.get(status, "Error"), content)
+    if method in ("GET", "HEAD"):
+        pass
+    elif doc["form"]:
+        op["requestBody"] = {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+    elif doc["json_body"] is not None:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": doc["json_body"]}}}
+    elif doc["multipart"] is not None:
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": doc["multipart"]}}}
+    extra = set()
+    if "requestBody" in op:
+        extra |= {400, 413, 415}
+    if doc["public"] and method not in ("GET", "HEAD", "OPTIONS"):
+        extra.add(429)
+    if "{" in path:
+        extra.add(404)
+    for status in extra - set(responses):
+        responses[status] = _error_response(status)
+    op["responses"] = {str(k): v for k, v in sorted(responses.items())}
+    op["_query"] = [{"name": k, "in": "query", "required": False, "schema": v} for k, v in doc["query"].items()]
+    return op
+
+
+def _response(description: str, content: Any) -> dict[str, Any]:
+    if content is None:
+        return {"description": description}
+    if isinstance(content, dict) and content and all("/" in k for k in content):
+        return {"description": description, "content": {t: {"schema": s} for t, s in content.items()}}
+    return {"description": description, "content": {JSON: {"schema": content}}}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": ERROR_TEXT.get(status, "Error"),
+                                "content": {JSON: {"schema": _ref("Error")}}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return response
+
+
+def _operations(app: web.Application) -> list[tuple[str, str, Any]]:
+    """(path, method, handler) of every API route under ``/v1/``; the router's view includes channels' sub-apps."""
     return [
-        (route.resource.canonical, route.method)
+        (route.resource.canonical, route.method, route.handler)
         for route in app.router.routes()
         if route.resource is not None
         and route.resource.canonical.startswith("/v1/")  # the console and other extensions are not the API

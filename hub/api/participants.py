@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import ValidationError
+from ..errors import Forbidden, ValidationError
+from ..inbound import decode_text, read_body
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
 from .errors import read_json
 from .keys import HUB
 
 routes = web.RouteTableDef()
+#: about 150,000 participants per import; larger sets go in several requests or through the command line
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
 
 
 @routes.post("/v1/participants")
@@ -17,7 +20,7 @@ async def register(request: web.Request) -> web.Response:
     """Operators register anyone; without a token a person registers themself and gets a personal token."""
     actor = await optional(request)
     if actor is not None and actor.role not in (OPERATOR,):
-        raise ValidationError("Authorization", "only operators register others; register yourself without a token")
+        raise Forbidden("only operators register others; register yourself without a token")
     data = await read_json(request)
     if actor is None:
         data.pop("id", None)
@@ -58,5 +61,6 @@ async def import_csv(request: web.Request) -> web.Response:
     await require(request, (OPERATOR,))
     if request.content_type not in ("text/csv", "text/plain"):
         raise ValidationError("Content-Type", "send the CSV as text/csv")
-    report = await request.app[HUB].registry.import_csv(await request.text())
+    text = decode_text(await read_body(request, MAX_IMPORT_BYTES))
+    report = await request.app[HUB].registry.import_csv(text)
     return web.json_response(report, status=200 if not report["rejected"] else 207)

@@ -8,15 +8,19 @@ import re
 
 from aiohttp import web
 
-from ..errors import ValidationError
+from ..errors import UnsupportedMedia, ValidationError
+from ..inbound import BODY, decode_text, read_body
+from ..photos import WEB_TYPES, check_photo
 from ..routing import RouteFacts
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
 from .keys import HUB
 from .openapi import openapi_document
+from .params import query_int
 
 routes = web.RouteTableDef()
-PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+#: a rules file is a few kilobytes; this leaves room for comments and many regions
+MAX_RULES_BYTES = 256 * 1024
 
 
 @routes.get("/v1/health")
@@ -59,8 +63,11 @@ async def put_routes(request: web.Request) -> web.Response:
     """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay."""
     actor = await require(request, (OPERATOR,))
     hub = request.app[HUB]
-    text = await request.text()
-    hub.rules.reload(text, source="PUT /v1/routes")
+    text = decode_text(await read_body(request, MAX_RULES_BYTES))
+    allow_gaps = request.query.get("allow_gaps", "").lower() in ("1", "true", "yes")
+    # parsing and checking take time on a large or hostile file: never on the event loop
+    rules = await asyncio.to_thread(hub.rules.parse, text, source="PUT /v1/routes", allow_gaps=allow_gaps)
+    hub.rules.install(rules)
     hub.save_rules()
     await hub.store.add_audit(_audit(actor, "routes.reload", "routes", {"sha256": hashlib.sha256(text.encode()).hexdigest()}))
     return web.json_response({"status": "loaded", "source": str(hub.rules.path)})
@@ -86,10 +93,7 @@ async def test_routes(request: web.Request) -> web.Response:
 async def outbox(request: web.Request) -> web.Response:
     await require(request, (OPERATOR, DISPATCHER))
     q = request.query
-    try:
-        limit = min(int(q.get("limit", 100)), 1000)
-    except ValueError as e:
-        raise ValidationError("limit", "must be an integer") from e
+    limit = query_int(request, "limit", 100, 1, 1000)
     items = await request.app[HUB].store.outbox_list(channel=q.get("channel"), action_id=q.get("action_id"), limit=limit)
     return web.json_response({"sandbox": True, "messages": items})
 
@@ -106,16 +110,13 @@ async def upload_photo(request: web.Request) -> web.Response:
     await require(request, (DISPATCHER,))
     hub = request.app[HUB]
     ctype = request.content_type
-    if ctype not in PHOTO_TYPES:
-        raise ValidationError("Content-Type", f"must be one of {', '.join(PHOTO_TYPES)}")
-    body = await request.read()
-    if not body:
-        raise ValidationError("(body)", "is empty")
-    if len(body) > hub.config.max_photo_bytes:
-        raise ValidationError("(body)", f"larger than {hub.config.max_photo_bytes} bytes")
-    name = hashlib.sha256(body).hexdigest()[:32] + PHOTO_TYPES[ctype]
+    if ctype not in WEB_TYPES:
+        raise UnsupportedMedia("Content-Type", f"must be one of {', '.join(WEB_TYPES)}")
+    body = await read_body(request, hub.config.max_photo_bytes, field=BODY)
+    info = check_photo(body, declared=ctype, max_bytes=hub.config.max_photo_bytes, allowed=WEB_TYPES, field=BODY)
+    name = hashlib.sha256(body).hexdigest()[:32] + info.extension
     # in the store, not one process's folder: any hub behind the load balancer serves it
-    await hub.store.photo_put(name, ctype, body)
+    await hub.store.photo_put(name, info.type, body)
     return web.json_response({"url": f"/v1/photos/{name}"}, status=201)
 
 

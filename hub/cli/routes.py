@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..actions import Actor
+from ..errors import HubError, ValidationError
 from ..models import ActionType, Domain, TransportMode, Urgency
+from ..plugins import collect_channels, make_plugin_manager
 from ..routing import RouteFacts, RuleSet
 from .common import config_from, echo_json, local_hub, read_file, run
 
@@ -94,11 +98,28 @@ def _print(result: dict) -> None:
 
 @routes.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--allow-gaps", is_flag=True, help="Accept rules that send some action type and urgency nowhere.")
 @click.pass_context
-def check(ctx, path) -> None:
-    """Validate a rules file; prints the reason and exits 2 if it is wrong."""
-    rules = RuleSet.load(read_file(path))
-    click.echo(f"{path}: OK ({len(rules.route_names()) if hasattr(rules, 'route_names') else 'valid'} routes)")
+def check(ctx, path, allow_gaps) -> None:
+    """Validate a rules file as PUT /v1/routes does; prints the reason and exits 2 if it is wrong."""
+    config = config_from(ctx)
+    try:
+        rules = RuleSet.load(Path(path), known_channels=known_channels(config), allow_gaps=allow_gaps)
+    except ValidationError as e:
+        for field, reason in e.errors:
+            click.echo(f"{path}: {field}: {reason}", err=True)
+        raise SystemExit(2) from e
+    except HubError as e:
+        message = str(e)
+        click.echo(message if message.startswith(str(path)) else f"{path}: {message}", err=True)
+        raise SystemExit(2) from e
+    click.echo(f"{path}: OK ({len(rules.route_names())} routes)")
+
+
+def known_channels(config) -> set[str]:
+    """The channel names a hub with ``config`` would know (installed and not blocked)."""
+    pm, report = make_plugin_manager(blocked=config.blocked_plugins, strict=False)
+    return set(collect_channels(pm, report, strict=False))
 
 
 @routes.command("show")

@@ -18,8 +18,11 @@ import jsonschema
 from aiohttp import web
 from yarl import URL
 
+from hub.apidoc import ERROR, documented
 from hub.errors import Conflict, NotFound, ValidationError
+from hub.inbound import form_params, read_body, read_json, read_multipart
 from hub.models import Tip
+from hub.photos import HEIC, JPEG, PNG, WEBP, check_photo
 
 from .installs import check_regions
 from .push import check_client_keys
@@ -36,21 +39,11 @@ MAX_TIP_TEXT = 2000
 _MAX_FIELD_BYTES = 16 * 1024
 _ACTION_ID = jsonschema.Draft202012Validator({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$"})
 
-#: photo types accepted with a tip, recognised by their first bytes (the declared type is not trusted)
-PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1"}
-
-
-def photo_type(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "image/heic"
-    return None
+#: photo types accepted with a tip, recognised by their bytes (hub.photos; the declared type is not trusted)
+PHOTO_TYPES = (JPEG, PNG, WEBP, HEIC)
+_MAX_SUBSCRIPTION_BYTES = 64 * 1024
+_INSTALL = {"type": "object", "required": ["id", "regions"],
+            "properties": {"id": {"type": "string"}, "regions": {"type": "array", "items": {"type": "string"}}}}
 
 
 def schema_error(validator: jsonschema.Draft202012Validator, document: Any) -> ValidationError | None:
@@ -92,6 +85,7 @@ class AppRoutes:
             web.post("/tips", self.tip),
         ]
 
+    @documented("What the app needs: the VAPID key, the grid, the tip URL and limits", responses={200: {"type": "object"}})
     async def config(self, request: web.Request) -> web.Response:
         signer = self.channel.signer
         return web.json_response(
@@ -110,13 +104,11 @@ class AppRoutes:
         )
 
     async def _json(self, request: web.Request) -> Any:
-        try:
-            return await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(
-                text=json.dumps(ValidationError("(root)", "body is not JSON").as_dict()), content_type="application/json"
-            ) from None
+        return await read_json(request, limit=_MAX_SUBSCRIPTION_BYTES)
 
+    @documented("Store or update an install's push subscription and regions",
+                responses={200: _INSTALL, 201: _INSTALL, 400: ERROR, 413: ERROR, 415: ERROR},
+                json_body=SUBSCRIPTION_SCHEMA)
     async def subscribe(self, request: web.Request) -> web.Response:
         document = await self._json(request)
         error = schema_error(_SUBSCRIPTION, document)
@@ -141,46 +133,43 @@ class AppRoutes:
             {"id": install_id, "regions": sorted(set(document["regions"]))}, status=201 if created else 200
         )
 
+    @documented("Forget an install (the body names its endpoint)",
+                responses={204: None, 400: ERROR, 404: ERROR, 413: ERROR, 415: ERROR},
+                json_body={"type": "object", "required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}})
     async def unsubscribe(self, request: web.Request) -> web.Response:
         document = await self._json(request)
         if not isinstance(document, dict) or not isinstance(document.get("endpoint"), str):
             return _bad("endpoint", "the subscription's endpoint is required")
         removed = await self.channel.installs.remove(self.channel.installs.install_id(document["endpoint"]))
         if not removed:
-            return web.json_response({"error": "not_found"}, status=404)
+            return web.json_response({"error": "not_found", "reason": "no such subscription"}, status=404)
         return web.Response(status=204)
 
+    @documented("An anonymous tip with an optional photo (multipart, or a form without a photo)",
+                responses={201: {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                           400: ERROR, 404: ERROR, 409: ERROR, 413: ERROR, 415: ERROR, 422: ERROR},
+                multipart={"type": "object", "required": ["action_id"], "properties": {
+                    "action_id": {"type": "string"}, "text": {"type": "string"},
+                    "photo": {"type": "string", "format": "binary"}}})
     async def tip(self, request: web.Request) -> web.Response:
-        fields: dict[str, str] = {}
-        photo: bytes | None = None
+        photo: tuple[bytes, str] | None = None
         if request.content_type == "application/x-www-form-urlencoded":  # a tip without a photo
-            if request.content_length is not None and request.content_length > 2 * _MAX_FIELD_BYTES:
-                return _bad("text", "too long", status=413)
-            form = await request.post()
-            unknown = [k for k in form if k not in ("action_id", "text")]
+            raw = await read_body(request, 2 * _MAX_FIELD_BYTES, field="text")
+            form = form_params(raw, request.content_type)
+            unknown = [k for k, _ in form if k not in ("action_id", "text")]
             if unknown:
                 return _bad(unknown[0], "unknown field")
-            fields = {k: str(v) for k, v in form.items()}
-            return await self._submit(fields, None)
+            return await self._submit(dict(form), None)
         if not request.content_type.startswith("multipart/"):
             return _bad("(root)", "send multipart/form-data with action_id, text and photo", status=415)
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            name = getattr(part, "name", None)  # a nested multipart has no name: refused below
-            if name in ("action_id", "text"):
-                raw = await _read_limited(part, _MAX_FIELD_BYTES)
-                if raw is None:
-                    return _bad(name, "too long")
-                fields[name] = raw.decode(part.get_charset(default="utf-8"), errors="replace")
-            elif name == "photo":
-                photo = await _read_limited(part, self.channel.max_photo_bytes)
-                if photo is None:
-                    return _bad("photo", f"larger than {self.channel.max_photo_bytes} bytes", status=413)
-            else:
-                return _bad(str(name), "unknown field")
+        limits = {"action_id": _MAX_FIELD_BYTES, "text": _MAX_FIELD_BYTES, "photo": self.channel.max_photo_bytes}
+        parts = await read_multipart(request, limits)
+        fields = {name: parts[name].text(name) for name in ("action_id", "text") if name in parts}
+        if "photo" in parts and parts["photo"].data:
+            photo = (parts["photo"].data, parts["photo"].content_type)
         return await self._submit(fields, photo)
 
-    async def _submit(self, fields: dict[str, str], photo: bytes | None) -> web.Response:
+    async def _submit(self, fields: dict[str, str], photo: tuple[bytes, str] | None) -> web.Response:
         action_id = fields.get("action_id", "").strip()
         text = fields.get("text", "").strip()
         if not _ACTION_ID.is_valid(action_id):
@@ -189,30 +178,19 @@ class AppRoutes:
             return _bad("text", f"longer than {MAX_TIP_TEXT} characters")
         kind = None
         if photo:
-            kind = photo_type(photo)
-            if kind is None:
-                return _bad("photo", "not a JPEG, PNG, WebP or HEIC image", status=415)
+            kind = check_photo(photo[0], declared=photo[1], max_bytes=self.channel.max_photo_bytes, allowed=PHOTO_TYPES).type
         elif not text:
             return _bad("text", "a tip needs a text or a photo")
-        tip = Tip(action_id=action_id, text=text, channel=self.channel.name, photo=photo or None, photo_type=kind)
+        tip = Tip(action_id=action_id, text=text, channel=self.channel.name, photo=photo[0] if photo else None,
+                  photo_type=kind)
         try:
             tip_id = await self.channel.context.tips.submit(tip)
         except NotFound:
-            return web.json_response({"error": "not_found", "field": "action_id"}, status=404)
+            return web.json_response({"error": "not_found", "field": "action_id", "reason": "no such action"},
+                                     status=404)
         except Conflict as e:
             return web.json_response({"error": "conflict", "reason": str(e)}, status=409)
         return web.json_response({"id": tip_id}, status=201)
-
-
-async def _read_limited(part: Any, limit: int) -> bytes | None:
-    """A multipart part's body, or ``None`` once it grows past ``limit`` (stops reading there)."""
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def endpoint_problem(endpoint: str, allowed_hosts: list[str], allow_insecure: bool) -> str | None:

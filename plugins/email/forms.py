@@ -19,9 +19,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from hub.errors import Conflict, NotFound
+from hub.apidoc import HTML, documented
+from hub.errors import Conflict, NotFound, TooLarge, ValidationError
+from hub.inbound import form_params, read_body, read_multipart
+from hub.photos import check_photo
+from hub.webhooks import signed_in_url
+from hub.text import clean_text
 from hub.models import Tip
 
 from .tokens import ExpiredToken, InvalidToken
@@ -40,21 +45,6 @@ _SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The MIME type of a photo from its first bytes; ``None`` for anything that is not a known image."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"):
-        return "image/heic"
-    return None
 
 
 class FormProblem(Exception):
@@ -131,6 +121,7 @@ class ReplyForms:
         info.setdefault("callback", self.context.callback_number)
         return info
 
+    @documented("The reply form behind a mail's link (HTML)", responses={s: HTML for s in (200, 403, 409, 410)})
     async def show_form(self, request: web.Request) -> web.Response:
         payload, error = await self._reply_payload(request)
         if error is not None:
@@ -152,6 +143,10 @@ class ReplyForms:
             max_text=MAX_TEXT_CHARS,
         )
 
+    @documented("Send the reply form: a tip with an optional photo (HTML answer)",
+                responses={s: HTML for s in (200, 400, 403, 409, 410, 413, 415, 422)},
+                multipart={"type": "object", "properties": {"text": {"type": "string"},
+                                                            "photo": {"type": "string", "format": "binary"}}})
     async def submit_form(self, request: web.Request) -> web.Response:
         payload, error = await self._reply_payload(request)
         if error is not None:
@@ -186,44 +181,46 @@ class ReplyForms:
         return self._page(200, "reply_thanks.html.j2", payload.get("l"), info=info, callback=info["callback"])
 
     async def _read_form(self, request: web.Request) -> tuple[str, bytes | None, str | None]:
-        """The tip's text and optional photo; multipart is streamed so a photo never exceeds its limit in memory."""
+        """The tip's text and optional photo; read through the hub's bounded readers and photo check."""
         text, photo, photo_type = "", None, None
         if request.content_type == "multipart/form-data":
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader):
-                    continue
-                if part.name == "text":
-                    raw = await _read_limited(part, MAX_TEXT_CHARS * 4)
-                    if raw is None:
-                        raise FormProblem("text", "too_long")
-                    text = raw.decode(part.get_charset("utf-8"), errors="replace")
-                elif part.name == "photo" and part.filename:
-                    if self.channel.max_photo_bytes <= 0:
-                        raise FormProblem("photo", "not_allowed", text=_clean(text))
-                    data = await _read_limited(part, self.channel.max_photo_bytes)
-                    if data is None:
-                        raise FormProblem("photo", "too_large", status=413, text=_clean(text))
-                    if data:
-                        photo_type = sniff_image(data)
-                        if photo_type is None:
-                            raise FormProblem("photo", "not_an_image", status=415, text=_clean(text))
-                        photo = data
-                else:
-                    await part.release()
+            limits = {"text": MAX_TEXT_CHARS * 4, "photo": max(self.channel.max_photo_bytes, 1)}
+            try:
+                parts = await read_multipart(request, limits)
+                text = parts["text"].text("text") if "text" in parts else ""
+            except TooLarge as e:
+                raise FormProblem(e.field, "too_long" if e.field == "text" else "too_large", status=413) from e
+            except ValidationError as e:
+                raise FormProblem("text", "bad_form", status=400) from e
+            upload = parts.get("photo")
+            if upload is not None and upload.filename and upload.data:
+                if self.channel.max_photo_bytes <= 0:
+                    raise FormProblem("photo", "not_allowed", text=_clean(text))
+                try:
+                    info = check_photo(upload.data, declared=upload.content_type, max_bytes=self.channel.max_photo_bytes)
+                except TooLarge as e:
+                    raise FormProblem("photo", "too_large", status=413, text=_clean(text)) from e
+                except ValidationError as e:
+                    raise FormProblem("photo", "not_an_image", status=415, text=_clean(text)) from e
+                photo, photo_type = upload.data, info.type
         elif request.content_type == "application/x-www-form-urlencoded":
-            form = await request.post()
-            value = form.get("text", "")
-            text = value if isinstance(value, str) else ""
+            try:
+                fields = dict(form_params(await read_body(request, MAX_TEXT_CHARS * 12), request.content_type))
+            except TooLarge as e:
+                raise FormProblem("text", "too_long", status=413) from e
+            except ValidationError as e:
+                raise FormProblem("text", "bad_form", status=400) from e
+            text = fields.get("text", "")
         else:
             raise FormProblem("text", "bad_form", status=415)
-        text = _clean(text)
+        text = clean_text(_clean(text))
         if len(text) > MAX_TEXT_CHARS:
             raise FormProblem("text", "too_long", text=text[:MAX_TEXT_CHARS])
         if not text and photo is None:
             raise FormProblem("text", "empty")
         return text, photo, photo_type
 
+    @documented("Confirm unsubscribing from e-mail (HTML)", responses={s: HTML for s in (200, 403)})
     async def show_unsubscribe(self, request: web.Request) -> web.Response:
         try:
             payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
@@ -231,6 +228,8 @@ class ReplyForms:
             return self._link_error(403, "invalid", self._browser_language(request))
         return self._page(200, "unsubscribe.html.j2", payload.get("l"))
 
+    @documented("One-click unsubscribe (RFC 8058)", responses={s: HTML for s in (200, 403)}, form=True, public=False)
+    @signed_in_url
     async def unsubscribe(self, request: web.Request) -> web.Response:
         try:
             payload = self.channel.unsubscribe_signer.verify(request.match_info["token"])
@@ -244,17 +243,6 @@ class ReplyForms:
         if not known:
             self.channel.log.info("one-click unsubscribe for a participant the hub does not know")
         return self._page(200, "unsubscribed.html.j2", payload.get("l"))
-
-
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes | None:
-    """A part's body as sent (form-data has no transfer encodings, RFC 7578 4.7), or ``None`` past ``limit``."""
-    data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            await part.release()
-            return None
-    return bytes(data)
 
 
 def _clean(text: str) -> str:

@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence
 import httpx
 
 from hub.channel import AudienceKind, Channel, ChannelContext
-from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
+from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError, ValidationError
 from hub.models import ActionType, ActionView, Delivery, Notice, Receipt, Recipient, Rendered
+from hub.photos import check_photo
 
 from .areas import circle_meets_area
 from .sendapi import MAX_TEXT, RecipientUnavailable, SendApi
@@ -183,5 +184,10 @@ class MessengerChannel(Channel):
         except httpx.HTTPError as e:
             self.log.info("messenger attachment not fetched: %s", e)
             return None
-        return bytes(data), ctype
+        try:
+            info = check_photo(bytes(data), declared=ctype, max_bytes=limit)
+        except ValidationError as e:
+            self.log.info("messenger attachment is not a photo the hub takes: %s", e.reason)
+            return None
+        return bytes(data), info.type
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,9 @@ import httpx
 from aiohttp import web
 
 from hub.errors import DeliveryError, HubError
+from hub.inbound import parse_json
+from hub.apidoc import ERROR, TEXT, documented
+from hub.webhooks import signed
 from hub.models import ReceiptStatus, Tip
 
 from .conversation import Intent, IntentKind, detect_language, parse
@@ -44,7 +46,7 @@ MAX_TIP_PHOTO = 5 * 1024 * 1024
 
 def signature_ok(app_secret: str | None, body: bytes, header: str | None) -> bool:
     """Meta's ``X-Hub-Signature-256``: ``sha256=<hex HMAC-SHA256(app secret, raw body)>``."""
-    if not app_secret or not header or not header.startswith("sha256="):
+    if not app_secret or not header or not header.startswith("sha256=") or not header.isascii():
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(header[len("sha256="):].strip().lower().encode(), expected.encode())
@@ -65,6 +67,10 @@ class Conversation:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/webhook", self.verify), web.post("/webhook", self.receive)]
 
+    @documented("Meta's subscription check (hub.mode, hub.verify_token, hub.challenge)",
+                responses={200: TEXT, 403: TEXT},
+                query={"hub.mode": {"type": "string"}, "hub.verify_token": {"type": "string"},
+                       "hub.challenge": {"type": "string"}})
     async def verify(self, request: web.Request) -> web.Response:
         q = request.query
         token = self.channel.settings.get("verify_token")
@@ -72,21 +78,25 @@ class Conversation:
         if (
             q.get("hub.mode") == "subscribe"
             and token
+            and given.isascii()
             and hmac.compare_digest(given.encode(), str(token).encode())
             and "hub.challenge" in q
         ):
             return web.Response(text=q["hub.challenge"], content_type="text/plain")
         return web.Response(status=403, text="forbidden")
 
-    async def receive(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not signature_ok(self.channel.settings.get("app_secret"), body, request.headers.get("X-Hub-Signature-256")):
-            self.channel.log.warning("Messenger webhook call with a missing or wrong signature refused")
-            return web.Response(status=403, text="forbidden")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return web.Response(status=400, text="invalid JSON")
+    def _signed(self, request: web.Request, body: bytes) -> bool:
+        if signature_ok(self.channel.settings.get("app_secret"), body, request.headers.get("X-Hub-Signature-256")):
+            return True
+        self.channel.log.warning("Messenger webhook call with a missing or wrong signature refused")
+        return False
+
+    @documented("Messenger events from Meta (signed with X-Hub-Signature-256)",
+                responses={200: TEXT, 400: ERROR, 403: ERROR, 404: TEXT, 413: ERROR},
+                json_body={"type": "object"}, public=False)
+    @signed(_signed)
+    async def receive(self, request: web.Request, body: bytes) -> web.Response:
+        payload = parse_json(body)
         if not isinstance(payload, dict) or payload.get("object") != "page":
             return web.Response(status=404, text="not a page event")
         page_id = self.channel.settings.get("page_id")

@@ -24,6 +24,8 @@ from aiohttp import web
 
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import TransientDeliveryError
+from hub.apidoc import ERROR, XML, documented
+from hub.webhooks import signed
 from hub.models import Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
 
 from . import gsm
@@ -162,11 +164,17 @@ class SmsChannel(Channel):
     def web_routes(self) -> Sequence[Any]:
         return [web.post("/status", self._status), web.post("/inbound", self._inbound)]
 
-    async def _status(self, request: web.Request) -> web.StreamResponse:
-        return await self.provider.status_callback(request)
+    @documented("Delivery status callback of the SMS provider (signed)",
+                responses={200: None, 204: None, 400: ERROR, 403: ERROR, 413: ERROR}, form=True, public=False)
+    @signed(lambda self, request, body: self.provider.callback_signed(request, "status", body))
+    async def _status(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        return await self.provider.status_callback(request, body)
 
-    async def _inbound(self, request: web.Request) -> web.StreamResponse:
-        return await self.provider.inbound(request)
+    @documented("Replies to an alert, from the SMS provider (signed); stored as tips",
+                responses={200: XML, 400: ERROR, 403: ERROR, 413: ERROR}, form=True, public=False)
+    @signed(lambda self, request, body: self.provider.callback_signed(request, "inbound", body))
+    async def _inbound(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        return await self.provider.inbound(request, body)
 
     def describe(self) -> Mapping[str, Any]:
         urls = {k: v.split("?", 1)[0] for k, v in self.provider.callback_urls().items()}

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from hub.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from hub.inbound import parse_json
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus
 from hub.retry import parse_retry_after
 
@@ -209,19 +210,11 @@ class CmGateway(SmsProvider):
         return receipts
 
     # -- callbacks ------------------------------------------------------------------------------
-    def _check_token(self, request: web.Request, route: str) -> None:
-        if not signing.verify_url_token(self.context.secret, route, request.query.get("token")):
-            raise web.HTTPForbidden(text="bad token")
+    def callback_signed(self, request: web.Request, route: str, body: bytes) -> bool:
+        return signing.verify_url_token(self.context.secret, route, request.query.get("token"))
 
-    async def _json(self, request: web.Request) -> Any:
-        try:
-            return await request.json(loads=json.loads)
-        except ValueError as e:
-            raise web.HTTPBadRequest(text="expected JSON") from e
-
-    async def status_callback(self, request):
-        self._check_token(request, "status")
-        body = await self._json(request)
+    async def status_callback(self, request, raw):
+        body = parse_json(raw)
         messages = body.get("messages") if isinstance(body, dict) else None
         msgs = messages.get("msg", []) if isinstance(messages, dict) else []
         if isinstance(msgs, dict):
@@ -243,9 +236,8 @@ class CmGateway(SmsProvider):
             await self.context.receipts.update(f"{reference}:{e164(str(to))}", mapped, reason)
         return web.Response(status=200)
 
-    async def inbound(self, request):
-        self._check_token(request, "inbound")
-        body = await self._json(request)
+    async def inbound(self, request, raw):
+        body = parse_json(raw)
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected a JSON object")
         sender = body.get("from")

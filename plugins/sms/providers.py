@@ -88,10 +88,14 @@ class SmsProvider:
         sending (see :meth:`hub.channel.Channel.provider_ids`); ``None`` when the provider assigns them."""
         return None
 
-    async def status_callback(self, request: web.Request) -> web.StreamResponse:
+    def callback_signed(self, request: web.Request, route: str, body: bytes) -> bool:
+        """Whether a callback to ``route`` comes from the provider; decided before the body is parsed."""
         raise NotImplementedError
 
-    async def inbound(self, request: web.Request) -> web.StreamResponse:
+    async def status_callback(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def inbound(self, request: web.Request, body: bytes) -> web.StreamResponse:
         raise NotImplementedError
 
     def callback_urls(self) -> dict[str, str]:

@@ -17,6 +17,11 @@ import hmac
 from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+from aiohttp import web
+
+from hub.errors import ValidationError
+from hub.inbound import form_params
+
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """The ``X-Twilio-Signature`` Twilio would send for a POST of ``params`` to ``url``."""
@@ -50,13 +55,28 @@ def _url_variants(url: str) -> list[str]:
 
 def verify_twilio(auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str | None) -> bool:
     """True when ``signature`` is Twilio's for this URL and these POST parameters."""
-    if not signature or not auth_token:
+    if not signature or not auth_token or not signature.isascii():
         return False
     params = list(params)
     return any(
-        hmac.compare_digest(twilio_signature(auth_token, candidate, params), signature)
+        hmac.compare_digest(twilio_signature(auth_token, candidate, params).encode(), signature.encode())
         for candidate in _url_variants(url)
     )
+
+
+def twilio_request_signed(auth_token: str, url: str, request: web.Request, body: bytes) -> bool:
+    """Whether ``request`` (to the callback ``url``, with its raw ``body``) carries Twilio's signature.
+
+    Twilio posts ``application/x-www-form-urlencoded`` and signs the fields; a body of any other type
+    contributes no fields, so it passes only if it was signed as such. Nothing else of the body is parsed.
+    """
+    if request.query_string:
+        url = f"{url}?{request.query_string}"
+    try:
+        params = form_params(body, request.content_type)
+    except ValidationError:
+        return False  # a body Twilio cannot have sent
+    return verify_twilio(auth_token, url, params, request.headers.get("X-Twilio-Signature"))
 
 
 def url_token(secret: bytes, route: str) -> str:
@@ -66,4 +86,4 @@ def url_token(secret: bytes, route: str) -> str:
 
 
 def verify_url_token(secret: bytes, route: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(url_token(secret, route), token)
+    return bool(token) and token.isascii() and hmac.compare_digest(url_token(secret, route).encode(), token.encode())

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
+from hub.inbound import form_params
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus
 from hub.retry import parse_retry_after
 
@@ -187,21 +188,11 @@ class TwilioMessages(SmsProvider):
         return Receipt.failed(delivery, error)
 
     # -- callbacks ------------------------------------------------------------------------------
-    async def _verified_form(self, request: web.Request, route: str) -> Mapping[str, str] | None:
-        form = await request.post()
-        params = [(k, v) for k, v in form.items() if isinstance(v, str)]
-        url = self.context.url(route)
-        if request.query_string:
-            url = f"{url}?{request.query_string}"
-        token = str(self.settings.get("auth_token") or "")
-        if not signing.verify_twilio(token, url, params, request.headers.get("X-Twilio-Signature")):
-            return None
-        return {k: v for k, v in params}
+    def callback_signed(self, request: web.Request, route: str, body: bytes) -> bool:
+        return signing.twilio_request_signed(str(self.settings.get("auth_token") or ""), self.context.url(route), request, body)
 
-    async def status_callback(self, request):
-        form = await self._verified_form(request, "status")
-        if form is None:
-            raise web.HTTPForbidden(text="bad signature")
+    async def status_callback(self, request, body):
+        form = dict(form_params(body, request.content_type))
         sid = form.get("MessageSid") or form.get("SmsSid")
         state = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
         mapped = TWILIO_STATUS.get(state)
@@ -215,10 +206,8 @@ class TwilioMessages(SmsProvider):
             await self.context.receipts.update(sid, mapped, reason, permanent=permanent)
         return web.Response(status=204)
 
-    async def inbound(self, request):
-        form = await self._verified_form(request, "inbound")
-        if form is None:
-            raise web.HTTPForbidden(text="bad signature")
+    async def inbound(self, request, body):
+        form = dict(form_params(body, request.content_type))
         sender, body = form.get("From"), form.get("Body") or ""
         if sender:
             await self._tip(sender, body)

@@ -39,7 +39,10 @@ import aiohttp
 from aiohttp import web
 
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
-from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
+from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError, ValidationError
+from hub.inbound import form_params
+from hub.apidoc import ERROR, XML, documented
+from hub.webhooks import signed
 from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
 
 from plugins.sms import signing  # Twilio signs voice and SMS webhooks alike
@@ -228,35 +231,29 @@ class VoiceChannel(Channel):
             web.get("/twiml/{key}", self._twiml),
         ]
 
-    async def _verified(self, request: web.Request, route: str) -> dict[str, str] | None:
-        params: list[tuple[str, str]] = []
-        if request.method == "POST":
-            form = await request.post()
-            params = [(k, v) for k, v in form.items() if isinstance(v, str)]
-        url = self.context.url(route)
-        if request.query_string:
-            url = f"{url}?{request.query_string}"
+    def _signed(self, request: web.Request, body: bytes) -> bool:
+        key = request.match_info.get("key")
+        route = f"twiml/{key}" if key is not None else "status"
         token = str(self.settings.get("auth_token") or "")
-        if not signing.verify_twilio(token, url, params, request.headers.get("X-Twilio-Signature")):
-            return None
-        return dict(params)
+        return signing.twilio_request_signed(token, self.context.url(route), request, body)
 
-    async def _twiml(self, request: web.Request) -> web.StreamResponse:
-        key = request.match_info["key"]
-        if await self._verified(request, f"twiml/{key}") is None:
-            raise web.HTTPForbidden(text="bad signature")
-        record = await self.context.records.get(f"twiml:{key}")
+    @documented("The call script (TwiML) Twilio fetches for a call (signed)",
+                responses={200: XML, 403: ERROR, 404: ERROR, 413: ERROR}, form=True, public=False)
+    @signed(_signed)
+    async def _twiml(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        record = await self.context.records.get(f"twiml:{request.match_info['key']}")
         if record is None:
             raise web.HTTPNotFound()
         return web.Response(text=record["xml"], content_type="text/xml")
 
-    async def _status(self, request: web.Request) -> web.StreamResponse:
-        form = await self._verified(request, "status")
-        if form is None:
-            raise web.HTTPForbidden(text="bad signature")
+    @documented("Call status callback from Twilio (signed)",
+                responses={204: None, 400: ERROR, 403: ERROR, 413: ERROR, 422: ERROR}, form=True, public=False)
+    @signed(_signed)
+    async def _status(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        form = dict(form_params(body, request.content_type))
         sid = form.get("CallSid")
         if not sid:
-            raise web.HTTPBadRequest(text="no CallSid")
+            raise ValidationError("CallSid", "is required")
         try:
             attempt = int(request.query.get("attempt", "1"))
         except ValueError:

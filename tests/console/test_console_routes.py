@@ -13,7 +13,7 @@ from hub.console.tickets import TicketSigner
 from hub.console.web import ConsoleSettings
 from hub.errors import AuthError, ConfigError
 from hub.geo import point_in_polygon
-from hub.testing import RecordingPlugin, read_events
+from hub.testing import RecordingPlugin, read_events, tiny_image
 
 from conftest import person, start_payload
 from console_support import DISPATCHER_TOKEN, OPERATOR_TOKEN, add_participants, hub_config, serve
@@ -149,7 +149,7 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
 
             form = aiohttp.FormData()
             form.add_field("text", "Zag hem bij de Neude")
-            form.add_field("photo", b"\xff\xd8\xff\xe0jpeg", filename="x.jpg", content_type="image/jpeg")
+            form.add_field("photo", tiny_image("image/jpeg"), filename="x.jpg", content_type="image/jpeg")
             await http.post(f"/v1/actions/{action_id}/tips", data=form)
             tips = []
             while not tips:  # action events for the deliveries may come first

@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app_push_service import PushService, b64u
 from hub.errors import NotFound, PermanentDeliveryError, TransientDeliveryError
 from hub.models import Circle, Delivery, MessageKind, Notice, Polygon, ReceiptStatus, Tip, Urgency
-from hub.testing import make_action, make_context
+from hub.testing import channel_routes_app, make_action, make_context, tiny_image
 from plugins.app import AppChannel
 from plugins.app.regions import cell_of
 
@@ -70,11 +69,7 @@ async def hub():
     context = replace(context, tips=Tips(make_action().id))
     channel = AppChannel(context)
     await channel.start()
-    sub = web.Application()
-    sub.add_routes(channel.web_routes())
-    app = web.Application()
-    app.add_subapp("/v1/channels/app", sub)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    client = TestClient(TestServer(channel_routes_app("app", channel.web_routes()), host="127.0.0.1"))
     await client.start_server()
     try:
         yield channel, client
@@ -392,7 +387,7 @@ async def test_tip_photo_type_comes_from_its_bytes_not_its_label(hub):
     channel, client = hub
     resp = await client.post("/v1/channels/app/tips", data=tip_form(make_action().id, "x", b"MZ\x90\x00" * 64, "image/jpeg"))
     assert resp.status == 415 and (await resp.json())["field"] == "photo"
-    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 100
+    jpeg = tiny_image("image/jpeg")
     resp = await client.post("/v1/channels/app/tips", data=tip_form(make_action().id, None, jpeg, "application/octet-stream"))
     assert resp.status == 201
     assert channel.context.tips.tips[-1].photo_type == "image/jpeg"

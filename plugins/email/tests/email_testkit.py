@@ -18,6 +18,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from hub.testing import channel_routes_app
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -128,11 +130,7 @@ def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def mounted(routes) -> web.Application:
     """The channel's routes mounted the way the hub mounts them."""
-    app = web.Application()
-    sub = web.Application()
-    sub.add_routes(routes)
-    app.add_subapp("/v1/channels/email/", sub)
-    return app
+    return channel_routes_app("email", routes)
 
 
 #: the smallest valid PNG (1x1, transparent)

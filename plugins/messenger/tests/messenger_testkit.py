@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.testing import channel_routes_app
+
 PAGE_TOKEN = "EAAG-page-token"
 APP_SECRET = "app-secret-0123456789"
 VERIFY_TOKEN = "verify-me-please"
@@ -102,11 +104,7 @@ def message_event(psid: str, text: str | None = None, *, attachments: list | Non
 
 
 def mounted(routes) -> web.Application:
-    app = web.Application()
-    sub = web.Application()
-    sub.add_routes(routes)
-    app.add_subapp("/v1/channels/messenger/", sub)
-    return app
+    return channel_routes_app("messenger", routes)
 
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")

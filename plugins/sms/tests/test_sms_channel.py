@@ -14,7 +14,7 @@ from aiohttp import web
 
 from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import MessageKind, ReceiptStatus, Recipient, Tip
-from hub.testing import make_context, make_deliveries, make_notice, started
+from hub.testing import channel_routes_app, make_context, make_deliveries, make_notice, started
 from plugins.sms import SmsChannel, gsm, signing
 from plugins.sms.loopback import LoopbackSmsProvider
 from hub.retry import parse_retry_after
@@ -57,10 +57,7 @@ async def hub(settings: dict[str, Any]) -> AsyncIterator[tuple[SmsChannel, Any]]
     port = sock.getsockname()[1]
     ctx = make_context("sms", settings, channel_cls=SmsChannel, public_url=f"http://127.0.0.1:{port}")
     channel = SmsChannel(ctx)
-    routes = web.Application()
-    routes.add_routes(channel.web_routes())
-    app = web.Application()
-    app.add_subapp("/v1/channels/sms/", routes)  # as hub/api mounts it
+    app = channel_routes_app("sms", channel.web_routes())  # as hub/api mounts it
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
