@@ -66,6 +66,12 @@ class Config:
     transport_radius_m: Mapping[str, float] = field(default_factory=dict)
     engine: EngineSettings = EngineSettings()
     action_ttl_hours: float = 24.0
+    #: the public pages about actions: an action's page is ``<action_page_url>/<id>``; empty: no link
+    action_page_url: str = ""
+    #: the police's number for later, non-urgent information (112 for anything urgent)
+    police_number: str = "0900 8844"
+    #: how long before an action expires the console warns the dispatcher
+    expiry_warning_minutes: float = 30.0
     max_photo_bytes: int = 5 * 1024 * 1024
     console: ConsoleConfig = ConsoleConfig()
     source: Path | None = None
@@ -194,6 +200,9 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         transport_radius_m=radius,
         engine=engine,
         action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
+        action_page_url=hub.pop("action_page_url", ""),
+        police_number=hub.pop("police_number", "0900 8844"),
+        expiry_warning_minutes=float(hub.pop("expiry_warning_minutes", 30.0)),
         max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
         console=console,
         source=source,

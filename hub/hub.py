@@ -126,7 +126,9 @@ class Hub:
                 records=StoreRecords(self.store, name),
                 tips=StoreTips(self.store, name, self._tip_arrived),
                 receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
-                templates=MessageTemplates(cls.templates_dir, defaults={"network": self.config.network_name, "callback_number": self.config.callback_number}),
+                templates=MessageTemplates(cls.templates_dir, defaults={
+                    "network": self.config.network_name, "callback_number": self.config.callback_number,
+                    "police_number": self.config.police_number}),
                 optouts=StoreOptOuts(self.registry, name),
                 logger=logging.getLogger(f"burgerhub.channel.{name}"),
                 network_name=self.config.network_name,
