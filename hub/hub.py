@@ -21,6 +21,7 @@ from .channel import Channel, ChannelContext
 from .config import Config, ensure_secret
 from .duties import Duties
 from .engine import ChannelRuntime, DeliveryEngine
+from .expiry import ExpirySweeper
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
@@ -71,6 +72,8 @@ class Hub:
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
         )
+        #: ends actions whose expires_at has passed (on a cluster: the holder of the "sweeps" duty)
+        self.expiry = ExpirySweeper(self)
         self.started = False
         self._engine_running = False
 
@@ -207,6 +210,7 @@ class Hub:
         await self.registry.follow()
         if engine:
             await self.engine.start()
+            await self.expiry.start()
         self._engine_running = engine
         self.started = True
 
@@ -230,6 +234,7 @@ class Hub:
             self._tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
+        await self.expiry.stop()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()
