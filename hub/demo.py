@@ -87,7 +87,8 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
     for name, info in plan["audience"]["channels"].items():
         echo(f"  {name:<14} {info.get('targeted', 0):>5} recipients" + (f"  ({info['unavailable']})" if "unavailable" in info else ""))
     action = await hub.actions.start(payload, dispatcher)
-    echo(f"\nStarted {action['id']} (radius {action['audience'].get('radius_m', 0):.0f} m, on foot). Fan-out:")
+    echo(f"\nStarted {action['id']} (radius {action['audience'].get('radius_m', 0):.0f} m, on foot). "
+         f"Unless ended, it ends by itself without result at {action['expires_at']} (the console warns before). Fan-out:")
     await _follow(hub, action["id"], "start", echo)
     await hub.api_tips.submit(Tip(action_id=action["id"], text="Ik zie een jongetje met rode jas bij de fietsenstalling.", channel="api"))
     echo("\nA participant sent a tip: 'Ik zie een jongetje met rode jas bij de fietsenstalling.'")
@@ -101,6 +102,8 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
         if (m["channel"], m["kind"]) in seen:
             continue
         seen.add((m["channel"], m["kind"]))
-        echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {m['text'][:150]}")
+        text = " ".join(m["text"].split())
+        # closings are shown whole: they end with where to go next
+        echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {text if m['kind'] == 'end' else text[:150]}")
     echo(f"\nInspect more: burgerhub --config examples/demo.toml outbox --action {action['id']}")
     return action["id"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 
 import click
 from aiohttp import web
@@ -18,13 +20,43 @@ def register(cli: click.Group) -> None:
     cli.add_command(demo)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, taken before the hub starts, so a port in use is one line
+    naming the port and the option, not a traceback after loading every participant."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot listen on {host}: {e.strerror}; set --host (or [api] host)") from e
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(512)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use; choose another with --port (or [api] port)") from e
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock.setblocking(False)
+    return sock
+
+
 async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool = True) -> None:
+    sock = listen(host, port)
     app = create_app(hub)
     runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    try:
+        await runner.setup()
+    except BaseException:
+        sock.close()
+        raise
+    site = web.SockSite(runner, sock)
     await site.start()
     click.echo(f"burgerhub listening on http://{host}:{port}/v1/  (Ctrl-C to stop)")
+    if hub.config.console.enabled:
+        click.echo(f"dispatcher console: http://{host}:{port}/console/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,12 +76,21 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
 def _banner(hub: Hub) -> None:
     for t in hub.config.tokens:
         click.echo(f"  {t.role:<10} token: {t.token}")
+    click.echo(f"  tokens are kept in {_tokens_source(hub.config)}")
     for name, info in hub.channel_status().items():
         if info["status"] == "unavailable":
             click.echo(f"  channel {name:<14} UNAVAILABLE: {info['reason']}")
         else:
             label = "SANDBOX (no credentials: messages go to the outbox)" if info["mode"] == "sandbox" else "provider"
             click.echo(f"  channel {name:<14} {label}")
+
+
+def _tokens_source(config) -> str:
+    if config.tokens and not all(t.name.startswith("local-") for t in config.tokens):
+        return f"{config.source or 'the configuration'} ([api] tokens)"
+    if config.shared_database:
+        return "the shared database (the same for every hub)"
+    return str(config.data_dir / "tokens.json")
 
 
 @click.command()
