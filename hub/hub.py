@@ -84,10 +84,7 @@ class Hub:
 
     def _routes_path(self):
         """The configured rules file; else rules saved through the API; else the shipped defaults."""
-        if self.config.routes_file is not None:
-            return self.config.routes_file
-        saved = self.config.data_dir / "routes.yaml"
-        return saved if saved.exists() else self.config.routes_path
+        return self.config.rules_in_force
 
     def save_rules(self):
         """Persist the rules in force where they will be read at the next start."""
@@ -100,6 +97,15 @@ class Hub:
         return hmac.new(self.secret, f"channel:{name}".encode(), hashlib.sha256).digest()
 
     def _build_channels(self) -> None:
+        settings_problems: list[str] = []
+        self._build_each_channel(settings_problems)
+        if settings_problems and self.config.strict_plugins:
+            # every mistake in the file at once, not one per start
+            where = f"{self.config.source}: " if self.config.source else ""
+            lines = "\n".join(f"  - {p}" for p in settings_problems)
+            raise ConfigError(f"{where}invalid channel settings:\n{lines}")
+
+    def _build_each_channel(self, settings_problems: list[str]) -> None:
         for name, cls in sorted(self.channel_classes.items()):
             engine_opts, settings = self.config.channel_settings(name)
             if engine_opts.get("enabled", True) is False:
@@ -109,15 +115,14 @@ class Hub:
             if missing:
                 self.unavailable[name] = f"missing Python packages: {', '.join(missing)}"
                 continue
-            try:
-                jsonschema.Draft202012Validator(cls.settings_schema).validate(settings)
-            except jsonschema.ValidationError as e:
-                where = ".".join(str(p) for p in e.absolute_path) or "(settings)"
-                reason = f"channels.{name}.{where}: {e.message}"
-                if self.config.strict_plugins:
-                    raise ConfigError(reason) from e
-                log.error("channel %s disabled: %s", name, reason)
-                self.unavailable[name] = f"invalid settings: {reason}"
+            found = sorted(jsonschema.Draft202012Validator(cls.settings_schema).iter_errors(settings),
+                           key=lambda e: [str(p) for p in e.absolute_path])
+            if found:
+                reasons = [f"channels.{name}.{'.'.join(str(p) for p in e.absolute_path) or '(settings)'}: {e.message}"
+                           for e in found]
+                settings_problems.extend(reasons)
+                log.error("channel %s disabled: %s", name, "; ".join(reasons))
+                self.unavailable[name] = f"invalid settings: {'; '.join(reasons)}"
                 continue
             sandbox = bool(engine_opts.get("sandbox", False)) or not any(settings.get(k) for k in cls.credentials)
             context = ChannelContext(

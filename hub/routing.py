@@ -306,14 +306,14 @@ class RuleHolder:
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the rules in force to ``path`` (default :attr:`path`) atomically; return where.
 
-        Refuses to overwrite the shipped defaults: set ``routes_file`` in ``burgerhub.toml`` instead.
+        Refuses to overwrite the shipped defaults: set ``[hub] routes`` in ``burgerhub.toml`` instead.
         """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("no path to save the routing rules to")
         if target.resolve() == DEFAULT_RULES.resolve():
             raise ConfigError(
-                f"not overwriting the shipped default rules at {target}; set routes_file in burgerhub.toml"
+                f"not overwriting the shipped default rules at {target}; set [hub] routes in burgerhub.toml"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".routes-", suffix=".yaml", dir=target.parent)

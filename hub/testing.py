@@ -6,7 +6,8 @@ fixtures without any setup:
 * ``channel_context`` - a factory ``channel_context(name, settings=..., sandbox=False)`` returning a
   :class:`~hub.channel.ChannelContext` backed by in-memory records, tips and receipts;
 * ``sample_action`` - a factory of :class:`~hub.models.ActionView` values;
-* ``make_deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``;
+* ``deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``
+  (:func:`make_deliveries`; ``sample_notice`` is :func:`make_notice`);
 * ``recording_channel`` - :class:`RecordingChannel`, a participant channel that records what it is
   asked to deliver and fails on demand (register it with ``RecordingPlugin()``);
 * ``make_hub`` - a factory of started hubs on a temporary folder (``async with make_hub(...) as hub``),
