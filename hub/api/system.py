@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from datetime import datetime, timezone
 
 from aiohttp import web
 
 from ..errors import ValidationError
 from ..routing import RouteFacts
+from ..routing_lint import lint
+from ..rules_admin import replace_rules
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
 from .keys import HUB
@@ -51,19 +54,28 @@ async def channels(request: web.Request) -> web.Response:
 async def get_routes(request: web.Request) -> web.Response:
     await require(request, (OPERATOR, DISPATCHER))
     hub = request.app[HUB]
-    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text})
+    warnings = [w.to_dict() for w in lint(hub.rules.current)]
+    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text, "warnings": warnings})
 
 
 @routes.put("/v1/routes")
 async def put_routes(request: web.Request) -> web.Response:
-    """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay."""
+    """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay.
+
+    Valid rules are written over the file they were read from (``[hub] routes``), or to the data folder
+    when they were the shipped defaults, so a restart keeps them; the answer says where (``saved_to``).
+    """
+    actor = await require(request, (OPERATOR,))
+    text = await request.text()
+    return web.json_response(await replace_rules(request.app[HUB], actor, text=text, source="PUT /v1/routes"))
+
+
+@routes.post("/v1/routes/reload")
+async def reload_routes(request: web.Request) -> web.Response:
+    """Re-read the rules from their file (as ``SIGHUP`` does); an invalid file leaves the rules in force."""
     actor = await require(request, (OPERATOR,))
     hub = request.app[HUB]
-    text = await request.text()
-    hub.rules.reload(text, source="PUT /v1/routes")
-    hub.save_rules()
-    await hub.store.add_audit(_audit(actor, "routes.reload", "routes", {"sha256": hashlib.sha256(text.encode()).hexdigest()}))
-    return web.json_response({"status": "loaded", "source": str(hub.rules.path)})
+    return web.json_response(await replace_rules(hub, actor, source=f"POST /v1/routes/reload ({hub.rules.path})"))
 
 
 @routes.post("/v1/routes/test")
@@ -72,9 +84,13 @@ async def test_routes(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, DISPATCHER))
     body = await read_json(request)
     hub = request.app[HUB]
+    at = _moment(body.pop("at", None))
     if "area" in body:
         payload = {"description": "dry run", **body}
-        return web.json_response(await hub.actions.plan(payload, actor))
+        if payload.get("type") == "crisis":
+            payload.setdefault("safety_advice", "dry run")
+        plan = await hub.actions.plan(payload, actor, at=at)
+        return web.json_response({**plan, "at": at.isoformat()} if at else plan)
     for key in ("type", "urgency"):
         if key not in body:
             raise ValidationError(key, "is required")
@@ -134,6 +150,19 @@ async def photo(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
     body, ctype = found
     return web.Response(body=body, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _moment(value) -> datetime | None:
+    """``at`` of a dry run: ISO 8601 (an offset, else UTC), the moment quiet hours are judged at."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError("at", "must be a time like 2026-03-10T23:30:00+01:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _audit(actor, verb, subject, detail):

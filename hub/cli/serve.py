@@ -10,14 +10,20 @@ import socket
 import click
 from aiohttp import web
 
+from ..actions import Actor
 from ..api import create_app
+from ..errors import HubError
 from ..hub import Hub
+from ..rules_admin import replace_rules
 from .common import config_from, with_local_tokens
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(demo)
+
+
+SIGNAL_ACTOR = Actor("SIGHUP", "operator")
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -64,6 +70,17 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    reloads: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(reload_on_signal(hub))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
     try:
         if after_start is not None:
             await after_start(hub)
@@ -71,6 +88,18 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
             await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def reload_on_signal(hub: Hub) -> None:
+    """``SIGHUP``: re-read the rules file, as ``POST /v1/routes/reload`` does; a bad file is logged and the
+    rules in force stay."""
+    try:
+        result = await replace_rules(hub, SIGNAL_ACTOR, source=f"SIGHUP ({hub.rules.path})")
+    except HubError as e:
+        click.echo(f"rules not reloaded (the rules in force stay): {e}", err=True)
+        return
+    click.echo(f"rules reloaded from {result['source']}: {'changed' if result['changed'] else 'unchanged'}"
+               + "".join(f"\n  warning: {w['field']}: {w['reason']}" for w in result["warnings"]), err=True)
 
 
 def _banner(hub: Hub) -> None:
