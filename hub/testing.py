@@ -15,6 +15,8 @@ fixtures without any setup:
   ``params=BACKENDS`` to run a test on both);
 * ``database_url`` - the ``[hub] database`` of the backend under test: "" for SQLite, else a new
   database on a private PostgreSQL server the session starts (``postgres_server``), never port 5432;
+* the channel contract test (:mod:`hub.contract`), added to the session for the channels that the
+  ``burgerhub_channels`` ini setting names (one line in a plugin's pytest configuration);
 * :func:`registered` - a context manager that registers a plugin on a plugin manager for one block;
 * :func:`started` - an async context manager that starts and always closes a channel.
 """
@@ -229,6 +231,27 @@ async def started(channel: Channel) -> AsyncIterator[Channel]:
         yield channel
     finally:
         await channel.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("burgerhub_channels", type="linelist", default=[],
+                  help="burgerhub: channels (entry-point names, or *) to run the shipped channel contract test on")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the shipped contract test (:mod:`hub.contract`) when ``burgerhub_channels`` names channels.
+
+    ``tryfirst``: the tests are in place before ``-k``/``-m`` deselect (they see them like any other).
+    """
+    if not config.getini("burgerhub_channels"):
+        return
+    from pathlib import Path
+
+    from . import contract
+
+    module = pytest.Module.from_parent(session, path=Path(contract.__file__))
+    items.extend(session.genitems(module))
 
 
 def matches(pattern: str, text: str) -> bool:
