@@ -72,6 +72,8 @@ class Config:
     police_number: str = "0900 8844"
     #: how long before an action expires the console warns the dispatcher
     expiry_warning_minutes: float = 30.0
+    #: how long SMS waits for the app's confirmation for participants who chose "app first" (0: off)
+    app_first_seconds: float = 120.0
     max_photo_bytes: int = 5 * 1024 * 1024
     console: ConsoleConfig = ConsoleConfig()
     source: Path | None = None
@@ -277,6 +279,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         action_page_url=_string(problems, hub, "hub", "action_page_url", ""),
         police_number=_string(problems, hub, "hub", "police_number", "0900 8844"),
         expiry_warning_minutes=_number(problems, hub, "hub", "expiry_warning_minutes", 30.0),
+        app_first_seconds=_number(problems, hub, "hub", "app_first_seconds", 120.0),
         max_photo_bytes=_number(problems, api, "api", "max_photo_bytes", 5 * 1024 * 1024, int),
         console=console,
         source=source,

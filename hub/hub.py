@@ -22,6 +22,7 @@ from .config import Config, ensure_secret
 from .duties import Duties
 from .engine import ChannelRuntime, DeliveryEngine
 from .expiry import ExpirySweeper
+from .fallback import AppFirst
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
@@ -71,6 +72,7 @@ class Hub:
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
+            hold=AppFirst(self.store, config.app_first_seconds).hold if config.app_first_seconds > 0 else None,
         )
         #: ends actions whose expires_at has passed (on a cluster: the holder of the "sweeps" duty)
         self.expiry = ExpirySweeper(self)
@@ -142,6 +144,7 @@ class Hub:
                 network_name=self.config.network_name,
                 callback_number=self.config.callback_number,
                 duty=lambda n=name: self.duties.holds(f"channel:{n}"),
+                identify=self.registry.by_token,
             )
             self.duties.want(f"channel:{name}")
             try:

@@ -140,6 +140,7 @@ def make_context(
     channel_cls: type[Channel] | None = None,
     public_url: str = "http://127.0.0.1:8080",
     secret: bytes = b"test-secret-test-secret-test-sec",
+    identify: Any = None,
 ) -> ChannelContext:
     """A channel context on in-memory collaborators; inspect ``context.tips.tips`` etc. in tests."""
     return ChannelContext(
@@ -154,6 +155,7 @@ def make_context(
         templates=MessageTemplates(channel_cls.templates_dir if channel_cls else None),
         optouts=CollectingOptOuts(),
         logger=logging.getLogger(f"burgerhub.channel.{name}"),
+        identify=identify,
     )
 
 
