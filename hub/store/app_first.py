@@ -1,8 +1,9 @@
 """The store's part of "the app first, SMS only if the app has not confirmed delivery in time".
 
-One read, shared by both backends (only the way a list of ids is passed differs): for the participants
-of a batch who chose ``app_first`` (migration 007), the state of their row of the same action and
-message kind on the first channel.
+One read, shared by both backends (only JSON access differs): for the participants of a batch who chose
+``app_first`` (a key of the participant's JSON, so no schema change), the state of their row of the same
+action and message kind on the first channel. A batch is at most a few thousand rows, found by the
+ledger's unique key and the participants' primary key.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ _SQL = (
     " JOIN participants p ON p.id = d.participant_id"
     " WHERE d.action_id=? AND d.channel=? AND d.kind=? AND {wanted} AND d.participant_id IN ({ids})"
 )
-SQLITE = _SQL.format(wanted="p.app_first = 1", ids="SELECT value FROM json_each(?)")
-POSTGRES = _SQL.format(wanted="p.app_first", ids="SELECT jsonb_array_elements_text(?::jsonb)")
+SQLITE = _SQL.format(wanted="json_extract(p.data, '$.app_first') = 1", ids="SELECT value FROM json_each(?)")
+POSTGRES = _SQL.format(wanted="(p.data::jsonb ->> 'app_first') = 'true'", ids="SELECT jsonb_array_elements_text(?::jsonb)")
 
 
 class AppFirstQueries:

@@ -21,7 +21,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from hub.testing import RecordingPlugin
 
-from conftest import UTRECHT, person
+from conftest import DISPATCHER, UTRECHT, person, start_payload
 from console_support import (
     DISPATCHER_TOKEN,
     OPERATOR_TOKEN,
@@ -322,8 +322,6 @@ async def test_the_dispatcher_is_warned_before_an_action_expires_and_can_extend_
     config = hub_config(routes_to_recording)
     config["hub"]["expiry_warning_minutes"] = 30
     async with make_hub(plugins=[RecordingPlugin()], config=config) as hub:
-        from conftest import DISPATCHER, start_payload
-
         action = await hub.actions.start(start_payload(type="suspicious_vehicle", expires_in_minutes=20), DISPATCHER)
         async with serve(hub) as base:
             page = await open_console(browser, base)
