@@ -164,8 +164,3 @@ def _moment(value) -> datetime | None:
         raise ValidationError("at", "must be a time like 2026-03-10T23:30:00+01:00")
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-
-def _audit(actor, verb, subject, detail):
-    from ..store import AuditEntry
-
-    return AuditEntry(actor.name, actor.role, verb, subject, detail)
