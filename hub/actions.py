@@ -13,6 +13,7 @@ from .errors import Conflict, NotFound, ValidationError
 from .geo import polygon_problem, radius_for
 from .models import (
     DEFAULT_DOMAIN,
+    RESULTS_BY_TYPE,
     ActionEvent,
     ActionStatus,
     ActionType,
@@ -20,6 +21,7 @@ from .models import (
     Circle,
     MessageKind,
     Polygon,
+    Result,
     TransportMode,
     action_from_dict,
     area_to_dict,
@@ -81,6 +83,11 @@ class ActionService:
     # -- helpers ---------------------------------------------------------------------------
     def _absolute(self, url: str) -> str:
         return self.hub.config.public_url.rstrip("/") + url if url.startswith("/") else url
+
+    def _page_url(self, action_id: str) -> str | None:
+        """The public page about an action, when ``[hub] action_page_url`` is set."""
+        base = self.hub.config.action_page_url
+        return f"{base.rstrip('/')}/{action_id}" if base else None
 
     def _photos(self, items) -> list[dict[str, Any]]:
         return [{"url": self._absolute(p["url"]), **({"caption": p["caption"]} if p.get("caption") else {})} for p in items]
@@ -157,8 +164,9 @@ class ActionService:
         action_type = ActionType(payload["type"])
         subject = payload.get("subject") or ("person" if action_type is ActionType.MISSING_PERSON else "none")
         ttl = payload.get("expires_in_minutes", int(self.hub.config.action_ttl_hours * 60))
+        action_id = payload.get("id") or new_action_id()
         return {
-            "id": payload.get("id") or new_action_id(),
+            "id": action_id,
             "type": action_type.value,
             "urgency": payload["urgency"],
             "domain": payload.get("domain") or DEFAULT_DOMAIN[action_type].value,
@@ -178,6 +186,9 @@ class ActionService:
             "ended_at": None,
             "expires_at": (now + timedelta(minutes=ttl)).isoformat(),
             "started_by": actor.name,
+            "safety_advice": (payload.get("safety_advice") or "").strip() or None,
+            "nl_alert": bool(payload.get("nl_alert", False)),
+            "page_url": self._page_url(action_id),
         }
 
     async def plan(self, payload: Mapping[str, Any], actor: Actor, *, at: datetime | None = None) -> dict[str, Any]:
@@ -213,13 +224,17 @@ class ActionService:
         data = await self._load(action_id)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has ended and can no longer be updated")
-        changes = [k for k in ("title", "description", "subject") if k in payload and payload[k] != data.get(k)]
+        changes = [k for k in ("title", "description", "subject", "safety_advice", "nl_alert")
+                   if k in payload and payload[k] != data.get(k)]
         new = dict(data)
         for key in changes:
             new[key] = payload[key].strip() if isinstance(payload[key], str) else payload[key]
         if payload.get("add_photos"):
             new["photos"] = list(data.get("photos", [])) + self._photos(payload["add_photos"])
             changes.append("photos")
+        if "expires_in_minutes" in payload:
+            new["expires_at"] = (_now() + timedelta(minutes=payload["expires_in_minutes"])).isoformat()
+            changes.append("expires_at")
         rows: list[DeliveryColumns] = []
         if "area" in payload:
             area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
@@ -240,7 +255,7 @@ class ActionService:
         new.setdefault("history", [])
         new["history"] = list(new["history"]) + [{"version": new["version"], "at": new["updated_at"],
                                                   "by": actor.name, "changes": changes}]
-        notify = payload.get("notify", True) and any(c != "area" for c in changes)
+        notify = payload.get("notify", True) and any(c not in ("area", "expires_at") for c in changes)
         audit = AuditEntry(actor.name, actor.role, "action.update", action_id,
                            {"changes": changes, "newly_reached": count_rows(rows)})
         starts, updates = await self.hub.store.update_action(new, rows, audit, notify_reached=bool(notify))
@@ -249,16 +264,31 @@ class ActionService:
         self._notify(MessageKind.UPDATE, new, actor, channels, starts + updates)
         return {**new, "queued": {"start": starts, "update": updates}}
 
-    async def end(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+    async def end(
+        self, action_id: str, payload: Mapping[str, Any], actor: Actor, *, reason: str | None = None
+    ) -> dict[str, Any]:
+        """End an action with a result that fits its type (:data:`~hub.models.RESULTS_BY_TYPE`).
+
+        ``reason`` says why when nobody ended it (``"expired"``): it is kept on the action and in the audit.
+        """
         validate("action.end", payload)
         data = await self._load(action_id)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has already ended")
+        fitting = RESULTS_BY_TYPE[ActionType(data["type"])]
+        if Result(payload["result"]) not in fitting:
+            raise ValidationError(
+                "result", f"{payload['result']!r} does not fit a {data['type']} action "
+                f"(one of: {', '.join(r.value for r in fitting)})")
         now = _now().isoformat()
         new = {**data, "status": ActionStatus.ENDED.value, "result": payload["result"],
                "result_text": payload.get("text"), "ended_at": now, "updated_at": now,
                "version": data["version"] + 1, "ended_by": actor.name}
-        audit = AuditEntry(actor.name, actor.role, "action.end", action_id, {"result": payload["result"]})
+        detail: dict[str, Any] = {"result": payload["result"]}
+        if reason:
+            new["end_reason"] = reason
+            detail.update(reason=reason, expires_at=data.get("expires_at"))
+        audit = AuditEntry(actor.name, actor.role, "action.end", action_id, detail)
         closing = await self.hub.store.end_action(new, audit)
         self.hub.engine.remember(to_view(new))
         channels = tuple(data["route"]["channels"])

@@ -20,7 +20,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, Awaitable, Callable, ClassVar, Mapping, Protocol, Sequence
 
 from .models import ActionView, Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered, Tip
 
@@ -121,6 +121,9 @@ class ChannelContext:
     #: ``duty()`` is true while this process does the channel's once-only work (republishing state,
     #: sweeps): always on one hub; on a cluster, in exactly one process at a time
     duty: Callable[[], bool] = field(default=lambda: True)
+    #: the participant a personal token belongs to (``None``: unknown), for routes where participants
+    #: link something of theirs, e.g. an app install, to themselves
+    identify: Callable[[str], Awaitable[str | None]] | None = None
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

@@ -80,6 +80,14 @@ class Config:
     transport_radius_m: Mapping[str, float] = field(default_factory=dict)
     engine: EngineSettings = EngineSettings()
     action_ttl_hours: float = 24.0
+    #: the public pages about actions: an action's page is ``<action_page_url>/<id>``; empty: no link
+    action_page_url: str = ""
+    #: the police's number for later, non-urgent information (112 for anything urgent)
+    police_number: str = "0900 8844"
+    #: how long before an action expires the console warns the dispatcher
+    expiry_warning_minutes: float = 30.0
+    #: how long SMS waits for the app's confirmation for participants who chose "app first" (0: off)
+    app_first_seconds: float = 120.0
     max_photo_bytes: int = 5 * 1024 * 1024
     #: unauthenticated writes per client: requests per second on average, and at once
     public_rate: float = 2.0
@@ -105,6 +113,15 @@ class Config:
     def routes_path(self) -> Path:
         return self.routes_file or DEFAULT_ROUTES
 
+    @property
+    def rules_in_force(self) -> Path:
+        """Where the hub reads its rules: ``[hub] routes``; else rules saved through the API in the data
+        folder; else the shipped defaults."""
+        if self.routes_file is not None:
+            return self.routes_file
+        saved = self.data_dir / "routes.yaml"
+        return saved if saved.exists() else DEFAULT_ROUTES
+
     def channel_settings(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split ``[channels.<name>]`` into (engine options, channel settings)."""
         raw = dict(self.channels.get(name, {}))
@@ -112,13 +129,32 @@ class Config:
         return engine, raw
 
 
-def _expect(cond: bool, where: str, reason: str) -> None:
-    if not cond:
-        raise ConfigError(f"{where}: {reason}")
+class _Problems:
+    """Every mistake in a configuration, collected so the operator sees them all at once."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def check(self, cond: bool, where: str, reason: str) -> bool:
+        if not cond:
+            self.found.append(f"{where}: {reason}")
+        return cond
+
+    def raise_any(self, source: Path | None) -> None:
+        if not self.found:
+            return
+        where = f"{source}: " if source else ""
+        if len(self.found) == 1:
+            raise ConfigError(f"{where}{self.found[0]}")
+        lines = "\n".join(f"  - {p}" for p in self.found)
+        raise ConfigError(f"{where}{len(self.found)} problems:\n{lines}")
 
 
 def load_config(path: str | Path | None = None, *, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Read a TOML config file (or ``$BURGERHUB_CONFIG``); ``None`` and no variable means defaults."""
+    """Read a TOML config file (or ``$BURGERHUB_CONFIG``); ``None`` and no variable means defaults.
+
+    A file with mistakes raises one :class:`~hub.errors.ConfigError` that lists every one of them.
+    """
     path = path or os.environ.get("BURGERHUB_CONFIG")
     data: dict[str, Any] = {}
     base = Path.cwd()
@@ -140,101 +176,160 @@ def load_config(path: str | Path | None = None, *, overrides: Mapping[str, Any] 
     return config_from_dict(data, base=base, source=Path(path) if path else None)
 
 
+def _table(problems: _Problems, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    return dict(value) if problems.check(isinstance(value, dict), key, "must be a table") else {}
+
+
+def _number(problems: _Problems, table: dict[str, Any], section: str, key: str, default: float, kind=float):
+    value = table.pop(key, default)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer())
+    if problems.check(ok and value >= 0, f"{section}.{key}",
+                      "must be a whole number >= 0" if kind is int else "must be a number >= 0"):
+        return kind(value)
+    return kind(default)
+
+
+def _string(problems: _Problems, table: dict[str, Any], section: str, key: str, default: str) -> str:
+    value = table.pop(key, default)
+    return value if problems.check(isinstance(value, str), f"{section}.{key}", "must be a string") else default
+
+
+def _proxies(problems: _Problems, api: dict[str, Any]) -> tuple[str, ...]:
+    value = api.pop("trusted_proxies", ())
+    if problems.check(isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value),
+                      "api.trusted_proxies", "must be a list of addresses or networks"):
+        return tuple(value)
+    return ()
+
+
 def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, source: Path | None = None) -> Config:
     base = base or Path.cwd()
+    problems = _Problems()
     known = {"hub", "api", "channels", "transport_radius_m", "engine", "plugins", "console", "retention"}
     for key in data:
-        _expect(key in known, key, f"unknown section (known: {', '.join(sorted(known))})")
-    hub = dict(data.get("hub", {}))
-    api = dict(data.get("api", {}))
-    plugins = dict(data.get("plugins", {}))
+        problems.check(key in known, key, f"unknown section (known: {', '.join(sorted(known))})")
+    hub = _table(problems, data, "hub")
+    api = _table(problems, data, "api")
+    plugins = _table(problems, data, "plugins")
 
-    data_dir = Path(hub.pop("data_dir", "") or os.environ.get("BURGERHUB_DATA_DIR") or "var")
+    data_dir = Path(_string(problems, hub, "hub", "data_dir", "") or os.environ.get("BURGERHUB_DATA_DIR") or "var")
     if not data_dir.is_absolute():
         data_dir = base / data_dir
-    routes = hub.pop("routes", None)
+    routes = _string(problems, hub, "hub", "routes", "")
     routes_file = (base / routes) if routes and not Path(routes).is_absolute() else (Path(routes) if routes else None)
 
     tokens = []
-    for i, t in enumerate(api.pop("tokens", [])):
+    raw_tokens = api.pop("tokens", [])
+    if not problems.check(isinstance(raw_tokens, list), "api.tokens", "must be an array of tables ([[api.tokens]])"):
+        raw_tokens = []
+    for i, t in enumerate(raw_tokens):
         where = f"api.tokens[{i}]"
-        _expect(isinstance(t, dict), where, "must be a table")
-        _expect(t.get("role") in ROLES[:2], f"{where}.role", f"must be one of {ROLES[:2]}")
+        if not problems.check(isinstance(t, dict), where, "must be a table"):
+            continue
+        role_ok = problems.check(t.get("role") in ROLES[:2], f"{where}.role", f"must be one of {ROLES[:2]}")
         token = t.get("token") or os.environ.get(t.get("token_env", ""), "")
-        _expect(len(token) >= 16, f"{where}.token", "must be at least 16 characters (or set token_env)")
-        tokens.append(ApiToken(name=t.get("name", t["role"]), role=t["role"], token=token))
+        token_ok = problems.check(isinstance(token, str) and len(token) >= 16, f"{where}.token",
+                                  "must be at least 16 characters (or set token_env)")
+        if role_ok and token_ok:
+            tokens.append(ApiToken(name=t.get("name", t["role"]), role=t["role"], token=token))
 
     radius = {}
-    for mode, value in dict(data.get("transport_radius_m", {})).items():
-        _expect(mode in set(TransportMode), f"transport_radius_m.{mode}", "unknown mode of transport")
-        _expect(isinstance(value, (int, float)) and value > 0, f"transport_radius_m.{mode}", "must be > 0")
-        radius[mode] = float(value)
+    for mode, value in _table(problems, data, "transport_radius_m").items():
+        mode_ok = problems.check(mode in set(TransportMode), f"transport_radius_m.{mode}", "unknown mode of transport")
+        value_ok = problems.check(isinstance(value, (int, float)) and value > 0, f"transport_radius_m.{mode}",
+                                  "must be > 0")
+        if mode_ok and value_ok:
+            radius[mode] = float(value)
 
-    engine_raw = dict(data.get("engine", {}))
-    try:
-        engine = EngineSettings(**engine_raw)
-    except TypeError as e:
-        raise ConfigError(f"engine: {e}") from e
+    engine_raw = _table(problems, data, "engine")
+    engine_args = {}
+    for key in list(engine_raw):
+        if not problems.check(key in EngineSettings.__dataclass_fields__, f"engine.{key}", "unknown setting"):
+            continue
+        kind = int if key in ("max_attempts", "claim_size") else float
+        engine_args[key] = _number(problems, engine_raw, "engine", key, getattr(EngineSettings, key), kind)
+    engine = EngineSettings(**engine_args)
 
-    console_raw = dict(data.get("console", {}))
+    console_raw = _table(problems, data, "console")
+    console_args = {}
     for key, value in console_raw.items():
-        _expect(key in ConsoleConfig.__dataclass_fields__, f"console.{key}", "unknown setting")
-        _expect(isinstance(value, bool) if key == "enabled" else isinstance(value, str), f"console.{key}",
-                "must be true or false" if key == "enabled" else "must be a string")
-    console = ConsoleConfig(**console_raw)
+        if not problems.check(key in ConsoleConfig.__dataclass_fields__, f"console.{key}", "unknown setting"):
+            continue
+        if problems.check(isinstance(value, bool) if key == "enabled" else isinstance(value, str), f"console.{key}",
+                          "must be true or false" if key == "enabled" else "must be a string"):
+            console_args[key] = value
+    console = ConsoleConfig(**console_args)
 
-    retention_raw = dict(data.get("retention", {}))
-    for key, value in retention_raw.items():
-        _expect(key in RetentionSettings.__dataclass_fields__, f"retention.{key}", "unknown setting")
-        _expect(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value,
-                f"retention.{key}", "must be a number")
-    _expect(retention_raw.get("days", 0) >= 0, "retention.days", "must be 0 (keep for ever) or more")
-    _expect(retention_raw.get("sweep_minutes", 1) > 0, "retention.sweep_minutes", "must be more than 0")
-    retention = RetentionSettings(**{k: float(v) for k, v in retention_raw.items()})
+    retention_raw = _table(problems, data, "retention")
+    retention_args = {}
+    for key in list(retention_raw):
+        if problems.check(key in RetentionSettings.__dataclass_fields__, f"retention.{key}", "unknown setting"):
+            retention_args[key] = _number(problems, retention_raw, "retention", key,
+                                          getattr(RetentionSettings, key))
+    problems.check(retention_args.get("sweep_minutes", 1) > 0, "retention.sweep_minutes", "must be more than 0")
+    retention = RetentionSettings(**{k: float(v) for k, v in retention_args.items()})
 
     secret = hub.pop("secret", None) or os.environ.get("BURGERHUB_SECRET")
+    problems.check(secret is None or isinstance(secret, str), "hub.secret", "must be a string")
     # the database URL may carry a password: it can come from the environment instead of the file
-    database_env = hub.pop("database_env", "")
-    _expect(isinstance(database_env, str), "hub.database_env", "must be the name of an environment variable")
-    database = hub.pop("database", "") or os.environ.get(database_env or "BURGERHUB_DATABASE", "")
+    database_env = _string(problems, hub, "hub", "database_env", "")
+    database = _string(problems, hub, "hub", "database", "") or os.environ.get(database_env or "BURGERHUB_DATABASE", "")
     if database_env:
-        _expect(bool(database), "hub.database_env", f"the environment variable {database_env} is not set")
-    _expect(isinstance(database, str), "hub.database", "must be a string")
-    _expect(
+        problems.check(bool(database), "hub.database_env", f"the environment variable {database_env} is not set")
+    problems.check(
         database == "" or database.startswith(("sqlite:///", "postgresql://", "postgres://")),
         "hub.database", "must start with sqlite:/// or postgresql://",
     )
     channels = data.get("channels", {})
-    _expect(isinstance(channels, dict), "channels", "must be a table of tables")
-    cfg = Config(
+    if not problems.check(isinstance(channels, dict), "channels", "must be a table of tables"):
+        channels = {}
+    for name, table in channels.items():
+        problems.check(isinstance(table, dict), f"channels.{name}", "must be a table")
+    channels = {k: v for k, v in channels.items() if isinstance(v, dict)}
+    host = _string(problems, api, "api", "host", "127.0.0.1")
+    port = _number(problems, api, "api", "port", 8080, int)
+    problems.check(0 < port < 65536, "api.port", "must be between 1 and 65535")
+    blocked = plugins.pop("blocked", ())
+    if not problems.check(isinstance(blocked, (list, tuple)) and all(isinstance(b, str) for b in blocked),
+                          "plugins.blocked", "must be a list of entry-point names"):
+        blocked = ()
+    strict = plugins.pop("strict", False)
+    problems.check(isinstance(strict, bool), "plugins.strict", "must be true or false")
+    cfg_args = dict(
         data_dir=data_dir,
         database=database,
-        public_url=hub.pop("public_url", f"http://{api.get('host', '127.0.0.1')}:{api.get('port', 8080)}"),
-        secret=secret.encode() if secret else b"",
-        network_name=hub.pop("network_name", "Burgernet"),
-        callback_number=hub.pop("callback_number", "0800 0011"),
+        public_url=_string(problems, hub, "hub", "public_url", f"http://{host}:{port}"),
+        secret=secret.encode() if isinstance(secret, str) and secret else b"",
+        network_name=_string(problems, hub, "hub", "network_name", "Burgernet"),
+        callback_number=_string(problems, hub, "hub", "callback_number", "0800 0011"),
         routes_file=routes_file,
-        host=api.pop("host", "127.0.0.1"),
-        port=int(api.pop("port", 8080)),
+        host=host,
+        port=port,
         tokens=tuple(tokens),
-        blocked_plugins=tuple(plugins.pop("blocked", ())),
-        strict_plugins=bool(plugins.pop("strict", False)),
+        blocked_plugins=tuple(blocked),
+        strict_plugins=bool(strict),
         channels=channels,
         transport_radius_m=radius,
         engine=engine,
-        action_ttl_hours=float(hub.pop("action_ttl_hours", 24.0)),
-        max_photo_bytes=int(api.pop("max_photo_bytes", 5 * 1024 * 1024)),
-        public_rate=float(api.pop("public_rate", 2.0)),
-        public_burst=int(api.pop("public_burst", 60)),
-        trusted_proxies=tuple(str(p) for p in api.pop("trusted_proxies", ())),
+        action_ttl_hours=_number(problems, hub, "hub", "action_ttl_hours", 24.0),
+        action_page_url=_string(problems, hub, "hub", "action_page_url", ""),
+        police_number=_string(problems, hub, "hub", "police_number", "0900 8844"),
+        expiry_warning_minutes=_number(problems, hub, "hub", "expiry_warning_minutes", 30.0),
+        app_first_seconds=_number(problems, hub, "hub", "app_first_seconds", 120.0),
+        max_photo_bytes=_number(problems, api, "api", "max_photo_bytes", 5 * 1024 * 1024, int),
+        public_rate=_number(problems, api, "api", "public_rate", 2.0),
+        public_burst=_number(problems, api, "api", "public_burst", 60, int),
+        trusted_proxies=_proxies(problems, api),
         console=console,
         retention=retention,
         source=source,
     )
     for section, rest in (("hub", hub), ("api", api), ("plugins", plugins)):
         for key in rest:
-            raise ConfigError(f"{section}.{key}: unknown setting")
-    return cfg
+            problems.check(False, f"{section}.{key}", "unknown setting")
+    problems.raise_any(source)
+    return Config(**cfg_args)
 
 
 def ensure_secret(config: Config) -> bytes:

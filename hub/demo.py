@@ -87,7 +87,8 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
     for name, info in plan["audience"]["channels"].items():
         echo(f"  {name:<14} {info.get('targeted', 0):>5} recipients" + (f"  ({info['unavailable']})" if "unavailable" in info else ""))
     action = await hub.actions.start(payload, dispatcher)
-    echo(f"\nStarted {action['id']} (radius {action['audience'].get('radius_m', 0):.0f} m, on foot). Fan-out:")
+    echo(f"\nStarted {action['id']} (radius {action['audience'].get('radius_m', 0):.0f} m, on foot). "
+         f"Unless ended, it ends by itself without result at {action['expires_at']} (the console warns before). Fan-out:")
     await _follow(hub, action["id"], "start", echo)
     await hub.api_tips.submit(Tip(action_id=action["id"], text="Ik zie een jongetje met rode jas bij de fietsenstalling.", channel="api"))
     echo("\nA participant sent a tip: 'Ik zie een jongetje met rode jas bij de fietsenstalling.'")
@@ -101,6 +102,34 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
         if (m["channel"], m["kind"]) in seen:
             continue
         seen.add((m["channel"], m["kind"]))
-        echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {m['text'][:150]}")
+        text = " ".join(m["text"].split())
+        # closings are shown whole: they end with where to go next
+        echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {text if m['kind'] == 'end' else text[:150]}")
     echo(f"\nInspect more: burgerhub --config examples/demo.toml outbox --action {action['id']}")
+    await _crisis(hub, dispatcher, echo)
     return action["id"]
+
+
+async def _crisis(hub, dispatcher: Actor, echo: Callable[[str], None]) -> None:
+    """A crisis: the dispatcher's safety advice comes first in every message, and nobody is asked to look out."""
+    crisis = await hub.actions.start({
+        "type": "crisis", "urgency": "time_critical", "region": "utrecht", "title": "Grote brand Lage Weide",
+        "safety_advice": "Houd ramen en deuren gesloten en zet de ventilatie uit",
+        "nl_alert": True,
+        "description": "Grote brand op bedrijventerrein Lage Weide; veel rook trekt richting Zuilen en Overvecht.",
+        "area": {"type": "circle", "lat": 52.1050, "lon": 5.0850, "radius_m": 3000},
+    }, dispatcher)
+    echo(f"\nA crisis ({crisis['id']}): the safety advice first, in every channel, also during quiet hours:")
+    await _follow(hub, crisis["id"], "start", echo)
+    await _show_one(hub, crisis["id"], "start", echo)
+    await hub.actions.end(crisis["id"], {"result": "all_clear"}, dispatcher)
+    echo("Ended as 'all_clear':")
+    await _follow(hub, crisis["id"], "end", echo)
+    await _show_one(hub, crisis["id"], "end", echo)
+
+
+async def _show_one(hub, action_id: str, kind: str, echo: Callable[[str], None]) -> None:
+    for m in await hub.store.outbox_list(action_id=action_id, channel="sms", limit=1000):
+        if m["kind"] == kind and m["language"] == "nl":
+            echo(f"  [sms/{kind}] to {m['address']}: {' '.join(m['text'].split())}")
+            return

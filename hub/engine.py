@@ -97,6 +97,7 @@ class DeliveryEngine:
         metrics=None,
         single_node: bool = True,
         duties=None,
+        hold=None,
     ):
         self.store = store
         self.runtimes = dict(runtimes)
@@ -105,6 +106,9 @@ class DeliveryEngine:
         self.metrics = metrics
         self.single_node = single_node
         self.duties = duties
+        #: ``hold(channel, action, kind, rows) -> (rows to deliver now, outcomes of the others)``: rows a
+        #: participant's preference holds back or makes unnecessary (see :mod:`hub.fallback`)
+        self.hold = hold
         self.owner = uuid.uuid4().hex
         self._events: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.runtimes}
         self._tasks: list[asyncio.Task] = []
@@ -294,6 +298,12 @@ class DeliveryEngine:
         if view is None:
             await self._record([Outcome(r.id, DeliveryStatus.FAILED, "action_missing") for r in rows], rt.name)
             return
+        if self.hold is not None:
+            rows, held = await self.hold(rt.name, view, first.kind, rows)
+            if held:
+                await self._record(held, rt.name)
+            if not rows:
+                return
         kind = MessageKind(first.kind)
         notice = Notice(action=view, kind=kind)
         action_id, channel = first.action_id, first.channel

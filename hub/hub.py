@@ -21,6 +21,8 @@ from .channel import Channel, ChannelContext
 from .config import Config, ensure_secret
 from .duties import Duties
 from .engine import ChannelRuntime, DeliveryEngine
+from .expiry import ExpirySweeper
+from .fallback import AppFirst
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
@@ -71,9 +73,12 @@ class Hub:
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
+            hold=AppFirst(self.store, config.app_first_seconds).hold if config.app_first_seconds > 0 else None,
         )
         #: removes what ended actions leave behind after the retention period (a "sweeps" duty)
         self.retention = RetentionSweeper(self.store, config.retention, lambda: self.duties.holds("sweeps"))
+        #: ends actions whose expires_at has passed (on a cluster: the holder of the "sweeps" duty)
+        self.expiry = ExpirySweeper(self)
         self.started = False
         self._engine_running = False
 
@@ -84,10 +89,7 @@ class Hub:
 
     def _routes_path(self):
         """The configured rules file; else rules saved through the API; else the shipped defaults."""
-        if self.config.routes_file is not None:
-            return self.config.routes_file
-        saved = self.config.data_dir / "routes.yaml"
-        return saved if saved.exists() else self.config.routes_path
+        return self.config.rules_in_force
 
     def save_rules(self):
         """Persist the rules in force where they will be read at the next start."""
@@ -100,6 +102,15 @@ class Hub:
         return hmac.new(self.secret, f"channel:{name}".encode(), hashlib.sha256).digest()
 
     def _build_channels(self) -> None:
+        settings_problems: list[str] = []
+        self._build_each_channel(settings_problems)
+        if settings_problems and self.config.strict_plugins:
+            # every mistake in the file at once, not one per start
+            where = f"{self.config.source}: " if self.config.source else ""
+            lines = "\n".join(f"  - {p}" for p in settings_problems)
+            raise ConfigError(f"{where}invalid channel settings:\n{lines}")
+
+    def _build_each_channel(self, settings_problems: list[str]) -> None:
         for name, cls in sorted(self.channel_classes.items()):
             engine_opts, settings = self.config.channel_settings(name)
             if engine_opts.get("enabled", True) is False:
@@ -109,15 +120,14 @@ class Hub:
             if missing:
                 self.unavailable[name] = f"missing Python packages: {', '.join(missing)}"
                 continue
-            try:
-                jsonschema.Draft202012Validator(cls.settings_schema).validate(settings)
-            except jsonschema.ValidationError as e:
-                where = ".".join(str(p) for p in e.absolute_path) or "(settings)"
-                reason = f"channels.{name}.{where}: {e.message}"
-                if self.config.strict_plugins:
-                    raise ConfigError(reason) from e
-                log.error("channel %s disabled: %s", name, reason)
-                self.unavailable[name] = f"invalid settings: {reason}"
+            found = sorted(jsonschema.Draft202012Validator(cls.settings_schema).iter_errors(settings),
+                           key=lambda e: [str(p) for p in e.absolute_path])
+            if found:
+                reasons = [f"channels.{name}.{'.'.join(str(p) for p in e.absolute_path) or '(settings)'}: {e.message}"
+                           for e in found]
+                settings_problems.extend(reasons)
+                log.error("channel %s disabled: %s", name, "; ".join(reasons))
+                self.unavailable[name] = f"invalid settings: {'; '.join(reasons)}"
                 continue
             sandbox = bool(engine_opts.get("sandbox", False)) or not any(settings.get(k) for k in cls.credentials)
             context = ChannelContext(
@@ -129,12 +139,15 @@ class Hub:
                 records=StoreRecords(self.store, name),
                 tips=StoreTips(self.store, name, self._tip_arrived),
                 receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
-                templates=MessageTemplates(cls.templates_dir, defaults={"network": self.config.network_name, "callback_number": self.config.callback_number}),
+                templates=MessageTemplates(cls.templates_dir, defaults={
+                    "network": self.config.network_name, "callback_number": self.config.callback_number,
+                    "police_number": self.config.police_number}),
                 optouts=StoreOptOuts(self.registry, name),
                 logger=logging.getLogger(f"burgerhub.channel.{name}"),
                 network_name=self.config.network_name,
                 callback_number=self.config.callback_number,
                 duty=lambda n=name: self.duties.holds(f"channel:{n}"),
+                identify=self.registry.by_token,
             )
             self.duties.want(f"channel:{name}")
             try:
@@ -212,6 +225,7 @@ class Hub:
         if engine:
             await self.engine.start()
             await self.retention.start()
+            await self.expiry.start()
         self._engine_running = engine
         self.started = True
 
@@ -236,6 +250,7 @@ class Hub:
 
     async def stop(self) -> None:
         await self.retention.stop()
+        await self.expiry.stop()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

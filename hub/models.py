@@ -58,10 +58,34 @@ class ActionStatus(enum.StrEnum):
 
 
 class Result(enum.StrEnum):
-    FOUND = "found"
-    ARRESTED = "arrested"
+    """How an action ended. Which results fit which type is :data:`RESULTS_BY_TYPE`."""
+
+    FOUND = "found"  # the missing person
+    ARRESTED = "arrested"  # the suspect
+    VEHICLE_FOUND = "vehicle_found"
+    USEFUL_INFORMATION = "useful_information"  # participants gave the police useful information
+    ALL_CLEAR = "all_clear"  # a crisis: the danger is over
     ENDED_WITHOUT_RESULT = "ended_without_result"
     CANCELLED = "cancelled"
+
+
+_ANY_END = (Result.ENDED_WITHOUT_RESULT, Result.CANCELLED)
+_CRIME = (Result.ARRESTED, Result.VEHICLE_FOUND, Result.USEFUL_INFORMATION, *_ANY_END)
+_VEHICLE = (Result.VEHICLE_FOUND, Result.ARRESTED, Result.USEFUL_INFORMATION, *_ANY_END)
+
+#: the results an action of each type may end with, the likeliest first (the console offers them in
+#: this order); every type may end without result (also when it expires) or be cancelled
+RESULTS_BY_TYPE: Mapping[ActionType, tuple[Result, ...]] = {
+    ActionType.MISSING_PERSON: (Result.FOUND, Result.USEFUL_INFORMATION, *_ANY_END),
+    ActionType.BURGLARY: _CRIME,
+    ActionType.ROBBERY: _CRIME,
+    ActionType.SHOPLIFTING: _CRIME,
+    ActionType.HIT_AND_RUN: _VEHICLE,
+    ActionType.SUSPICIOUS_VEHICLE: _VEHICLE,
+    ActionType.CRISIS: (Result.ALL_CLEAR, *_ANY_END),
+    ActionType.NEIGHBOURHOOD_INQUIRY: (Result.USEFUL_INFORMATION, Result.ARRESTED, *_ANY_END),
+    ActionType.PREVENTION: _ANY_END,
+}
 
 
 class MessageKind(enum.StrEnum):
@@ -137,6 +161,15 @@ class ActionView:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     expires_at: datetime | None = None
+    #: what the recipient should do for their own safety, said first in every channel (required for a
+    #: crisis; the dispatcher may give it for any action, e.g. "do not approach the suspect")
+    safety_advice: str | None = None
+    #: an NL-Alert went out for the same incident; messages refer to it
+    nl_alert: bool = False
+    #: the public page about this action, where one exists (``[hub] action_page_url``), else ``None``
+    page_url: str | None = None
+    #: why it ended when nobody ended it (``"expired"``), else ``None``
+    end_reason: str | None = None
 
     @property
     def reference(self) -> str:
@@ -178,6 +211,10 @@ def action_to_dict(action: ActionView) -> dict[str, Any]:
         "started_at": when(action.started_at),
         "ended_at": when(action.ended_at),
         "expires_at": when(action.expires_at),
+        "safety_advice": action.safety_advice,
+        "nl_alert": action.nl_alert,
+        "page_url": action.page_url,
+        "end_reason": action.end_reason,
     }
 
 
@@ -211,6 +248,10 @@ def action_from_dict(data: Mapping[str, Any]) -> ActionView:
         started_at=when("started_at"),
         ended_at=when("ended_at"),
         expires_at=when("expires_at"),
+        safety_advice=data.get("safety_advice") or None,
+        nl_alert=bool(data.get("nl_alert", False)),
+        page_url=data.get("page_url") or None,
+        end_reason=data.get("end_reason") or None,
     )
 
 

@@ -267,6 +267,9 @@ class Participant:
     channels: tuple[str, ...] = ()
     quiet_hours: QuietHours | None = None
     paused_until: date | datetime | None = None
+    #: with the app and SMS: the app first, SMS only if the app has not confirmed delivery in time
+    #: (``[hub] app_first_seconds``; never for a crisis). See :mod:`hub.fallback`.
+    app_first: bool = False
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -351,6 +354,7 @@ class Participant:
             channels=tuple(data.get("channels") or ()),
             quiet_hours=quiet,
             paused_until=paused,
+            app_first=bool(data.get("app_first", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -366,6 +370,8 @@ class Participant:
             "quiet_hours": self.quiet_hours.to_dict() if self.quiet_hours else None,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
         }
+        if self.app_first:
+            out["app_first"] = True
         return out
 
     # -- contact details -------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class Applied:
     route: str
     channels: tuple[str, ...]
     bypass_quiet_hours: bool
+    #: the routes walked to reach it, root first, ending with ``route``
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,8 @@ class RouteDecision:
             "channels": list(self.channels),
             "bypass_quiet_hours": self.bypass_quiet_hours,
             "applied": [
-                {"route": a.route, "channels": list(a.channels), "bypass_quiet_hours": a.bypass_quiet_hours}
+                {"route": a.route, "path": list(a.path), "channels": list(a.channels),
+                 "bypass_quiet_hours": a.bypass_quiet_hours}
                 for a in self.applied
             ],
             "trace": list(self.trace),
@@ -167,6 +170,8 @@ class RuleSet:
         self.root = root
         self.text = text
         self.source = source
+        #: field paths (``routes[1].match.region``) to 1-based lines of the file, when read from YAML
+        self.lines: Mapping[str, int] = {}
 
     @classmethod
     def load(
@@ -199,6 +204,7 @@ class RuleSet:
             rules = cls.from_dict(data, known_channels=known_channels, text=text, source=source)
         except ValidationError as e:
             raise _with_lines(e, lines) from e.__cause__
+        rules.lines = lines
         if not allow_gaps:
             rules.check_gaps()
         return rules
@@ -269,7 +275,7 @@ class RuleSet:
             facts = RouteFacts.from_action(facts)
         trace = [f"action: {facts}", self.root.name]
         applied: list[Applied] = []
-        _walk(self.root, facts, (), False, 0, applied, trace)
+        _walk(self.root, facts, (), False, 0, applied, trace, (self.root.name,))
         channels = tuple(dict.fromkeys(c for a in applied for c in a.channels))
         trace.append(f"result: {', '.join(channels) or 'no channels'}")
         return RouteDecision(
@@ -343,14 +349,14 @@ class RuleHolder:
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the rules in force to ``path`` (default :attr:`path`) atomically; return where.
 
-        Refuses to overwrite the shipped defaults: set ``routes_file`` in ``burgerhub.toml`` instead.
+        Refuses to overwrite the shipped defaults: set ``[hub] routes`` in ``burgerhub.toml`` instead.
         """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("no path to save the routing rules to")
         if target.resolve() == DEFAULT_RULES.resolve():
             raise ConfigError(
-                f"not overwriting the shipped default rules at {target}; set routes_file in burgerhub.toml"
+                f"not overwriting the shipped default rules at {target}; set [hub] routes in burgerhub.toml"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".routes-", suffix=".yaml", dir=target.parent)
@@ -375,6 +381,7 @@ def _walk(
     depth: int,
     applied: list[Applied],
     trace: list[str],
+    path: tuple[str, ...] = (),
 ) -> None:
     channels = node.channels if node.channels is not None else channels
     bypass = node.bypass_quiet_hours if node.bypass_quiet_hours is not None else bypass
@@ -387,14 +394,14 @@ def _walk(
             continue
         more = "; continue: true, so the routes after it are checked too" if child.continue_ else ""
         trace.append(f"{pad}{child.name}: matched ({child.why(facts)}){more}")
-        _walk(child, facts, channels, bypass, depth + 1, applied, trace)
+        _walk(child, facts, channels, bypass, depth + 1, applied, trace, (*path, child.name))
         taken = True
         rest = [r.name for r in node.routes[i + 1 :]]
         if not child.continue_ and rest:
             trace.append(f"{pad}stop: {child.name} matched without continue, not checked: {', '.join(rest)}")
             break
     if not taken:
-        applied.append(Applied(node.name, channels, bypass))
+        applied.append(Applied(node.name, channels, bypass, path or (node.name,)))
         which = f"{node.name} applies its channels" if not node.routes else (
             f"no route under {node.name} matched, so {node.name} applies its own channels"
         )

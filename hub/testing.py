@@ -6,7 +6,8 @@ fixtures without any setup:
 * ``channel_context`` - a factory ``channel_context(name, settings=..., sandbox=False)`` returning a
   :class:`~hub.channel.ChannelContext` backed by in-memory records, tips and receipts;
 * ``sample_action`` - a factory of :class:`~hub.models.ActionView` values;
-* ``make_deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``;
+* ``deliveries`` - builds :class:`~hub.models.Delivery` batches for ``Channel.deliver``
+  (:func:`make_deliveries`; ``sample_notice`` is :func:`make_notice`);
 * ``recording_channel`` - :class:`RecordingChannel`, a participant channel that records what it is
   asked to deliver and fails on demand (register it with ``RecordingPlugin()``);
 * ``make_hub`` - a factory of started hubs on a temporary folder (``async with make_hub(...) as hub``),
@@ -14,6 +15,8 @@ fixtures without any setup:
   ``params=BACKENDS`` to run a test on both);
 * ``database_url`` - the ``[hub] database`` of the backend under test: "" for SQLite, else a new
   database on a private PostgreSQL server the session starts (``postgres_server``), never port 5432;
+* the channel contract test (:mod:`hub.contract`), added to the session for the channels that the
+  ``burgerhub_channels`` ini setting names (one line in a plugin's pytest configuration);
 * :func:`registered` - a context manager that registers a plugin on a plugin manager for one block;
 * :func:`started` - an async context manager that starts and always closes a channel.
 """
@@ -137,6 +140,7 @@ def make_context(
     channel_cls: type[Channel] | None = None,
     public_url: str = "http://127.0.0.1:8080",
     secret: bytes = b"test-secret-test-secret-test-sec",
+    identify: Any = None,
 ) -> ChannelContext:
     """A channel context on in-memory collaborators; inspect ``context.tips.tips`` etc. in tests."""
     return ChannelContext(
@@ -151,6 +155,7 @@ def make_context(
         templates=MessageTemplates(channel_cls.templates_dir if channel_cls else None),
         optouts=CollectingOptOuts(),
         logger=logging.getLogger(f"burgerhub.channel.{name}"),
+        identify=identify,
     )
 
 
@@ -228,6 +233,27 @@ async def started(channel: Channel) -> AsyncIterator[Channel]:
         yield channel
     finally:
         await channel.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("burgerhub_channels", type="linelist", default=[],
+                  help="burgerhub: channels (entry-point names, or *) to run the shipped channel contract test on")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the shipped contract test (:mod:`hub.contract`) when ``burgerhub_channels`` names channels.
+
+    ``tryfirst``: the tests are in place before ``-k``/``-m`` deselect (they see them like any other).
+    """
+    if not config.getini("burgerhub_channels"):
+        return
+    from pathlib import Path
+
+    from . import contract
+
+    module = pytest.Module.from_parent(session, path=Path(contract.__file__))
+    items.extend(session.genitems(module))
 
 
 def matches(pattern: str, text: str) -> bool:

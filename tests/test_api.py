@@ -56,9 +56,9 @@ async def test_only_a_dispatcher_starts_and_ends_actions(api):
         r = await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)
         assert r.status == 201
         action = await r.json()
-        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=OPERATE)
+        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "arrested"}, headers=OPERATE)
         assert r.status == 403
-        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=DISPATCH)
+        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "arrested"}, headers=DISPATCH)
         assert r.status == 200
         r = await client.get("/v1/audit", headers=OPERATE)
         verbs = [e["verb"] for e in (await r.json())["audit"]]
@@ -324,5 +324,5 @@ async def test_a_load_balancer_may_send_any_request_to_any_hub(api):
             while not any(n == "tip" for n, _ in later):
                 later += await read_events(stream, 1)
             assert [d["text"] for n, d in later if n == "tip"] == ["gezien bij het station"]
-        r = await a.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=DISPATCH)
+        r = await a.post(f"/v1/actions/{action['id']}/end", json={"result": "arrested"}, headers=DISPATCH)
         assert r.status == 200, await r.text()

@@ -309,7 +309,7 @@ async def test_three_processes_lose_nothing_when_one_is_killed_mid_fan_out(postg
         assert len(survivors) == 2 and all(h.alive for h in survivors)
         api, other = survivors
         async with session.post(f"{api.url}/v1/actions/{action['id']}/end",
-                                json={"result": "found", "text": END_MARK}) as r:
+                                json={"result": "arrested", "text": END_MARK}) as r:
             assert r.status == 200, await r.text()
             assert (await r.json())["queued"]["end"] == count
         t_end = time.monotonic()

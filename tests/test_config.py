@@ -35,3 +35,38 @@ def test_an_unknown_section_or_key_is_named(tmp_path):
     path.write_text("[channel.sms]\n")
     with pytest.raises(ConfigError, match=r"channel: unknown section"):
         load_config(path)
+
+
+def test_every_problem_in_a_file_is_listed_at_once(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[hub]\nnetwork = "x"\naction_ttl_hours = "lang"\n'
+        '[api]\nport = "http"\n[[api.tokens]]\nrole = "boss"\ntoken = "short"\n'
+        '[engine]\nmax_attempts = -1\nretries = 3\n'
+        '[transport_radius_m]\nplane = 9000\n'
+        '[console]\nenabled = "yes"\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: 9 problems:")
+    for expected in ["hub.network: unknown setting", "hub.action_ttl_hours: must be a number",
+                     "api.port: must be a whole number", "api.tokens[0].role: must be one of",
+                     "api.tokens[0].token: must be at least 16", "engine.max_attempts: must be a whole number",
+                     "engine.retries: unknown setting", "transport_radius_m.plane: unknown mode",
+                     "console.enabled: must be true or false"]:
+        assert expected in message, expected
+
+
+def test_every_invalid_channel_setting_is_listed_at_once_in_strict_mode(tmp_path):
+    from hub.config import config_from_dict
+
+    config = config_from_dict({
+        "hub": {"data_dir": str(tmp_path)}, "plugins": {"strict": True},
+        "channels": {"sms": {"provider": "pigeon", "max_segments": "many"}, "email": {"port": "smtp"}},
+    })
+    with pytest.raises(ConfigError) as e:
+        Hub(config)
+    message = str(e.value)
+    assert "channels.sms.provider" in message and "channels.sms.max_segments" in message
+    assert "channels.email.port" in message

@@ -49,7 +49,7 @@ async def test_transient_failures_are_retried_and_permanent_ones_are_final(make_
         counts = (await hub.actions.get(action["id"]))["counts"]["recording"]["start"]
         assert counts["targeted"] == 3 and counts["sent"] == 2 and counts["failed"] == 1
         # the one whose start failed gets no closing message
-        await hub.actions.end(action["id"], {"result": "found"}, DISPATCHER)
+        await hub.actions.end(action["id"], {"result": "arrested"}, DISPATCHER)
         assert await hub.engine.drain(10)
         ends = {a for k, a, _ in recording_channel.delivered if k == "end"}
         assert ends == {numbers[0], numbers[2]}

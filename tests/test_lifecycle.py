@@ -117,11 +117,11 @@ async def test_bad_input_names_the_field(make_hub, hub_cfg):
             await hub.actions.start(start_payload(urgency="asap"), DISPATCHER)
         assert e.value.field == "urgency"
         with pytest.raises(NotFound):
-            await hub.actions.end("act-nope00", {"result": "found"}, DISPATCHER)
+            await hub.actions.end("act-nope00", {"result": "arrested"}, DISPATCHER)
         action = await hub.actions.start(start_payload(), DISPATCHER)
-        await hub.actions.end(action["id"], {"result": "found"}, DISPATCHER)
+        await hub.actions.end(action["id"], {"result": "arrested"}, DISPATCHER)
         with pytest.raises(Conflict):
-            await hub.actions.end(action["id"], {"result": "found"}, DISPATCHER)
+            await hub.actions.end(action["id"], {"result": "arrested"}, DISPATCHER)
         with pytest.raises(Conflict):
             await hub.actions.update(action["id"], {"description": "too late"}, DISPATCHER)
 

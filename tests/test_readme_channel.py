@@ -12,11 +12,30 @@ from aiohttp.test_utils import TestServer
 from conftest import UTRECHT, person, start_payload
 from hub.actions import Actor
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLE = ROOT / "examples" / "burgerhub-pager" / "burgerhub_pager" / "__init__.py"
+
+
+def readme_source() -> str:
+    [source] = re.findall(r"```python\n(# burgerhub_pager/__init__\.py\n.*?)```", README, re.S)
+    return source
+
+
+def test_the_readme_shows_the_example_package_as_it_is():
+    assert readme_source() == EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_the_package_says_it_is_typed():
+    import tomllib
+
+    assert (ROOT / "hub" / "py.typed").exists()
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in data["tool"]["setuptools"]["package-data"]["*"]
 
 
 def readme_plugin() -> types.ModuleType:
-    [source] = re.findall(r"```python\n(# burgerhub_pager/__init__\.py\n.*?)```", README, re.S)
+    source = readme_source()
     module = types.ModuleType("burgerhub_pager")
     exec(compile(source, "README.md (burgerhub_pager)", "exec"), module.__dict__)
     return module

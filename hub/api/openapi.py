@@ -144,10 +144,15 @@ OPERATIONS: dict[tuple[str, str], Op | tuple] = {
                                             {200: {"type": "object"}, 207: {"type": "object"}}),
     ("GET", "/v1/routes"): Op("The routing rules in force", ("operator", "dispatcher"), None,
                               {200: _obj(("source", "rules"), source=_STR, rules=_STR)}),
-    ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML); refused with the reason if invalid, or if they "
-                              "leave an action type and urgency without any channel unless `?allow_gaps=true`",
+    ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML) and save them over the rules file (`saved_to`); "
+                              "refused with the reason if invalid, or if they leave an action type and urgency "
+                              "without any channel unless `?allow_gaps=true`; answers the diff and warnings",
                               ("operator",), "application/yaml",
                               {200: _obj(("status", "source"), status=_STR, source=_STR)}, (), {"allow_gaps": _FLAG}),
+    ("POST", "/v1/routes/reload"): Op("Re-read the routing rules from their file, as SIGHUP does; answers the "
+                                      "diff and warnings", ("operator",), None,
+                                      {200: _obj(("status", "source"), status=_STR, source=_STR)}, (),
+                                      {"allow_gaps": _FLAG}),
     ("POST", "/v1/routes/test"): Op("Where an action would go, and with an area how many it reaches",
                                     ("operator", "dispatcher"), "routes.test",
                                     {200: _ref("Plan")}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from datetime import datetime, timezone
 
 from aiohttp import web
 
@@ -12,6 +13,8 @@ from ..errors import UnsupportedMedia, ValidationError
 from ..inbound import BODY, decode_text, read_body
 from ..photos import WEB_TYPES, check_photo
 from ..routing import RouteFacts
+from ..routing_lint import lint
+from ..rules_admin import replace_rules
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
 from .keys import HUB
@@ -55,22 +58,35 @@ async def channels(request: web.Request) -> web.Response:
 async def get_routes(request: web.Request) -> web.Response:
     await require(request, (OPERATOR, DISPATCHER))
     hub = request.app[HUB]
-    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text})
+    warnings = [w.to_dict() for w in lint(hub.rules.current)]
+    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text, "warnings": warnings})
 
 
 @routes.put("/v1/routes")
 async def put_routes(request: web.Request) -> web.Response:
-    """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay."""
+    """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay.
+
+    Valid rules are written over the file they were read from (``[hub] routes``), or to the data folder
+    when they were the shipped defaults, so a restart keeps them; the answer says where (``saved_to``).
+    """
+    actor = await require(request, (OPERATOR,))
+    text = decode_text(await read_body(request, MAX_RULES_BYTES))
+    return web.json_response(await replace_rules(
+        request.app[HUB], actor, text=text, source="PUT /v1/routes", allow_gaps=_allow_gaps(request)))
+
+
+def _allow_gaps(request: web.Request) -> bool:
+    """``?allow_gaps=true``: the operator confirms rules that send some action type and urgency nowhere."""
+    return request.query.get("allow_gaps", "").lower() in ("1", "true", "yes")
+
+
+@routes.post("/v1/routes/reload")
+async def reload_routes(request: web.Request) -> web.Response:
+    """Re-read the rules from their file (as ``SIGHUP`` does); an invalid file leaves the rules in force."""
     actor = await require(request, (OPERATOR,))
     hub = request.app[HUB]
-    text = decode_text(await read_body(request, MAX_RULES_BYTES))
-    allow_gaps = request.query.get("allow_gaps", "").lower() in ("1", "true", "yes")
-    # parsing and checking take time on a large or hostile file: never on the event loop
-    rules = await asyncio.to_thread(hub.rules.parse, text, source="PUT /v1/routes", allow_gaps=allow_gaps)
-    hub.rules.install(rules)
-    hub.save_rules()
-    await hub.store.add_audit(_audit(actor, "routes.reload", "routes", {"sha256": hashlib.sha256(text.encode()).hexdigest()}))
-    return web.json_response({"status": "loaded", "source": str(hub.rules.path)})
+    return web.json_response(await replace_rules(
+        hub, actor, source=f"POST /v1/routes/reload ({hub.rules.path})", allow_gaps=_allow_gaps(request)))
 
 
 @routes.post("/v1/routes/test")
@@ -79,9 +95,13 @@ async def test_routes(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, DISPATCHER))
     body = await read_json(request)
     hub = request.app[HUB]
+    at = _moment(body.pop("at", None))
     if "area" in body:
         payload = {"description": "dry run", **body}
-        return web.json_response(await hub.actions.plan(payload, actor))
+        if payload.get("type") == "crisis":
+            payload.setdefault("safety_advice", "dry run")
+        plan = await hub.actions.plan(payload, actor, at=at)
+        return web.json_response({**plan, "at": at.isoformat()} if at else plan)
     for key in ("type", "urgency"):
         if key not in body:
             raise ValidationError(key, "is required")
@@ -137,7 +157,15 @@ async def photo(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
 
 
-def _audit(actor, verb, subject, detail):
-    from ..store import AuditEntry
+def _moment(value) -> datetime | None:
+    """``at`` of a dry run: ISO 8601 (an offset, else UTC), the moment quiet hours are judged at."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError("at", "must be a time like 2026-03-10T23:30:00+01:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-    return AuditEntry(actor.name, actor.role, verb, subject, detail)

@@ -33,9 +33,13 @@ def actions() -> None:
 @click.option("--transport", type=click.Choice([t.value for t in TransportMode]))
 @click.option("--region")
 @click.option("--photo-url", "photos", multiple=True)
+@click.option("--safety-advice", help="What recipients should do for their own safety (required for a crisis).")
+@click.option("--nl-alert", is_flag=True, help="An NL-Alert went out too: messages refer to it.")
+@click.option("--expires-in", "expires_in_minutes", type=int, help="Minutes until it ends by itself without result.")
 @click.option("--dry-run", is_flag=True, help="Plan only: show channels and recipients, send nothing.")
 @click.pass_context
-def start(ctx, action_type, urgency, description, lat, lon, radius_m, transport, region, photos, dry_run) -> None:
+def start(ctx, action_type, urgency, description, lat, lon, radius_m, transport, region, photos, safety_advice,
+          nl_alert, expires_in_minutes, dry_run) -> None:
     area = {"type": "circle", "lat": lat, "lon": lon}
     if radius_m:
         area["radius_m"] = radius_m
@@ -46,6 +50,12 @@ def start(ctx, action_type, urgency, description, lat, lon, radius_m, transport,
         payload["region"] = region
     if photos:
         payload["photos"] = [{"url": u} for u in photos]
+    if safety_advice:
+        payload["safety_advice"] = safety_advice
+    if nl_alert:
+        payload["nl_alert"] = True
+    if expires_in_minutes is not None:
+        payload["expires_in_minutes"] = expires_in_minutes
 
     async def go():
         async with local_hub(config_from(ctx)) as hub:

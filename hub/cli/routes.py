@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from ..errors import HubError, ValidationError
 from ..models import ActionType, Domain, TransportMode, Urgency
 from ..plugins import collect_channels, make_plugin_manager
 from ..routing import RouteFacts, RuleSet
+from ..routing_lint import lint
 from .common import config_from, echo_json, local_hub, read_file, run
 
 
@@ -33,15 +35,23 @@ def routes() -> None:
 @click.option("--radius", "radius_m", type=float, help="Radius in metres.")
 @click.option("--transport", type=click.Choice([t.value for t in TransportMode]), help="Radius from the mode of transport.")
 @click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False), help="Test this file instead of the rules in force.")
+@click.option("--at", "at", metavar="TIME",
+              help="The moment to test at, e.g. 2026-03-10T23:30 (local time unless an offset is given); "
+                   "quiet hours and availability depend on it. Default: now.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transport, rules_file, as_json) -> None:
-    """Show, without sending anything, which route and channels an action would take."""
+def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transport, rules_file, at, as_json) -> None:
+    """Show, without sending anything, which route and channels an action would take.
+
+    With --lat/--lon (and --radius or --transport) it also counts who would be reached, from the
+    participants of the hub that --config names, at the moment --at gives.
+    """
     config = config_from(ctx)
     if (lat is None) != (lon is None):
         raise click.UsageError("--lat and --lon go together")
+    moment = _moment(at)
     if lat is None:
-        rules = RuleSet.load(read_file(rules_file) if rules_file else config.routes_path.read_text())
+        rules = RuleSet.load(read_file(rules_file) if rules_file else config.rules_in_force.read_text())
         decision = rules.route(RouteFacts(type=action_type, urgency=urgency, region=region, domain=domain))
         result = {"route": decision.to_dict()}
     else:
@@ -53,6 +63,8 @@ def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transpor
         if transport:
             area["transport"] = transport
         payload = {"type": action_type, "urgency": urgency, "description": "dry run", "area": area}
+        if action_type == "crisis":
+            payload["safety_advice"] = "dry run"
         if region:
             payload["region"] = region
         if domain:
@@ -62,19 +74,36 @@ def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transpor
             async with local_hub(config) as hub:
                 if rules_file:
                     hub.rules.reload(read_file(rules_file))
-                return await hub.actions.plan(payload, Actor("cli", "operator"))
+                return await hub.actions.plan(payload, Actor("cli", "operator"), at=moment)
 
         result = run(plan())
+    if at:
+        result["at"] = moment.isoformat()
     if as_json:
         echo_json(result)
         return
     _print(result)
 
 
+def _moment(at: str | None) -> datetime:
+    if not at:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError as e:
+        raise click.BadParameter(f"{at!r} is not a time like 2026-03-10T23:30", param_hint="--at") from e
+    return moment.astimezone() if moment.tzinfo is None else moment
+
+
 def _print(result: dict) -> None:
     route = result["route"]
     click.echo(f"routes:   {', '.join(route['routes']) or '(none)'}")
+    for applied in route.get("applied", []):
+        click.echo(f"  path:   {' > '.join(applied.get('path') or [applied['route']])}: "
+                   f"{', '.join(applied['channels']) or 'no channels'}")
     click.echo(f"channels: {', '.join(route['channels']) or '(none)'}")
+    if result.get("at"):
+        click.echo(f"at:       {result['at']}")
     if route.get("bypass_quiet_hours"):
         click.echo("quiet hours: bypassed")
     for step in route.get("trace", []):
@@ -101,7 +130,11 @@ def _print(result: dict) -> None:
 @click.option("--allow-gaps", is_flag=True, help="Accept rules that send some action type and urgency nowhere.")
 @click.pass_context
 def check(ctx, path, allow_gaps) -> None:
-    """Validate a rules file as PUT /v1/routes does; prints the reason and exits 2 if it is wrong."""
+    """Validate a rules file as PUT /v1/routes does; prints the reason and exits 2 if it is wrong.
+
+    Valid rules that cannot be what was meant (a route that can never match, a region that does not
+    exist) are printed as warnings; the exit status stays 0.
+    """
     config = config_from(ctx)
     try:
         rules = RuleSet.load(Path(path), known_channels=known_channels(config), allow_gaps=allow_gaps)
@@ -113,6 +146,8 @@ def check(ctx, path, allow_gaps) -> None:
         message = str(e)
         click.echo(message if message.startswith(str(path)) else f"{path}: {message}", err=True)
         raise SystemExit(2) from e
+    for warning in lint(rules):
+        click.echo(f"{path}: warning: {warning}", err=True)
     click.echo(f"{path}: OK ({len(rules.route_names())} routes)")
 
 
@@ -126,4 +161,6 @@ def known_channels(config) -> set[str]:
 @click.pass_context
 def show(ctx) -> None:
     """Print the rules in force."""
-    click.echo(config_from(ctx).routes_path.read_text())
+    config = config_from(ctx)
+    click.echo(f"# {config.rules_in_force}", err=True)
+    click.echo(config.rules_in_force.read_text())

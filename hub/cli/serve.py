@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 
 import click
 from aiohttp import web
 
+from ..actions import Actor
 from ..api import create_app
+from ..errors import HubError
 from ..hub import Hub
+from ..rules_admin import replace_rules
 from .common import config_from, with_local_tokens
 
 
@@ -18,13 +23,46 @@ def register(cli: click.Group) -> None:
     cli.add_command(demo)
 
 
+SIGNAL_ACTOR = Actor("SIGHUP", "operator")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, taken before the hub starts, so a port in use is one line
+    naming the port and the option, not a traceback after loading every participant."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot listen on {host}: {e.strerror}; set --host (or [api] host)") from e
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(512)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use; choose another with --port (or [api] port)") from e
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock.setblocking(False)
+    return sock
+
+
 async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool = True) -> None:
+    sock = listen(host, port)
     app = create_app(hub)
     runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    try:
+        await runner.setup()
+    except BaseException:
+        sock.close()
+        raise
+    site = web.SockSite(runner, sock)
     await site.start()
     click.echo(f"burgerhub listening on http://{host}:{port}/v1/  (Ctrl-C to stop)")
+    if hub.config.console.enabled:
+        click.echo(f"dispatcher console: http://{host}:{port}/console/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -32,6 +70,17 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    reloads: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(reload_on_signal(hub))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
     try:
         if after_start is not None:
             await after_start(hub)
@@ -41,15 +90,36 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
         await runner.cleanup()
 
 
+async def reload_on_signal(hub: Hub) -> None:
+    """``SIGHUP``: re-read the rules file, as ``POST /v1/routes/reload`` does; a bad file is logged and the
+    rules in force stay."""
+    try:
+        result = await replace_rules(hub, SIGNAL_ACTOR, source=f"SIGHUP ({hub.rules.path})")
+    except HubError as e:
+        click.echo(f"rules not reloaded (the rules in force stay): {e}", err=True)
+        return
+    click.echo(f"rules reloaded from {result['source']}: {'changed' if result['changed'] else 'unchanged'}"
+               + "".join(f"\n  warning: {w['field']}: {w['reason']}" for w in result["warnings"]), err=True)
+
+
 def _banner(hub: Hub) -> None:
     for t in hub.config.tokens:
         click.echo(f"  {t.role:<10} token: {t.token}")
+    click.echo(f"  tokens are kept in {_tokens_source(hub.config)}")
     for name, info in hub.channel_status().items():
         if info["status"] == "unavailable":
             click.echo(f"  channel {name:<14} UNAVAILABLE: {info['reason']}")
         else:
             label = "SANDBOX (no credentials: messages go to the outbox)" if info["mode"] == "sandbox" else "provider"
             click.echo(f"  channel {name:<14} {label}")
+
+
+def _tokens_source(config) -> str:
+    if config.tokens and not all(t.name.startswith("local-") for t in config.tokens):
+        return f"{config.source or 'the configuration'} ([api] tokens)"
+    if config.shared_database:
+        return "the shared database (the same for every hub)"
+    return str(config.data_dir / "tokens.json")
 
 
 @click.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import click
 
@@ -68,4 +69,10 @@ def audit(ctx, subject) -> None:
             return await hub.store.list_audit(subject=subject)
 
     for e in run(go()):
-        click.echo(f"{e['at']:.0f} {e['actor']:<20} {e['role']:<11} {e['verb']:<18} {e['subject']} {json.dumps(e['detail'])}")
+        click.echo(f"{readable_time(e['at'])}  {e['actor']:<20} {e['role']:<11} {e['verb']:<18} {e['subject']} "
+                   f"{json.dumps(e['detail'], ensure_ascii=False)}")
+
+
+def readable_time(at: float) -> str:
+    """An audit time (seconds since the epoch) as local time with its UTC offset: 2026-03-10 23:30:05+01:00."""
+    return datetime.fromtimestamp(float(at), tz=timezone.utc).astimezone().isoformat(sep=" ", timespec="seconds")

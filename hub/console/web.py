@@ -25,7 +25,7 @@ from aiohttp import web
 
 from ..errors import AuthError, ConfigError
 from ..geo import DEFAULT_RADIUS_M
-from ..models import ActionType, Result, TransportMode, Urgency
+from ..models import RESULTS_BY_TYPE, ActionType, Result, TransportMode, Urgency
 from .tickets import TicketSigner
 
 STATIC = Path(__file__).parent / "static"
@@ -131,6 +131,8 @@ async def config(request: web.Request) -> web.Response:
         "types": [t.value for t in ActionType],
         "urgencies": [u.value for u in Urgency],
         "results": [r.value for r in Result],
+        "results_by_type": {t.value: [r.value for r in RESULTS_BY_TYPE[t]] for t in ActionType},
+        "expiry_warning_minutes": hub.config.expiry_warning_minutes,
         "transports": [m.value for m in TransportMode],
     }
     return web.json_response(body, headers={"Cache-Control": "no-cache"})

@@ -43,6 +43,7 @@ from . import AuditEntry, GenerationStep, ParticipantChanges, ParticipantsVersio
 from . import migrations, queries
 from .pg_ledger import CANCEL_PARTICIPANT, ERASURE_LOCK, PostgresLedger
 from .pg_ledger import count as _count
+from .app_first import AppFirstQueries
 from .queries import SharedQueries, audit_args, numbered
 from .retention import RetentionQueries
 
@@ -84,7 +85,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(PostgresLedger, RetentionQueries, SharedQueries):
+class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Conflict, NotFound
 from . import migrations, queries
+from .app_first import AppFirstQueries
 from .checkpoint import Checkpointer
 from .queries import SharedQueries, audit_args
 from .retention import RetentionQueries
@@ -49,7 +50,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, RetentionQueries, SharedQueries):
+class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"

@@ -74,6 +74,7 @@ class MessageTemplates:
         self.env = _environment(tuple(dirs))
         self.defaults = dict(defaults or {})
         self.defaults.setdefault("network", "Burgernet")
+        self.defaults.setdefault("police_number", "0900 8844")
         self._texts: dict[tuple[Any, ...], str] = {}
 
     def render(self, name: str, language: str, **variables: Any) -> str:
@@ -99,8 +100,14 @@ class MessageTemplates:
             for name in names:
                 self.env.get_template(f"{language}/{name}")
 
-    def text(self, notice: Notice, language: str, *, variant: str = "long", **variables: Any) -> str:
-        """The core's text for a notice. ``variant`` is ``long`` (mail, voice, app) or ``short`` (SMS, signs)."""
+    def text(
+        self, notice: Notice, language: str, *, variant: str = "long", call_112: bool = False, **variables: Any
+    ) -> str:
+        """The core's text for a notice. ``variant`` is ``long`` (mail, voice, app) or ``short`` (SMS, signs).
+
+        ``call_112``: the call to action is "call 112" instead of the call-back number, as on the
+        channels where the network tells people so (X, Messenger).
+        """
         action = notice.action
         return self.render(
             f"{notice.kind.value}.txt.j2",
@@ -109,6 +116,7 @@ class MessageTemplates:
             notice=notice,
             variant=variant,
             ref=action.reference,
+            call_112=call_112,
             description=variables.pop("description", action.description),
             **variables,
         )

@@ -106,8 +106,10 @@ class AppChannel(Channel):
         except ValueError as e:
             self.context.logger.warning("app: area of action %s too large for the grid: %s", action.id, e)
             return []
-        found = await self.installs.in_cells(cells)
-        return [Recipient(address=install_id, language=language) for install_id, language in sorted(found.items())]
+        found = await self.installs.linked_in_cells(cells)
+        # an install its participant linked carries their id, so "the app first, then SMS" can wait for it
+        return [Recipient(address=install_id, language=language, participant_id=pid)
+                for install_id, (language, pid) in sorted(found.items())]
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -180,16 +182,21 @@ class AppChannel(Channel):
         try:
             async with self._session.post(endpoint, data=body, headers=request_headers, allow_redirects=False) as resp:
                 await resp.read()
-                return await self._receipt(delivery, install_id, resp)
+                return await self._receipt(delivery, install_id, resp, notice)
         except asyncio.TimeoutError as e:
             return Receipt.failed(delivery, _transient("push service timed out", "timeout", None, e))
         except aiohttp.ClientError as e:
             return Receipt.failed(delivery, _transient(f"push service unreachable: {type(e).__name__}", "network", None, e))
 
-    async def _receipt(self, delivery: Delivery, install_id: str, resp: aiohttp.ClientResponse) -> Receipt:
+    async def _receipt(
+        self, delivery: Delivery, install_id: str, resp: aiohttp.ClientResponse, notice: Notice
+    ) -> Receipt:
         status = resp.status
         if status in (200, 201, 202):
-            return Receipt.sent(delivery, provider_id=resp.headers.get("Location"))
+            # an id the app can name when it confirms (see the ``received`` route); the push
+            # service's own message URL stays in the receipt's detail
+            return Receipt.sent(delivery, provider_id=payloads.confirmation_id(notice, install_id),
+                                push_message=resp.headers.get("Location"))
         if status in (404, 410):
             await self.installs.remove(install_id)
             return Receipt.failed(

@@ -46,8 +46,12 @@ class Installs:
     async def get(self, install_id: str) -> dict[str, Any] | None:
         return await self.records.get(_install_key(install_id))
 
-    async def save(self, endpoint: str, keys: dict[str, str], regions: Iterable[str], language: str) -> tuple[str, bool]:
-        """Store or update an install; returns its id and whether it is new."""
+    async def save(
+        self, endpoint: str, keys: dict[str, str], regions: Iterable[str], language: str,
+        participant_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """Store or update an install; returns its id and whether it is new. ``participant_id``: the
+        participant who linked it to themself (for "the app first, then SMS")."""
         install_id = self.install_id(endpoint)
         old = await self.get(install_id)
         regions = sorted(set(regions))
@@ -58,9 +62,12 @@ class Installs:
             "language": language,
             "updated_at": int(time.time()),
         }
+        cell_value: dict[str, Any] = {"language": language}
+        if participant_id:
+            record["participant_id"] = cell_value["participant_id"] = participant_id
         await self.records.put(_install_key(install_id), record)
         for cell in regions:
-            await self.records.put(_cell_key(cell, install_id), {"language": language})
+            await self.records.put(_cell_key(cell, install_id), cell_value)
         for cell in set(old["regions"] if old else ()) - set(regions):
             await self.records.delete(_cell_key(cell, install_id))
         return install_id, old is None
@@ -75,17 +82,21 @@ class Installs:
 
     async def in_cells(self, cells: list[str]) -> dict[str, str]:
         """Install id -> language for every install subscribed to at least one of ``cells``."""
-        found: dict[str, str] = {}
+        return {k: v[0] for k, v in (await self.linked_in_cells(cells)).items()}
+
+    async def linked_in_cells(self, cells: list[str]) -> dict[str, tuple[str, str | None]]:
+        """Install id -> (language, linked participant or ``None``) for every install in ``cells``."""
+        found: dict[str, tuple[str, str | None]] = {}
         if len(cells) <= CELL_SCAN_LIMIT:
             for cell in cells:
                 prefix = f"cell:{cell}:"
                 for key, value in await self.records.scan(prefix):
-                    found.setdefault(key[len(prefix) :], value.get("language", "nl"))
+                    found.setdefault(key[len(prefix) :], (value.get("language", "nl"), value.get("participant_id")))
             return found
         wanted = set(cells)
         for key, value in await self.records.scan("install:"):
             if wanted.intersection(value.get("regions", ())):
-                found[key[len("install:") :]] = value.get("language", "nl")
+                found[key[len("install:") :]] = (value.get("language", "nl"), value.get("participant_id"))
         return found
 
 

@@ -54,6 +54,12 @@ def build_payload(notice: Notice, *, title: str, text: str, tip_url: str | None)
     }
 
 
+def confirmation_id(notice: Notice, install_id: str) -> str:
+    """How an install names a message it received: from its payload (``action``, ``kind``, ``version``)
+    and its own id, which only it and the hub know (so nobody else can confirm for it)."""
+    return f"{notice.action.id}/{notice.kind}/{notice.action.version}/{install_id}"
+
+
 def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 

@@ -10,6 +10,7 @@ Bad input is answered with HTTP 400 and ``{"error": "validation_error", "field":
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from yarl import URL
 from hub.apidoc import ERROR, documented
 from hub.errors import Conflict, NotFound, ValidationError
 from hub.inbound import form_params, read_body, read_json, read_multipart
-from hub.models import Tip
+from hub.models import ReceiptStatus, Tip
 from hub.photos import HEIC, JPEG, PNG, WEBP, check_photo
 
 from .installs import check_regions
@@ -67,6 +68,10 @@ def _field(error: jsonschema.ValidationError) -> str:
     return ".".join(path) or "(root)"
 
 
+#: how long a confirmation waits for its ledger row: CONFIRM_TRIES x CONFIRM_PAUSE seconds
+CONFIRM_TRIES, CONFIRM_PAUSE = 20, 0.1
+
+
 def _bad(field: str, reason: str, status: int = 400) -> web.Response:
     return web.json_response(ValidationError(field, reason).as_dict(), status=status)
 
@@ -83,6 +88,7 @@ class AppRoutes:
             web.post("/subscriptions", self.subscribe),
             web.delete("/subscriptions", self.unsubscribe),
             web.post("/tips", self.tip),
+            web.post("/received", self.received),
         ]
 
     @documented("What the app needs: the VAPID key, the grid, the tip URL and limits", responses={200: {"type": "object"}})
@@ -126,12 +132,45 @@ class AppRoutes:
         problem = check_regions(document["regions"], self.channel.max_regions)
         if problem:
             return _bad(f"regions.{problem[0]}", problem[1])
+        participant_id = None
+        auth = request.headers.get("Authorization", "")
+        if auth:
+            # a participant links the install to themself with their personal token ("app first")
+            identify = self.channel.context.identify
+            participant_id = await identify(auth.removeprefix("Bearer ").strip()) if identify else None
+            if participant_id is None:
+                return _bad("Authorization", "not a participant's token", status=401)
         install_id, created = await self.channel.installs.save(
-            endpoint, document["keys"], document["regions"], document.get("language", "nl")
+            endpoint, document["keys"], document["regions"], document.get("language", "nl"), participant_id
         )
         return web.json_response(
             {"id": install_id, "regions": sorted(set(document["regions"]))}, status=201 if created else 200
         )
+
+    @documented("The app confirms that a message reached the device",
+                responses={200: {"type": "object"}, 400: ERROR, 404: {"type": "object"}, 413: ERROR, 415: ERROR},
+                json_body={"type": "object", "required": ["install", "action", "kind", "version"],
+                           "properties": {"install": {"type": "string"}, "action": {"type": "string"},
+                                          "kind": {"type": "string"}, "version": {"type": "integer"}}})
+    async def received(self, request: web.Request) -> web.Response:
+        """The app confirms a message reached the device: ``{"install", "action", "kind", "version"}``
+        as in the payload. The install id (the subscription's answer) is the app's secret."""
+        document = await self._json(request)
+        if not isinstance(document, dict):
+            return _bad("(root)", "must be an object")
+        for key, kind in (("install", str), ("action", str), ("kind", str), ("version", int)):
+            if not isinstance(document.get(key), kind) or isinstance(document.get(key), bool):
+                return _bad(key, "is required" if key not in document else f"must be a {kind.__name__}")
+        if await self.channel.installs.get(document["install"]) is None:
+            return web.json_response({"error": "not_found"}, status=404)
+        provider_id = f"{document['action']}/{document['kind']}/{document['version']}/{document['install']}"
+        # the push may reach the phone before the hub has written that it was sent (outcomes are written
+        # in groups within milliseconds): wait a moment for the ledger row rather than lose the confirmation
+        for _ in range(CONFIRM_TRIES):
+            if await self.channel.context.receipts.update(provider_id, ReceiptStatus.DELIVERED, "confirmed by the app"):
+                return web.json_response({"confirmed": True})
+            await asyncio.sleep(CONFIRM_PAUSE)
+        return web.json_response({"confirmed": False}, status=404)
 
     @documented("Forget an install (the body names its endpoint)",
                 responses={204: None, 400: ERROR, 404: ERROR, 413: ERROR, 415: ERROR},

@@ -121,7 +121,8 @@ class MessengerChannel(Channel):
             action=action,
             kind=notice.kind.value,
             ref=action.reference,
-            core=self.context.templates.text(notice, lang, variant="long"),
+            # the network tells Messenger subscribers to call 112 with what they see
+            core=self.context.templates.text(notice, lang, variant="long", call_112=True),
             photo=action.photos[0] if action.photos else None,
             ask_reply=action.type not in (ActionType.PREVENTION, ActionType.CRISIS),
         )

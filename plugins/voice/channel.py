@@ -31,6 +31,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
@@ -103,6 +104,8 @@ class VoiceChannel(Channel):
         self.machine_detection = bool(s.get("machine_detection", True))
         self.on_voicemail = str(s.get("on_voicemail", "deliver"))
         self.no_answer_retries = int(s.get("no_answer_retries", 2))
+        #: after the first read: press 1 to be put through to the call-back number, 2 to hear it again
+        self.menu = bool(s.get("menu", True))
         self._fixed = [
             ("From", str(s.get("caller_id", ""))),
             ("StatusCallbackMethod", "POST"),
@@ -114,7 +117,7 @@ class VoiceChannel(Channel):
         if self.machine_detection:
             # wait for the voicemail greeting to end, so the whole message lands on the voicemail
             self._fixed.append(("MachineDetection", "DetectMessageEnd"))
-        self._calls: dict[tuple[Notice, str], tuple[speech.Script, str]] = {}
+        self._calls: dict[tuple[Notice, str], tuple[speech.Script, str, str]] = {}
         self._stored: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -143,20 +146,27 @@ class VoiceChannel(Channel):
             self._session = None
 
     # -- layout ---------------------------------------------------------------------------------
-    def call(self, notice: Notice, language: str) -> tuple[speech.Script, str]:
-        """The script and TwiML of a notice in a language; cached, since every callee shares them."""
-        key = (notice, language)
-        cached = self._calls.get(key)
+    def call(self, notice: Notice, language: str) -> tuple[speech.Script, str, str]:
+        """The script, TwiML and record key of a notice in a language; cached, since every callee shares them."""
+        cache_key = (notice, language)
+        cached = self._calls.get(cache_key)
         if cached is None:
             if len(self._calls) >= 256:
                 self._calls.clear()
-            script = speech.compose(self.context.templates, notice, language, repeat=self.repeat)
+            script = speech.compose(self.context.templates, notice, language, repeat=self.repeat, menu=self.menu)
+            # stable per text: the menu's "press 2" and the TwiML URL find the call again by it
+            key = hashlib.sha256(f"{script.language}\n{script.plain()}".encode()).hexdigest()[:32]
+            query = {"key": key, "lang": script.language}
+            if speech.can_dial(notice):
+                query["dial"] = speech.dial_digits(notice)
+            menu_action = f"{self.context.url('menu')}?{urlencode(query)}" if self.menu else None
             voice = self.voices.get(script.language) or None
-            cached = self._calls[key] = (script, speech.twiml(script, voice=voice, ssml=self.ssml))
+            xml = speech.twiml(script, voice=voice, ssml=self.ssml, menu_action=menu_action)
+            cached = self._calls[cache_key] = (script, xml, key)
         return cached
 
     def render(self, notice: Notice, recipient: Recipient) -> Rendered:
-        script, xml = self.call(notice, recipient.language)
+        script, xml, _ = self.call(notice, recipient.language)
         return Rendered(text=script.plain(), extra={"twiml": xml, "language": script.say_language})
 
     # -- delivery -------------------------------------------------------------------------------
@@ -181,13 +191,14 @@ class VoiceChannel(Channel):
         return receipts
 
     async def _twiml_param(self, notice: Notice, language: str) -> tuple[str, str]:
-        _, xml = self.call(notice, language)
-        if self.twiml_mode == "inline" or (self.twiml_mode == "auto" and len(xml) <= INLINE_TWIML_LIMIT):
-            return "Twiml", xml
-        key = hashlib.sha256(xml.encode()).hexdigest()[:32]
-        if key not in self._stored:
-            await self.context.records.put(f"twiml:{key}", {"xml": xml})
+        _, xml, key = self.call(notice, language)
+        inline = self.twiml_mode == "inline" or (self.twiml_mode == "auto" and len(xml) <= INLINE_TWIML_LIMIT)
+        if (self.menu or not inline) and key not in self._stored:
+            # kept for the menu's "press 2" (any hub of a cluster may answer it) and for the TwiML URL
+            await self.context.records.put(f"twiml:{key}", {"xml": xml, "language": language})
             self._stored.add(key)
+        if inline:
+            return "Twiml", xml
         return "Url", self.context.url(f"twiml/{key}")
 
     async def _call(self, notice: Notice, delivery: Delivery) -> Receipt:
@@ -229,11 +240,12 @@ class VoiceChannel(Channel):
             web.post("/status", self._status),
             web.post("/twiml/{key}", self._twiml),
             web.get("/twiml/{key}", self._twiml),
+            web.post("/menu", self._menu),
         ]
 
     def _signed(self, request: web.Request, body: bytes) -> bool:
         key = request.match_info.get("key")
-        route = f"twiml/{key}" if key is not None else "status"
+        route = f"twiml/{key}" if key is not None else request.path.rstrip("/").rsplit("/", 1)[-1]
         token = str(self.settings.get("auth_token") or "")
         return signing.twilio_request_signed(token, self.context.url(route), request, body)
 
@@ -242,6 +254,30 @@ class VoiceChannel(Channel):
     @signed(_signed)
     async def _twiml(self, request: web.Request, body: bytes) -> web.StreamResponse:
         record = await self.context.records.get(f"twiml:{request.match_info['key']}")
+        if record is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=record["xml"], content_type="text/xml")
+
+    @documented("The listener pressed a key during a call (Twilio's Gather action, signed)",
+                responses={200: XML, 403: ERROR, 404: ERROR, 413: ERROR}, form=True, public=False)
+    @signed(_signed)
+    async def _menu(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """The listener pressed a key (Twilio's ``<Gather>`` action): 1 dials the call-back number, any
+        other key plays the message again. The query (key, language, number) is ours, and Twilio's
+        signature covers it."""
+        form = dict(form_params(body, request.content_type))
+        language = request.query.get("lang", "nl")
+        dial = request.query.get("dial", "")
+        if form.get("Digits") == "1" and dial:
+            response = ET.Element("Response")
+            attrs = {"language": speech.SAY_LANGUAGE.get(language, "nl-NL")}
+            if self.voices.get(language):
+                attrs["voice"] = self.voices[language]
+            ET.SubElement(response, "Say", attrs).text = self.context.templates.render("voice_connect.txt.j2", language)
+            ET.SubElement(response, "Dial").text = dial
+            xml = '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+            return web.Response(text=xml, content_type="text/xml")
+        record = await self.context.records.get(f"twiml:{request.query.get('key', '')}")
         if record is None:
             raise web.HTTPNotFound()
         return web.Response(text=record["xml"], content_type="text/xml")
@@ -299,5 +335,6 @@ class VoiceChannel(Channel):
             "machine_detection": self.machine_detection,
             "on_voicemail": self.on_voicemail,
             "no_answer_retries": self.no_answer_retries,
+            "menu": self.menu,
             "status_callback_url": self.context.url("status"),
         }

@@ -8,7 +8,9 @@ answers ``201`` with the call resource, or an error object ``{"code", "message",
 TwiML over 4,000 characters, 20003 authentication; 429/5xx on demand with :meth:`fail_next`.
 
 Like Twilio, it fetches a call's ``Url`` and posts the call's status events to its
-``StatusCallback``, both signed with ``X-Twilio-Signature``.
+``StatusCallback``, both signed with ``X-Twilio-Signature``. :meth:`press` is a listener pressing a
+key during a ``<Gather>``: the digit is posted (signed) to the Gather's ``action``, and what the hub
+answers is what Twilio would play or dial next.
 """
 
 from __future__ import annotations
@@ -156,6 +158,22 @@ class LoopbackTwilioCalls:
             raise RuntimeError(f"fetching TwiML from {call['Url']} gave {status}")
         return body
 
+    async def press(self, sid: str, digits: str, *, twiml: str | None = None) -> str:
+        """Press ``digits`` while the call plays ``twiml`` (default: the call's own): Twilio posts
+        ``Digits`` to the ``<Gather>``'s action (its method, signed) and plays the answer, returned here."""
+        call = self._call(sid)
+        document = ET.fromstring((twiml or await self.twiml_of(sid)).encode())
+        gather = document.find("Gather")
+        if gather is None:
+            raise AssertionError("the TwiML has no <Gather>: pressing a key does nothing")
+        if gather.get("input", "dtmf") not in ("dtmf", "dtmf speech") or len(digits) > int(gather.get("numDigits", "99")):
+            raise AssertionError(f"this <Gather> does not take {digits!r}")
+        action = gather.get("action") or call["Url"]
+        status, body = await self._signed_post(action, self._params(call, "in-progress", Digits=digits))
+        if status != 200:
+            raise RuntimeError(f"the Gather action {action} answered {status}")
+        return body
+
     async def status(self, sid: str, call_status: str, *, answered_by: str | None = None,
                      signature: str | None = None, **extra: str) -> int:
         """POST one status callback event for a call to its ``StatusCallback``; the hub's HTTP status."""
@@ -167,6 +185,11 @@ class LoopbackTwilioCalls:
             params.setdefault("CallDuration", "38")
         status, _ = await self._signed_post(call["StatusCallback"], params, signature=signature)
         return status
+
+
+def dials(twiml: str) -> list[str]:
+    """The numbers a TwiML document's ``<Dial>`` verbs put the caller through to."""
+    return [(d.text or "").strip() for d in ET.fromstring(twiml.encode()).findall("Dial")]
 
 
 def says(twiml: str) -> list[ET.Element]:

@@ -60,7 +60,14 @@ class Pause:
     seconds: float
 
 
-Part = Union[Text, Digits, Spelled, Pause]
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What the listener may press (after the first read); the key presses go to the menu's action."""
+
+    text: str
+
+
+Part = Union[Text, Digits, Spelled, Pause, Prompt]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +83,8 @@ class Script:
         """The script as plain text, numbers as written (for previews, logs and the sandbox)."""
         chunks = []
         for part in self.parts:
-            if isinstance(part, Text):
-                chunks.append(part.text)
+            if isinstance(part, (Text, Prompt)):
+                chunks.append(part.text if isinstance(part, Text) else f" {part.text} ")
             elif isinstance(part, Digits):
                 chunks.append(" ".join(part.groups))
             elif isinstance(part, Spelled):
@@ -105,13 +112,17 @@ def split_message(text: str, callback_number: str, reference: str) -> list[Part]
     return parts
 
 
-def compose(templates: Any, notice: Notice, language: str, *, repeat: int = 2) -> Script:
-    """The script of a call: the core's long text, read ``repeat`` times."""
+def compose(templates: Any, notice: Notice, language: str, *, repeat: int = 2, menu: bool = False) -> Script:
+    """The script of a call: the core's long text, read ``repeat`` times; with ``menu``, what the
+    listener may press follows the first read (1: put through to the call-back number, 2: again)."""
     language = language if language in SAY_LANGUAGE else DEFAULT_LANGUAGE
     action = notice.action
     message = " ".join(templates.text(notice, language, variant="long").split())
     once = split_message(message, action.callback_number, action.reference)
     parts: list[Part] = list(once)
+    if menu:
+        prompt = " ".join(templates.render("voice_menu.txt.j2", language, dial=can_dial(notice)).split())
+        parts.append(Prompt(prompt))
     for _ in range(max(1, repeat) - 1):
         parts.append(Pause(REPEAT_PAUSE_S))
         parts.append(Text(templates.render("voice_repeat.txt.j2", language) + " "))
@@ -119,6 +130,18 @@ def compose(templates: Any, notice: Notice, language: str, *, repeat: int = 2) -
     parts.append(Pause(REPEAT_PAUSE_S))
     parts.append(Text(templates.render("voice_goodbye.txt.j2", language)))
     return Script(language=language, parts=tuple(parts))
+
+
+def can_dial(notice: Notice) -> bool:
+    """Whether "press 1" puts the listener through: for calls that ask people to look out and call back
+    (not for a crisis, nor for the closing message)."""
+    return notice.action.type.value != "crisis" and notice.kind.value != "end" and bool(dial_digits(notice))
+
+
+def dial_digits(notice: Notice) -> str:
+    """The call-back number as ``<Dial>`` takes it (digits and a leading +)."""
+    number = notice.action.callback_number.strip()
+    return ("+" if number.startswith("+") else "") + re.sub(r"[^0-9]", "", number)
 
 
 # -- serializers -----------------------------------------------------------------------------
@@ -135,8 +158,8 @@ def _append_text(parent: ET.Element, text: str) -> None:
 
 def _speak_into(parent: ET.Element, parts: Iterable[Part], ssml: bool) -> None:
     for part in parts:
-        if isinstance(part, Text):
-            _append_text(parent, part.text)
+        if isinstance(part, (Text, Prompt)):
+            _append_text(parent, part.text if isinstance(part, Text) else f" {part.text} ")
         elif isinstance(part, Digits):
             groups = part.spoken()
             if not ssml:  # a full stop between the groups makes plain voices pause there
@@ -154,20 +177,37 @@ def _speak_into(parent: ET.Element, parts: Iterable[Part], ssml: bool) -> None:
                 _append_text(parent, ", ".join(part.text))
 
 
-def twiml(script: Script, *, voice: str | None = None, ssml: bool = True) -> str:
-    """TwiML ``<Response>`` with one ``<Say>`` per read and ``<Pause>`` between them."""
+GATHER_SECONDS = 4
+
+
+def twiml(script: Script, *, voice: str | None = None, ssml: bool = True, menu_action: str | None = None) -> str:
+    """TwiML ``<Response>`` with one ``<Say>`` per read and ``<Pause>`` between them.
+
+    A script with a :class:`Prompt` has its first read and the prompt inside a ``<Gather>`` (one DTMF
+    digit, posted to ``menu_action``), so the listener may press a key while the message plays; without
+    a key the call goes on with the repeat and the goodbye.
+    """
     response = ET.Element("Response")
     attrs = {"language": script.say_language}
     if voice:
         attrs["voice"] = voice
+    parent = response
+    if menu_action and any(isinstance(p, Prompt) for p in script.parts):
+        parent = ET.SubElement(response, "Gather", {
+            "input": "dtmf", "numDigits": "1", "timeout": str(GATHER_SECONDS), "action": menu_action,
+            "method": "POST", "actionOnEmptyResult": "false"})
     say: ET.Element | None = None
     for part in script.parts:
+        if isinstance(part, Prompt):
+            ET.SubElement(parent, "Say", attrs).text = part.text
+            parent, say = response, None
+            continue
         if isinstance(part, Pause):
             ET.SubElement(response, "Pause", length=str(max(1, round(part.seconds))))
             say = None
             continue
         if say is None:
-            say = ET.SubElement(response, "Say", attrs)
+            say = ET.SubElement(parent, "Say", attrs)
         _speak_into(say, [part], ssml)
     for element in response.iter("Say"):
         element.text = (element.text or "").lstrip()

@@ -21,7 +21,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from hub.testing import RecordingPlugin
 
-from conftest import UTRECHT, person
+from conftest import DISPATCHER, UTRECHT, person, start_payload
 from console_support import (
     DISPATCHER_TOKEN,
     OPERATOR_TOKEN,
@@ -313,4 +313,27 @@ async def test_an_action_can_be_started_with_the_keyboard_alone(browser, make_hu
             await expect(page.get_by_test_id("tile-sent")).to_have_text("4")
             [action] = await hub.store.list_actions()
             assert action["description"] == "Meisje van 7, gele regenjas, roze laarzen."
+            assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_the_dispatcher_is_warned_before_an_action_expires_and_can_extend_it(
+    browser, make_hub, recording_channel, routes_to_recording
+):
+    config = hub_config(routes_to_recording)
+    config["hub"]["expiry_warning_minutes"] = 30
+    async with make_hub(plugins=[RecordingPlugin()], config=config) as hub:
+        action = await hub.actions.start(start_payload(type="suspicious_vehicle", expires_in_minutes=20), DISPATCHER)
+        async with serve(hub) as base:
+            page = await open_console(browser, base)
+            await sign_in(page, DISPATCHER_TOKEN)
+            await page.goto(f"{base}/console/#/action/{action['id']}")
+            warning = page.get_by_test_id("expiry-warning")
+            await expect(warning).to_contain_text("eindigt zij vanzelf zonder resultaat")
+            # the end form offers the results that fit a vehicle, not "found" (a missing person)
+            await expect(page.get_by_role("radio", name="Voertuig gevonden")).to_be_visible()
+            await expect(page.get_by_role("radio", name="Gevonden", exact=True)).to_have_count(0)
+            await page.get_by_test_id("extend").click()
+            await expect(warning).to_be_hidden()
+            got = await hub.actions.get(action["id"])
+            assert got["expires_at"] > action["expires_at"] and got["status"] == "active"
             assert page.errors == []  # type: ignore[attr-defined]

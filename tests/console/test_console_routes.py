@@ -72,6 +72,11 @@ async def test_config_tells_the_radius_per_mode_and_no_tiles_by_default(console)
         assert body["radius_m"] == {"on_foot": 1000.0, "bicycle": 2500.0, "scooter": 4000.0, "car": 9000.0}
         assert "missing_person" in body["types"] and body["results"][0] == "found"
         assert body["network_name"] == "Burgernet"
+        # the end form offers only results that fit the action's type; the live view warns before expiry
+        assert body["results_by_type"]["suspicious_vehicle"][0] == "vehicle_found"
+        assert "found" not in body["results_by_type"]["suspicious_vehicle"]
+        assert body["results_by_type"]["crisis"] == ["all_clear", "ended_without_result", "cancelled"]
+        assert body["expiry_warning_minutes"] == 30
 
 
 async def test_a_tile_server_is_used_only_when_configured_and_allowed_by_the_policy(console):

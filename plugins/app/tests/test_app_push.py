@@ -108,7 +108,7 @@ async def test_start_reaches_installs_in_the_area_encrypted_and_signed(hub, push
 
     assert push.problems == []
     assert sorted(r.delivery_id for r in receipts) == sorted(d.id for d in batch)
-    assert all(r.status is ReceiptStatus.SENT and r.provider_id.startswith(push.base_url) for r in receipts)
+    assert all(r.status is ReceiptStatus.SENT and r.detail["push_message"].startswith(push.base_url) for r in receipts)
     by_token = {m.token: m for m in push.received}
     assert set(by_token) == {near_nl.token, near_en.token}
     for token, language in ((near_nl.token, "nl"), (near_en.token, "en")):

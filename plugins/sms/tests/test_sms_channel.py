@@ -314,7 +314,7 @@ def test_closing_message_shortens_the_result_text_only():
     rendered = channel.render(notice, Recipient(address=NL_MOBILE))
     assert rendered.extra["segments"] == 1 and rendered.extra["shortened"]
     assert rendered.text.startswith(f"Burgernet {notice.action.reference} BEEINDIGD: De vermiste persoon is gevonden.")
-    assert rendered.text.endswith("Dank voor uw hulp.")
+    assert rendered.text.endswith("Dank voor uw hulp. Heeft u later nog informatie? Bel 112 bij spoed, anders 0900 8844.")
 
 
 def test_reply_hint_is_added_to_time_critical_alerts_only():

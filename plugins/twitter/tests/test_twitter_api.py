@@ -155,7 +155,7 @@ async def test_long_descriptions_are_shortened_keeping_reference_and_number(make
     await post(channel, MessageKind.START, action=action)
     text = x_api.posts[0].json["text"]
     assert weighted_length(text) <= 280 and len(text) <= 280
-    assert "ST7Q2K" in text and text.endswith("Gezien? Bel gratis 0800 0011.") and "…" in text
+    assert "ST7Q2K" in text and text.endswith("Gezien? Bel 112.") and "…" in text
 
 
 async def test_the_daily_quota_is_a_clear_receipt_error(make_channel, x_api):

@@ -17,7 +17,7 @@ from hub.models import MessageKind, ReceiptStatus, Recipient
 from hub.testing import channel_routes_app, make_context, make_deliveries, make_notice, started
 from plugins.sms import signing
 from plugins.voice import VoiceChannel
-from plugins.voice.loopback import LoopbackTwilioCalls, says
+from plugins.voice.loopback import LoopbackTwilioCalls, dials, says
 
 LANDLINE = "+31302345678"
 
@@ -76,8 +76,10 @@ async def test_a_call_reads_the_message_twice_with_the_number_slowly(twilio):
 
     root = ET.fromstring(call["Twiml"].encode())
     assert root.tag == "Response"
-    assert [child.tag for child in root] == ["Say", "Pause", "Say", "Pause", "Say"]
-    first, _, second, _, goodbye = root
+    assert [child.tag for child in root] == ["Gather", "Pause", "Say", "Pause", "Say"]
+    gather, _, second, _, goodbye = root
+    first, menu = gather
+    assert "Druk op 1" in text_of(menu) and "Druk op 2" in text_of(menu)
     for say in (first, second, goodbye):
         assert say.get("language") == "nl-NL" and say.get("voice") == "Polly.Lotte"
     description = notice.action.description
@@ -115,8 +117,8 @@ def test_without_ssml_digits_and_reference_are_spelled_with_commas():
     rendered = channel.render(notice, Recipient(address=LANDLINE))
     root = ET.fromstring(rendered.extra["twiml"].encode())
     assert root.find(".//prosody") is None and root.find(".//say-as") is None
-    assert [c.tag for c in root] == ["Say", "Pause", "Say"]
-    spoken = text_of(root[0])
+    assert [c.tag for c in root] == ["Gather", "Pause", "Say"]
+    spoken = text_of(root[0][0])
     assert "0, 8, 0, 0. 0, 0, 1, 1" in spoken
     assert ", ".join(notice.action.reference) in spoken
     assert rendered.extra["language"] == "nl-NL"
@@ -298,3 +300,49 @@ def test_every_kind_renders_in_both_languages(kind):
     for language, tag in (("nl", "nl-NL"), ("en", "en-GB"), ("de", "nl-NL")):
         rendered = channel.render(make_notice(kind), Recipient(address=LANDLINE, language=language))
         assert ET.fromstring(rendered.extra["twiml"].encode()).find("Say").get("language") == tag
+
+
+async def test_press_1_puts_the_listener_through_to_the_call_back_number(twilio):
+    async with hub(settings_for(twilio)) as (channel, ctx):
+        [receipt] = await channel.deliver(make_notice(), make_deliveries([LANDLINE], channel="voice"))
+        gather = ET.fromstring(twilio.calls[0]["Twiml"].encode()).find("Gather")
+        assert gather.get("input") == "dtmf" and gather.get("numDigits") == "1"
+        assert gather.get("action").startswith(ctx.url("menu") + "?")
+        answer = await twilio.press(receipt.provider_id, "1")
+    assert dials(answer) == ["08000011"]
+    [say] = says(answer)
+    assert say.text == "U wordt nu doorverbonden. Een ogenblik geduld." and say.get("language") == "nl-NL"
+
+
+async def test_press_2_plays_the_message_again_and_offers_the_menu_again(twilio):
+    async with hub(settings_for(twilio)) as (channel, _):
+        notice = make_notice()
+        [receipt] = await channel.deliver(notice, make_deliveries([LANDLINE], channel="voice", language="en"))
+        answer = await twilio.press(receipt.provider_id, "2")
+        assert answer == twilio.calls[0]["Twiml"]
+        gather = ET.fromstring(answer.encode()).find("Gather")
+        assert notice.action.description in text_of(gather) and "Press 1" in text_of(gather)
+        # and from the replay, 1 still puts the listener through
+        assert dials(await twilio.press(receipt.provider_id, "1", twiml=answer)) == ["08000011"]
+
+
+async def test_a_crisis_call_offers_no_call_back_and_the_menu_needs_twilios_signature(twilio):
+    async with hub(settings_for(twilio)) as (channel, ctx):
+        crisis = make_notice(type="crisis", safety_advice="Houd ramen en deuren gesloten")
+        [receipt] = await channel.deliver(crisis, make_deliveries([LANDLINE], channel="voice"))
+        twiml = twilio.calls[0]["Twiml"]
+        menu = ET.fromstring(twiml.encode()).find("Gather")[-1]
+        assert "Druk op 1" not in text_of(menu) and "Druk op 2" in text_of(menu)
+        assert "dial=" not in ET.fromstring(twiml.encode()).find("Gather").get("action")
+        assert dials(await twilio.press(receipt.provider_id, "1")) == []
+        action = ET.fromstring(twiml.encode()).find("Gather").get("action")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(action, data={"Digits": "1", "CallSid": receipt.provider_id},
+                                 headers={"X-Twilio-Signature": "forged"}) as resp:
+                assert resp.status == 403
+
+
+def test_without_the_menu_a_call_is_read_as_before():
+    channel = VoiceChannel(make_context("voice", {"menu": False}, sandbox=True, channel_cls=VoiceChannel))
+    root = ET.fromstring(channel.render(make_notice(), Recipient(address=LANDLINE)).extra["twiml"].encode())
+    assert [c.tag for c in root] == ["Say", "Pause", "Say", "Pause", "Say"]

@@ -32,6 +32,8 @@ export function renderLive(main, ctx, actionId) {
   const heading = h("h1", { tabindex: -1, i18n: "live.loading" });
   const badges = h("p.badges");
   const meta = h("p.meta");
+  // shown while the action is active and close to its expires_at: it then ends by itself, without result
+  const expiry = h("div.notice.expiry-warning", { role: "alert", "data-testid": "expiry-warning", hidden: true });
   const conn = h("p.conn", { role: "status", "data-state": "connecting" }, [h("span.dot", { "aria-hidden": "true" }), h("span", { i18n: "live.connecting" })]);
   const summary = h("p.sr-only", { role: "status", "aria-live": "polite", "aria-atomic": "true" });
 
@@ -69,7 +71,7 @@ export function renderLive(main, ctx, actionId) {
   });
 
   const view = h("div.view.view-live", {}, [
-    h("div.view-head.live-head", {}, [h("div", {}, [badges, heading, meta]), conn]),
+    h("div.view-head.live-head", {}, [h("div", {}, [badges, heading, meta, expiry]), conn]),
     tiles,
     summary,
     h("div.live-grid", {}, [
@@ -185,6 +187,33 @@ export function renderLive(main, ctx, actionId) {
     }
     if (a.started_by) meta.append(" · ", h("span", { i18n: "live.by", vars: { name: a.started_by } }));
     meta.append(" · ", h("code", {}, a.id));
+    renderExpiry();
+  }
+
+  function renderExpiry() {
+    const a = action;
+    const left = a.expires_at ? (Date.parse(a.expires_at) - Date.now()) / 60000 : Infinity;
+    const warn = a.status === "active" && left <= (config.expiry_warning_minutes ?? 30);
+    expiry.hidden = !warn;
+    clear(expiry);
+    if (!warn) return;
+    expiry.append(h("p", { i18n: "live.expires_soon", vars: { time: time(a.expires_at), min: Math.max(0, Math.ceil(left)) } }));
+    if (!mayAct) return;
+    const status = h("span.status", { role: "status" });
+    const extend = h("button.btn.small", {
+      type: "button", i18n: "live.extend", "data-testid": "extend",
+      onclick: async () => {
+        extend.disabled = true;
+        try {
+          action = { ...action, ...(await api.patch(`/v1/actions/${encodeURIComponent(actionId)}`, { expires_in_minutes: 120 })) };
+          renderHead();
+        } catch (err) {
+          status.textContent = err.reason;
+          extend.disabled = false;
+        }
+      },
+    });
+    expiry.append(h("div.button-row", {}, [extend, status]));
   }
 
   function sums(kind) {
@@ -519,7 +548,8 @@ export function renderLive(main, ctx, actionId) {
       return;
     }
     endSection.hidden = false;
-    const radios = config.results.map((r, i) =>
+    const fitting = config.results_by_type?.[action.type] || config.results;
+    const radios = fitting.map((r, i) =>
       h("label.choice", {}, [h("input", { type: "radio", name: "result", value: r, checked: i === 0 }), h("span", { i18n: `result.${r}` })]),
     );
     const text = h("textarea", { id: "e-text", rows: 2, maxlength: 500 });

@@ -5,7 +5,7 @@ import { clear, confirmDialog, debounce, h } from "./dom.js";
 import { lang, num, onLangChange, t, tx } from "./i18n.js";
 import { AreaEditor, createMap, places, round } from "./mapview.js";
 
-const FIELD_ORDER = ["type", "urgency", "title", "description", "photos", "area"];
+const FIELD_ORDER = ["type", "urgency", "safety_advice", "title", "description", "photos", "area"];
 
 export function renderNewAction(main, ctx) {
   const { config, me } = ctx;
@@ -32,6 +32,12 @@ export function renderNewAction(main, ctx) {
     id: "f-description", name: "description", rows: 4, maxlength: 2000, required: true,
     "aria-describedby": "f-description-hint",
   });
+
+  const adviceHint = h("p.hint", { id: "f-safety_advice-hint", i18n: "f.safety_advice_hint" });
+  const advice = h("textarea", {
+    id: "f-safety_advice", name: "safety_advice", rows: 2, maxlength: 300, "aria-describedby": "f-safety_advice-hint",
+  });
+  const nlAlert = h("input", { type: "checkbox", id: "f-nl_alert", name: "nl_alert" });
 
   const photoInput = h("input.visually-hidden-file", {
     id: "f-photo", type: "file", accept: "image/jpeg,image/png,image/webp", multiple: true,
@@ -87,6 +93,8 @@ export function renderNewAction(main, ctx) {
     errorBox,
     h("div.field", {}, [h("label", { for: "f-type", i18n: "f.type" }), typeSel]),
     h("fieldset.field", {}, [h("legend", { i18n: "f.urgency" }), h("div.choices", {}, urgencyRadios)]),
+    h("div.field", {}, [h("label", { for: "f-safety_advice", i18n: "f.safety_advice" }), adviceHint, advice]),
+    h("div.field", {}, [h("label.choice", {}, [nlAlert, h("span", { i18n: "f.nl_alert" })])]),
     h("div.field", {}, [h("label", { for: "f-description", i18n: "f.description" }), descHint, desc]),
     h("div.field", {}, [
       h("span.label", { id: "f-photos-label", i18n: "f.photos" }),
@@ -246,6 +254,8 @@ export function renderNewAction(main, ctx) {
       area: editor.area(),
     };
     if (titleInput.value.trim()) body.title = titleInput.value.trim();
+    if (advice.value.trim()) body.safety_advice = advice.value.trim();
+    if (nlAlert.checked) body.nl_alert = true;
     if (photos.length) body.photos = photos.map((p) => ({ ...p }));
     return body;
   }
@@ -254,6 +264,7 @@ export function renderNewAction(main, ctx) {
     const out = [];
     if (!body.type) out.push("type");
     if (body.description.length < 3) out.push("description");
+    if (body.type === "crisis" && !body.safety_advice) out.push("safety_advice");
     if (!body.area) out.push("area");
     return out;
   }
@@ -269,6 +280,7 @@ export function renderNewAction(main, ctx) {
       return null;
     }
     if (preview && body.description.length < 3) body.description = "(concept)";
+    if (preview && body.type === "crisis" && !body.safety_advice) body.safety_advice = "(concept)";
     const seq = ++planSeq;
     planBody.setAttribute("aria-busy", "true");
     try {
@@ -348,7 +360,7 @@ export function renderNewAction(main, ctx) {
 
   const fieldInputs = {
     type: typeSel, urgency: form.querySelector('input[name="urgency"]'), title: titleInput,
-    description: desc, photos: photoInput, area: locInput, id: sendBtn,
+    description: desc, safety_advice: advice, photos: photoInput, area: locInput, id: sendBtn,
   };
 
   /** A field's name for messages: {key} of its label when known (so it follows the language), else as sent. */
