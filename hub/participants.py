@@ -32,7 +32,7 @@ import io
 import math
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,13 +132,15 @@ class QuietHours:
 
 @dataclass(frozen=True, slots=True)
 class Phone:
-    """A phone number in E.164 form and whether it is a ``mobile`` or a ``landline``."""
+    """A phone number in E.164 form, whether it is a ``mobile`` or a ``landline``, and whether its
+    owner proved it is theirs (:mod:`hub.verification`). Only a verified number is ever alerted."""
 
     number: str
     kind: str
+    verified: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "kind": self.kind}
+        return {"number": self.number, "kind": self.kind, "verified": self.verified}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,8 @@ class Participant:
     timezone: str = DEFAULT_TIMEZONE
     phones: tuple[Phone, ...] = ()
     email: str | None = None
+    #: the owner confirmed the e-mail address by a link (an unconfirmed address is never alerted)
+    email_verified: bool = True
     channels: tuple[str, ...] = ()
     quiet_hours: QuietHours | None = None
     paused_until: date | datetime | None = None
@@ -272,13 +276,26 @@ class Participant:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], *, validate: bool = True, region: str = DEFAULT_REGION
+        cls,
+        data: Mapping[str, Any],
+        *,
+        validate: bool = True,
+        region: str = DEFAULT_REGION,
+        verified: bool = True,
     ) -> Participant:
         """Validate and normalise a participant's JSON form.
 
         Raises :class:`~hub.errors.ValidationError` with a dotted ``field`` (``phones[0].number``).
         With ``validate=False`` the data is trusted to be normalised already (the output of
         :meth:`to_dict`, e.g. read back from the store): no schema check and no phone parsing.
+
+        Verification: the flags in validated input are ignored (data never proves itself): every
+        phone number and the e-mail address get ``verified``. Trusted callers (the command line,
+        samples, tests) keep the default; whatever takes a person's input passes ``verified=False``,
+        as the HTTP API and the participant page do, so those contacts stay unreachable until proven
+        (:mod:`hub.verification`; :func:`carry_verification` for updates). A trusted stored record
+        keeps its flags; one stored before contacts carried them counts as verified (it was entered
+        by an operator and alerted already).
         """
         if validate:
             if not isinstance(data, Mapping):
@@ -294,10 +311,9 @@ class Participant:
         for i, entry in enumerate(data.get("phones") or ()):
             if validate:
                 phone = normalize_phone(entry["number"], region=region, field=f"phones[{i}].number")
-                if entry.get("kind"):
-                    phone = Phone(phone.number, entry["kind"])
+                phone = Phone(phone.number, entry.get("kind") or phone.kind, verified)
             else:
-                phone = Phone(entry["number"], entry["kind"])
+                phone = Phone(entry["number"], entry["kind"], entry.get("verified", True))
             if all(p.number != phone.number for p in phones):
                 phones.append(phone)
 
@@ -348,6 +364,7 @@ class Participant:
             timezone=tz_name,
             phones=tuple(phones),
             email=email.strip().lower() if email else None,
+            email_verified=verified if validate else bool(data.get("email_verified", True)),
             channels=tuple(data.get("channels") or ()),
             quiet_hours=quiet,
             paused_until=paused,
@@ -361,6 +378,7 @@ class Participant:
             "timezone": self.timezone,
             "phones": [p.to_dict() for p in self.phones],
             "email": self.email,
+            "email_verified": self.email_verified,
             "channels": list(self.channels),
             "addresses": [a.to_dict() for a in self.addresses],
             "quiet_hours": self.quiet_hours.to_dict() if self.quiet_hours else None,
@@ -376,22 +394,30 @@ class Participant:
 
     @property
     def mobile(self) -> str | None:
-        """The first mobile number, E.164."""
-        return next((p.number for p in self.phones if p.kind == "mobile"), None)
+        """The first verified mobile number, E.164."""
+        return next((p.number for p in self.phones if p.kind == "mobile" and p.verified), None)
 
     @property
     def phone(self) -> str | None:
-        """The number to call: the first mobile, else the first landline."""
-        return self.mobile or next((p.number for p in self.phones), None)
+        """The number to call: the first verified mobile, else the first verified landline."""
+        return self.mobile or next((p.number for p in self.phones if p.verified), None)
+
+    @property
+    def reachable_email(self) -> str | None:
+        """The e-mail address, once confirmed."""
+        return self.email if self.email_verified else None
 
     def contact_for(self, contact: Contact | str) -> str | None:
-        """The address a participant channel delivers to: MOBILE, PHONE (mobile preferred) or EMAIL."""
+        """The address a participant channel delivers to: MOBILE, PHONE (mobile preferred) or EMAIL.
+
+        Only verified contacts count: an unverified number or address is never alerted.
+        """
         contact = Contact(contact)
         if contact is Contact.MOBILE:
             return self.mobile
         if contact is Contact.PHONE:
             return self.phone
-        return self.email
+        return self.reachable_email
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -447,6 +473,24 @@ class Participant:
         if not bypass_quiet_hours and self.in_quiet_hours(channel, at):
             return SkipReason.QUIET_HOURS
         return None
+
+
+def carry_verification(old: Participant | None, new: Participant) -> Participant:
+    """``new`` with the verified state of every contact ``old`` had verified and ``new`` keeps
+    unchanged: changing a number or address makes it unverified again, keeping it does not."""
+    if old is None:
+        return new
+    proven = {p.number for p in old.phones if p.verified}
+    phones = tuple(Phone(p.number, p.kind, p.verified or p.number in proven) for p in new.phones)
+    email_ok = new.email_verified or (new.email is not None and new.email == old.email and old.email_verified)
+    return replace(new, phones=phones, email_verified=email_ok)
+
+
+def with_verified(participant: Participant, *, number: str | None = None, email: str | None = None) -> Participant:
+    """The participant with ``number`` (E.164) or ``email`` marked verified (unchanged if not theirs)."""
+    phones = tuple(Phone(p.number, p.kind, True) if p.number == number else p for p in participant.phones)
+    email_ok = participant.email_verified or (email is not None and email == participant.email)
+    return replace(participant, phones=phones, email_verified=email_ok)
 
 
 # -- bulk import ---------------------------------------------------------------------------------
@@ -623,7 +667,9 @@ def _column_for(path: str, origin: Mapping[str, str]) -> str:
     return path.split(".")[0].split("[")[0]
 
 
-def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Participant], list[RowError]]:
+def parse_csv(
+    text: str, *, region: str = DEFAULT_REGION, verified: bool = False
+) -> tuple[list[Participant], list[RowError]]:
     """Import participants from CSV text; return the good ones and one :class:`RowError` per problem.
 
     Columns (header names, any order, all optional; see :data:`CSV_COLUMNS`, :data:`CSV_EXTRA_COLUMNS`):
@@ -655,6 +701,8 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
     The delimiter (``,``, ``;`` or tab) is taken from the header line. Blank rows are skipped. An
     unknown column makes the whole file an error (row 1), since its data would otherwise be lost
     silently. A bad row never stops the good rows from being imported.
+
+    Contacts are unverified unless ``verified`` (an operator vouches for the whole file).
     """
     text = text.lstrip("\ufeff")
     first_line = text.split("\n", 1)[0]
@@ -688,7 +736,7 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
         origin: dict[str, str] = {}
         try:
             data, origin = _row_to_dict(row, delimiter != ",", region)
-            participant = Participant.from_dict(data, region=region)
+            participant = Participant.from_dict(data, region=region, verified=verified)
         except _RowProblem as e:
             errors.append(RowError(row_no, e.column, e.reason, row_id))
             continue
@@ -723,8 +771,10 @@ __all__ = [
     "RowError",
     "SkipReason",
     "Window",
+    "carry_verification",
     "normalize_phone",
     "parse_csv",
     "participants_from_dicts",
+    "with_verified",
     "zone",
 ]

@@ -134,7 +134,8 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
 
         Called once per participant when building: written for speed rather than reuse.
         """
-        phones = p.phones
+        # only verified contacts enter the index: an unverified one is never alerted
+        phones = [ph for ph in p.phones if ph.verified]
         number = 0
         flags = 0
         if phones:
@@ -146,7 +147,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
                     break
             else:
                 number = int(phones[0].number[1:])
-        email = p.email
+        email = p.email if p.email_verified else None
         if email:
             flags |= _HAS_EMAIL
             email_hash = columns._h32(email)
