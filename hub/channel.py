@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Any, ClassVar, Mapping, Protocol, Sequence
 
-from .models import ActionView, Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered, Tip
+from .models import ActionView, Delivery, Notice, PersonalMessage, Receipt, ReceiptStatus, Recipient, Rendered, Tip
 
 
 class AudienceKind(enum.StrEnum):
@@ -171,6 +171,16 @@ class Channel:
 
     async def deliver(self, notice: Notice, deliveries: Sequence[Delivery]) -> Sequence[Receipt]:
         """Hand the messages to the provider; one receipt per delivery (see module docs)."""
+        raise NotImplementedError
+
+    #: whether :meth:`send_personal` is implemented (codes and links to prove a contact)
+    personal: ClassVar[bool] = False
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """Send one :class:`~hub.models.PersonalMessage` now (not through the ledger); return the
+        provider's message id. Raise :class:`~hub.errors.DeliveryError` when it was not accepted.
+        Channels that prove contacts (sms, voice, email) set ``personal = True`` and implement it; in
+        sandbox mode the hub writes the message to the outbox instead of calling this."""
         raise NotImplementedError
 
     async def resolve_audience(self, action: ActionView) -> Sequence[Recipient]:

@@ -11,6 +11,7 @@
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
     ├── AuthError                no or wrong credentials
     │   └── Forbidden            valid credentials, wrong role
+    ├── TooManyRequests          a rate limit was reached; ``retry_after`` seconds until it lifts
     └── DeliveryError            a channel could not deliver one message
         ├── TransientDeliveryError   try again later (``retry_after`` seconds if the provider said so)
         └── PermanentDeliveryError   never retry (invalid number, unsubscribed, rejected content)
@@ -80,6 +81,15 @@ class AuthError(HubError):
 
 class Forbidden(AuthError):
     """The credentials are valid but their role may not do this."""
+
+
+class TooManyRequests(HubError):
+    """A rate limit was reached (codes sent to one number, links to one address, a client's requests)."""
+
+    def __init__(self, reason: str, *, retry_after: float):
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(reason)
 
 
 class DeliveryError(HubError):

@@ -31,6 +31,7 @@ from .routing import RuleHolder
 from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
 from .store.select import open_store
 from .templates import MessageTemplates
+from .verification import Verifier
 
 log = logging.getLogger("burgerhub")
 
@@ -67,6 +68,11 @@ class Hub:
         self.web_extensions: list = []
         self._build_channels()
         self.actions = ActionService(self)
+        #: codes and links that prove contacts, sign-up and sign-in (hub.verification)
+        self.verifier = Verifier(
+            store=self.store, registry=self.registry, secret=self.secret, runtimes=self.runtimes,
+            public_url=config.public_url, network_name=config.network_name,
+        )
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
@@ -228,6 +234,7 @@ class Hub:
             self._tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
+        await self.verifier.close()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

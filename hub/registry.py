@@ -561,4 +561,6 @@ class ParticipantRegistry:
         return True
 
     async def by_token(self, token: str) -> str | None:
-        return await self.store.participant_by_token(token_hash(token))
+        """The participant a bearer token belongs to: their personal token, or a signed-in session."""
+        digest = token_hash(token)
+        return await self.store.participant_by_token(digest) or await self.store.session_participant(digest)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from aiohttp import web
 
-from ..errors import AuthError, ConfigError, Conflict, Forbidden, HubError, NotFound, ValidationError
+from ..errors import AuthError, ConfigError, Conflict, Forbidden, HubError, NotFound, TooManyRequests, ValidationError
 
 log = logging.getLogger("burgerhub.api")
 
@@ -34,6 +35,11 @@ async def error_middleware(request: web.Request, handler):
         return error_response(404, "not_found", str(e))
     except Conflict as e:
         return error_response(409, "conflict", str(e))
+    except TooManyRequests as e:
+        retry = max(1, math.ceil(e.retry_after))
+        resp = error_response(429, "too_many_requests", e.reason, retry_after=retry)
+        resp.headers["Retry-After"] = str(retry)
+        return resp
     except ConfigError as e:
         return error_response(422, "invalid", str(e))
     except HubError as e:

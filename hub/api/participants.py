@@ -12,6 +12,15 @@ from .keys import HUB
 routes = web.RouteTableDef()
 
 
+def _vouched(request: web.Request) -> bool:
+    """``?verified=true``: the operator vouches that the contacts are the participants' own (audited).
+    Without it, contacts are unverified until their owners prove them (``/v1/me``)."""
+    value = request.query.get("verified", "false").lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValidationError("verified", "must be true or false")
+    return value in ("true", "1", "yes")
+
+
 @routes.post("/v1/participants")
 async def register(request: web.Request) -> web.Response:
     """Operators register anyone; without a token a person registers themself and gets a personal token."""
@@ -19,9 +28,15 @@ async def register(request: web.Request) -> web.Response:
     if actor is not None and actor.role not in (OPERATOR,):
         raise ValidationError("Authorization", "only operators register others; register yourself without a token")
     data = await read_json(request)
+    hub = request.app[HUB]
     if actor is None:
         data.pop("id", None)
-    participant, token = await request.app[HUB].registry.register(data, issue_token=actor is None)
+        await hub.verifier.limiter.registration(request.remote)
+    # a person's contacts stay unverified until proven (/v1/me); an operator may vouch for them
+    verified = actor is not None and _vouched(request)
+    participant, token = await hub.registry.register(data, issue_token=actor is None, verified=verified)
+    if verified:
+        await hub.registry.audit_verified_import([participant.id], actor=actor.name, role=actor.role)
     body = {"participant": participant.to_dict()}
     if token:
         body["token"] = token
@@ -40,7 +55,11 @@ async def put(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
     require_self_or(actor, request.match_info["id"], OPERATOR)
     data = await read_json(request)
-    participant = await request.app[HUB].registry.update(request.match_info["id"], data)
+    registry = request.app[HUB].registry
+    verified = actor.role == OPERATOR and _vouched(request)
+    participant = await registry.update(request.match_info["id"], data, verified=verified)
+    if verified:
+        await registry.audit_verified_import([participant.id], actor=actor.name, role=actor.role)
     return web.json_response(participant.to_dict())
 
 
@@ -55,8 +74,10 @@ async def erase(request: web.Request) -> web.Response:
 
 @routes.post("/v1/participants/import")
 async def import_csv(request: web.Request) -> web.Response:
-    await require(request, (OPERATOR,))
+    actor = await require(request, (OPERATOR,))
     if request.content_type not in ("text/csv", "text/plain"):
         raise ValidationError("Content-Type", "send the CSV as text/csv")
-    report = await request.app[HUB].registry.import_csv(await request.text())
+    report = await request.app[HUB].registry.import_csv(
+        await request.text(), verified=_vouched(request), actor=actor.name, role=actor.role
+    )
     return web.json_response(report, status=200 if not report["rejected"] else 207)

@@ -53,6 +53,7 @@ from . import (
 )
 from . import migrations, queries
 from .queries import SharedQueries, audit_args, numbered
+from .verification import VerificationQueries, erasure_statements
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -133,7 +134,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(SharedQueries):
+class PostgresStore(VerificationQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
@@ -677,8 +678,11 @@ class PostgresStore(SharedQueries):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", ERASURE_LOCK)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTICIPANTS_LOCK)
             before = await self._generation(conn)
-            if _count(await conn.execute("DELETE FROM participants WHERE id=$1", participant_id)) != 1:
+            data = await conn.fetchval("DELETE FROM participants WHERE id=$1 RETURNING data", participant_id)
+            if data is None:
                 return None
+            for sql, args in erasure_statements(participant_id, json.loads(data)):
+                await conn.execute(numbered(sql), *args)
             now = time.time()
             await conn.execute(
                 "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=$1"

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import TransientDeliveryError
-from hub.models import Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
+from hub.models import Delivery, MessageKind, Notice, PersonalMessage, Receipt, Recipient, Rendered, Urgency
 
 from . import gsm
 from .cm import CmGateway
@@ -154,6 +154,15 @@ class SmsChannel(Channel):
         if self._session is None:
             raise TransientDeliveryError("the sms channel is not started", code="not_started")
         return await self.provider.send(self._session, notice, deliveries)
+
+    personal = True
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """A verification code by SMS (GSM-7 where the text allows, like every alert)."""
+        if self._session is None:
+            raise TransientDeliveryError("the sms channel is not started", code="not_started")
+        text = gsm.normalize(message.text) if self.smart_encoding else message.text
+        return await self.provider.send_text(self._session, message.address, text)
 
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:

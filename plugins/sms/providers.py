@@ -83,6 +83,11 @@ class SmsProvider:
     ) -> list[Receipt]:
         raise NotImplementedError
 
+    async def send_text(self, session: aiohttp.ClientSession, to: str, text: str) -> str:
+        """Send one text that belongs to no action (a verification code); the provider's id, or a
+        :class:`~hub.errors.DeliveryError`."""
+        raise NotImplementedError
+
     async def status_callback(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
 
