@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from .caps import WEEKLY_CAP, weekly_capped, without_capped
 from .channel import AudienceKind
 from .errors import Conflict, NotFound
 from .geo import radius_for
@@ -108,16 +109,21 @@ class ActionService:
                 view.area, participant_channels, at, bypass_quiet_hours=bypass_quiet_hours
             )
             summary["in_area"] = selection.in_area
+            capped = await weekly_capped(self.hub.store)
             for name in participant_channels:
                 recipients = selection.recipients(name)
                 if hasattr(recipients, "columns"):
                     pids, addresses, languages = recipients.columns()
                 else:
                     pids, addresses, languages = ([m[i] for m in recipients] for i in range(3))
-                rows.append(DeliveryColumns(name, addresses, pids, languages))
+                skipped = dict(selection.skipped(name))
+                block, over = without_capped(DeliveryColumns(name, addresses, pids, languages), capped)
+                if over:
+                    skipped[WEEKLY_CAP] = over
+                rows.append(block)
                 summary["channels"][name] = {
-                    "targeted": len(recipients),
-                    "skipped": dict(selection.skipped(name)),
+                    "targeted": len(block),
+                    "skipped": skipped,
                     "sandbox": self.hub.runtimes[name].sandbox,
                 }
         return rows, summary

@@ -271,6 +271,8 @@ class Participant:
     channels: tuple[str, ...] = ()
     quiet_hours: QuietHours | None = None
     paused_until: date | datetime | None = None
+    #: at most this many actions in any 7 days (enforced when an action's audience is chosen)
+    max_actions_per_week: int | None = None
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -368,6 +370,7 @@ class Participant:
             channels=tuple(data.get("channels") or ()),
             quiet_hours=quiet,
             paused_until=paused,
+            max_actions_per_week=data.get("max_actions_per_week"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -384,6 +387,8 @@ class Participant:
             "quiet_hours": self.quiet_hours.to_dict() if self.quiet_hours else None,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
         }
+        if self.max_actions_per_week is not None:
+            out["max_actions_per_week"] = self.max_actions_per_week
         return out
 
     # -- contact details -------------------------------------------------------------------------

@@ -488,7 +488,14 @@ class ParticipantRegistry:
             step = await self.store.put_participants([(participant.id, participant.to_dict())])
             self.index.upsert(participant)
             self._changed(step)
+        await self._caps([participant])
         self._gauge()
+
+    async def _caps(self, people: list[Participant]) -> None:
+        """Keep the store's table of weekly caps (read when audiences are chosen) in step."""
+        write = getattr(self.store, "caps_write", None)
+        if write is not None:
+            await write([(p.id, p.max_actions_per_week) for p in people])
 
     async def get(self, participant_id: str) -> dict[str, Any]:
         data = await self.store.get_participant(participant_id)
@@ -551,6 +558,7 @@ class ParticipantRegistry:
             for p in people:
                 self.index.upsert(p)
             self._changed(step)
+        await self._caps(people)
 
     async def opt_out(self, participant_id: str, channel: str) -> bool:
         data = await self.store.get_participant(participant_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import AuthError
+from ..errors import AuthError, ValidationError
+from ..store import AuditEntry
 from .auth import PARTICIPANT, require
 from .errors import read_json
 from .keys import HUB
@@ -94,3 +95,61 @@ async def send_email_link(request: web.Request) -> web.Response:
     pid = await me(request)
     body = await request.app[HUB].verifier.send_email_link(pid, client=client_of(request))
     return web.json_response(body, status=200 if body["verified"] else 202)
+
+
+CHANGE_FIELDS = ("language", "timezone", "phones", "email", "channels", "addresses", "quiet_hours", "paused_until",
+                 "max_actions_per_week")
+
+
+async def audit_change(hub, pid: str, before: dict, after: dict, actor: str, role: str) -> None:
+    """Every change of a participant's choices goes to the audit log: which fields, never their values."""
+    changed = [k for k in CHANGE_FIELDS if before.get(k) != after.get(k)]
+    if changed:
+        await hub.store.add_audit(AuditEntry(actor, role, "participant.update", f"participant:{pid}", {"fields": changed}))
+
+
+@routes.put("/v1/me")
+async def put_me(request: web.Request) -> web.Response:
+    """Replace my choices (the participant's JSON form). New or changed contacts are unverified."""
+    pid = await me(request)
+    hub = request.app[HUB]
+    before = await hub.registry.get(pid)
+    data = await read_json(request)
+    participant = await hub.registry.update(pid, data, verified=False)
+    after = participant.to_dict()
+    await audit_change(hub, pid, before, after, f"participant:{pid}", PARTICIPANT)
+    return web.json_response(after)
+
+
+@routes.get("/v1/me/actions")
+async def my_actions(request: web.Request) -> web.Response:
+    """The actions that reached me, newest first, and how they ended."""
+    pid = await me(request)
+    return web.json_response({"actions": await request.app[HUB].store.actions_reaching(pid)})
+
+
+@routes.get("/v1/me/export")
+async def export(request: web.Request) -> web.Response:
+    """Everything the hub keeps about me, as one JSON document."""
+    pid = await me(request)
+    hub = request.app[HUB]
+    store = hub.store
+    body = {
+        "participant": await hub.registry.get(pid),
+        "actions": await store.actions_reaching(pid),
+        "tips": await store.tips_by(pid),
+        "sessions": await store.sessions_of(pid),
+        "audit": await store.list_audit(subject=f"participant:{pid}", limit=10_000),
+    }
+    await store.add_audit(AuditEntry(f"participant:{pid}", PARTICIPANT, "participant.export", f"participant:{pid}"))
+    return web.json_response(body, headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
+
+
+@routes.delete("/v1/me")
+async def erase_me(request: web.Request) -> web.Response:
+    """Erase me (``?confirm=true``): the same erasure as an operator's, everywhere at once."""
+    pid = await me(request)
+    if request.query.get("confirm") != "true":
+        raise ValidationError("confirm", "erasing cannot be undone: repeat with confirm=true")
+    await request.app[HUB].registry.erase(pid, actor=f"participant:{pid}", role=PARTICIPANT)
+    return web.Response(status=204)

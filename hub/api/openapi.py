@@ -31,6 +31,18 @@ OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, int]] 
     ("PUT", "/v1/participants/{id}"): ("Replace a participant's data", ("operator", "participant (self)"), "participant", 200),
     ("DELETE", "/v1/participants/{id}"): ("Erase a participant and all their personal data", ("operator", "participant (self)"), None, 204),
     ("POST", "/v1/participants/import"): ("Bulk import from CSV", ("operator",), "text/csv", 200),
+    ("POST", "/v1/me/signup"): ("Sign up: a link by e-mail (same answer for known addresses)", ("anonymous",), None, 202),
+    ("POST", "/v1/me/signin"): ("Ask for a sign-in link by e-mail (same answer for unknown addresses)", ("anonymous",), None, 202),
+    ("POST", "/v1/me/link"): ("Use a link from an e-mail once; sign-up and sign-in answer with a session token", ("anonymous",), None, 200),
+    ("POST", "/v1/me/signout"): ("End this session", ("participant",), None, 204),
+    ("GET", "/v1/me"): ("My data", ("participant",), None, 200),
+    ("PUT", "/v1/me"): ("Replace my choices; new or changed contacts are unverified", ("participant",), "participant", 200),
+    ("DELETE", "/v1/me"): ("Erase me (`?confirm=true`)", ("participant",), None, 204),
+    ("POST", "/v1/me/phones/code"): ("Send a code to one of my numbers (SMS, or a call to a landline)", ("participant",), None, 202),
+    ("POST", "/v1/me/phones/confirm"): ("Prove a number with its code", ("participant",), None, 200),
+    ("POST", "/v1/me/email/link"): ("Send a link that confirms my e-mail address", ("participant",), None, 202),
+    ("GET", "/v1/me/actions"): ("The actions that reached me and how they ended", ("participant",), None, 200),
+    ("GET", "/v1/me/export"): ("Everything kept about me, as JSON", ("participant",), None, 200),
     ("GET", "/v1/routes"): ("The routing rules in force", ("operator", "dispatcher"), None, 200),
     ("PUT", "/v1/routes"): ("Replace the routing rules (YAML); refused with the reason if invalid", ("operator",), "application/yaml", 200),
     ("POST", "/v1/routes/test"): ("Where an action would go, and with an area how many it reaches", ("operator", "dispatcher"), None, 200),
@@ -48,6 +60,7 @@ ERRORS = {
     "404": "Not found",
     "409": "Not possible in the current state",
     "422": "Invalid input: `field` names it, `reason` says why",
+    "429": "Too many requests: `Retry-After` says when to try again",
 }
 
 

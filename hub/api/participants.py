@@ -8,6 +8,7 @@ from ..errors import ValidationError
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
 from .errors import read_json
 from .keys import HUB
+from .me import audit_change
 
 routes = web.RouteTableDef()
 
@@ -55,11 +56,14 @@ async def put(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
     require_self_or(actor, request.match_info["id"], OPERATOR)
     data = await read_json(request)
-    registry = request.app[HUB].registry
+    hub = request.app[HUB]
+    registry = hub.registry
     verified = actor.role == OPERATOR and _vouched(request)
+    before = await registry.get(request.match_info["id"])
     participant = await registry.update(request.match_info["id"], data, verified=verified)
     if verified:
         await registry.audit_verified_import([participant.id], actor=actor.name, role=actor.role)
+    await audit_change(hub, participant.id, before, participant.to_dict(), actor.name, actor.role)
     return web.json_response(participant.to_dict())
 
 

@@ -43,6 +43,22 @@ _SESSION_PUT = "INSERT INTO participant_sessions (token_hash, participant_id, cr
 _SESSION_GET = "SELECT participant_id FROM participant_sessions WHERE token_hash=? AND expires_at>?"
 _SESSION_DELETE = "DELETE FROM participant_sessions WHERE token_hash=?"
 _SESSIONS_PRUNE = "DELETE FROM participant_sessions WHERE expires_at<=?"
+_CAPS_IDS = "SELECT participant_id FROM participant_caps"
+_CAP_PUT = (
+    "INSERT INTO participant_caps (participant_id, per_week) VALUES (?,?)"
+    " ON CONFLICT (participant_id) DO UPDATE SET per_week=excluded.per_week"
+)
+_CAP_DELETE = "DELETE FROM participant_caps WHERE participant_id=?"
+# one row per capped participant whose starts in the window reached the cap
+_CAPPED = (
+    "SELECT c.participant_id FROM participant_caps c JOIN deliveries d ON d.participant_id=c.participant_id"
+    " WHERE d.kind='start' AND d.created_at>? AND d.status IN ('queued','sending','sent','delivered')"
+    " GROUP BY c.participant_id, c.per_week HAVING count(DISTINCT d.action_id) >= c.per_week"
+)
+_REACHED_ME = (
+    "SELECT d.action_id, d.channel, d.status, d.created_at, a.data FROM deliveries d JOIN actions a ON a.id=d.action_id"
+    " WHERE d.participant_id=? AND d.kind IN ('start','end') ORDER BY d.id"
+)
 
 
 def erasure_statements(participant_id: str, data: Mapping[str, Any] | None) -> list[tuple[str, tuple]]:
@@ -51,6 +67,7 @@ def erasure_statements(participant_id: str, data: Mapping[str, Any] | None) -> l
     out: list[tuple[str, tuple]] = [
         ("DELETE FROM verifications WHERE participant_id=?", (participant_id,)),
         ("DELETE FROM participant_sessions WHERE participant_id=?", (participant_id,)),
+        ("DELETE FROM participant_caps WHERE participant_id=?", (participant_id,)),
     ]
     contacts = [p["number"] for p in (data or {}).get("phones") or () if p.get("number")]
     if (data or {}).get("email"):
@@ -133,6 +150,54 @@ class VerificationQueries:
             return max(1.0, float(oldest) + window - now) if oldest is not None else window
         await self._run(_RATE_ADD, (key, now))  # type: ignore[attr-defined]
         return None
+
+    # -- weekly caps -----------------------------------------------------------------------------
+    async def caps_write(self, caps: Sequence[tuple[str, int | None]]) -> None:
+        """Record each participant's cap on actions per week (``None``: no cap)."""
+        if not caps:
+            return
+        had = {r[0] for r in await self._all(_CAPS_IDS)}  # type: ignore[attr-defined]
+        put = [(pid, n) for pid, n in caps if n is not None]
+        gone = [(pid,) for pid, n in caps if n is None and pid in had]
+        if put:
+            await self._run_many(_CAP_PUT, put)  # type: ignore[attr-defined]
+        if gone:
+            await self._run_many(_CAP_DELETE, gone)  # type: ignore[attr-defined]
+
+    async def capped_participants(self, window: float = 7 * 86400.0) -> set[str]:
+        """The participants whose actions in the last ``window`` seconds reached their cap."""
+        return {r[0] for r in await self._all(_CAPPED, (time.time() - window,))}  # type: ignore[attr-defined]
+
+    async def actions_reaching(self, participant_id: str) -> list[dict[str, Any]]:
+        """The actions whose start (and closing message) went to this participant, newest first, with
+        how they ended and on which channels."""
+        out: dict[str, dict[str, Any]] = {}
+        for action_id, channel, status, created, data in await self._all(_REACHED_ME, (participant_id,)):  # type: ignore[attr-defined]
+            action = json.loads(data)
+            entry = out.setdefault(action_id, {
+                "id": action_id, "type": action.get("type"), "title": action.get("title") or "",
+                "description": action.get("description"), "started_at": action.get("started_at"),
+                "status": action.get("status"), "result": action.get("result"),
+                "result_text": action.get("result_text"), "ended_at": action.get("ended_at"),
+                "area": action.get("area"), "photos": action.get("photos") or [], "messages": [],
+            })
+            entry["messages"].append({"channel": channel, "status": status, "at": created})
+        return sorted(out.values(), key=lambda a: a.get("started_at") or "", reverse=True)
+
+    async def tips_by(self, participant_id: str) -> list[dict[str, Any]]:
+        rows = await self._all(  # type: ignore[attr-defined]
+            "SELECT id, action_id, text, channel, photo IS NOT NULL, created_at FROM tips WHERE participant_id=?"
+            " ORDER BY id", (participant_id,),
+        )
+        return [{"id": i, "action_id": a, "text": t, "channel": c, "has_photo": bool(p), "at": at}
+                for i, a, t, c, p, at in rows]
+
+    async def sessions_of(self, participant_id: str) -> list[dict[str, Any]]:
+        rows = await self._all(  # type: ignore[attr-defined]
+            "SELECT created_at, expires_at FROM participant_sessions WHERE participant_id=? ORDER BY created_at",
+            (participant_id,),
+        )
+        return [{"created_at": c, "expires_at": e} for c, e in rows]
 
     # -- sessions --------------------------------------------------------------------------------
     async def session_put(self, token_hash: str, participant_id: str, expires_at: float) -> None:

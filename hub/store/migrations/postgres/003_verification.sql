@@ -32,3 +32,10 @@ CREATE TABLE participant_sessions (
     expires_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX participant_sessions_participant ON participant_sessions(participant_id);
+
+-- Participants who capped the actions that may reach them in any 7 days (most set none): read when
+-- an action's audience is chosen, with the starts the ledger holds for them in the last 7 days.
+CREATE TABLE participant_caps (
+    participant_id TEXT PRIMARY KEY,
+    per_week INTEGER NOT NULL
+);
