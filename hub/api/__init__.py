@@ -32,6 +32,9 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
 
         console = hub.config.console
         install_console(hub, tiles_url=console.tiles_url or None, tiles_attribution=console.tiles_attribution or None)
+    from ..participant import mount as mount_participant_page
+
+    mount_participant_page(app)
     for extra in hub.web_extensions:
         extra(app)
     if manage_hub:
