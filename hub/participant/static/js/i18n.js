@@ -227,6 +227,7 @@ export function t(key, vars = {}) {
 export function tx(el, key, vars) {
   el.dataset.i18n = key;
   if (vars) el.dataset.i18nVars = JSON.stringify(vars);
+  else delete el.dataset.i18nVars;
   el.textContent = t(key, vars);
   return el;
 }

@@ -260,7 +260,11 @@ function preferencesSection() {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const changes = {
-      channels: boxes.filter(([, , input]) => input.checked).map(([c]) => c),
+      // channels this hub does not run now stay as they were
+      channels: [
+        ...me.channels.filter((c) => !boxes.some(([name]) => name === c)),
+        ...boxes.filter(([, , input]) => input.checked).map(([c]) => c),
+      ],
       quiet_hours: quietFrom.value && quietTo.value ? { from: quietFrom.value, to: quietTo.value } : null,
       paused_until: pause.value || null,
       max_actions_per_week: cap.value ? Number(cap.value) : null,
@@ -386,6 +390,12 @@ async function boot() {
   window.addEventListener("online", online);
   window.addEventListener("offline", online);
   online();
+  window.addEventListener("hashchange", async () => {
+    if (/link=/.test(location.hash)) {
+      await useLink();
+      await render();
+    }
+  });
   await useLink();
   await render();
   document.body.dataset.ready = "true";

@@ -23,7 +23,10 @@ export function makeMap(container, config, onPick) {
   } else {
     fetch("outline.geojson")
       .then((r) => (r.ok ? r.json() : null))
-      .then((shape) => shape && L.geoJSON(shape, { style: { color: "#123a63", weight: 1, fillOpacity: 0.05 } }).addTo(map))
+      .then((shape) => shape && L.geoJSON(shape, {
+        filter: (f) => f.geometry && f.geometry.type !== "Point",
+        style: { color: "#123a63", weight: 1, fillOpacity: 0.05 },
+      }).addTo(map))
       .catch(() => {});
   }
   let marker = null;
