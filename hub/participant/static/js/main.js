@@ -20,6 +20,11 @@ function say(key, vars, error = false) {
 }
 
 function fail(err) {
+  if (err instanceof TypeError) {
+    // the network is gone: what the device received stays readable (the app section)
+    $("offline").hidden = false;
+    return say("offline", {}, true);
+  }
   if (err instanceof ApiError) {
     if (err.status === 429) return say("error.rate", { minutes: Math.max(1, Math.ceil((err.retryAfter || 60) / 60)) }, true);
     if (err.field) return say("error.field", { field: err.field, reason: err.message }, true);
