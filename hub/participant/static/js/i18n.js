@@ -235,7 +235,6 @@ export function tx(el, key, vars) {
 export function setLanguage(next) {
   lang = STRINGS[next] ? next : "nl";
   document.documentElement.lang = lang;
-  localStorage.setItem("burgerhub.lang", lang);
   for (const el of document.querySelectorAll("[data-i18n]")) {
     el.textContent = t(el.dataset.i18n, el.dataset.i18nVars ? JSON.parse(el.dataset.i18nVars) : undefined);
   }
@@ -246,6 +245,8 @@ export function setLanguage(next) {
     }
   }
   document.title = t("app.title");
+  const switcher = document.getElementById("lang");
+  if (switcher) switcher.lang = lang === "nl" ? "en" : "nl"; // the button names the other language
 }
 
 export function initialLanguage() {

@@ -160,12 +160,16 @@ function addressesSection() {
   const list = h("ul.plain");
   if (!me.addresses.length) list.append(h("li", { i18n: "addresses.none" }));
   me.addresses.forEach((a, i) => {
-    const when = a.availability && a.availability.length ? a.availability.map(windowText).join(", ") : t("addresses.always");
+    const when = a.availability && a.availability.length
+      ? h("span", {}, a.availability.map(windowText).join(", "))
+      : h("span", { i18n: "addresses.always" });
     const remove = h("button.link", { type: "button", i18n: "addresses.remove", vars: { n: i + 1 } });
     remove.addEventListener("click", () => busy(remove, () => save({ addresses: me.addresses.filter((_, j) => j !== i) })));
     list.append(h("li", {}, [
       h("strong", { i18n: `label.${["home", "work"].includes(a.label) ? a.label : "other"}` }),
-      ` — ${a.city ? a.city + ", " : ""}${a.lat.toFixed(4)}, ${a.lon.toFixed(4)} — ${when} `,
+      ` — ${a.city ? a.city + ", " : ""}${a.lat.toFixed(4)}, ${a.lon.toFixed(4)} — `,
+      when,
+      " ",
       remove,
     ]));
   });
@@ -326,10 +330,13 @@ function dataSection() {
 }
 
 async function signedIn(fetchMe = true) {
-  if (fetchMe) state.me = await call("GET", "/v1/me");
+  if (fetchMe) {
+    state.me = await call("GET", "/v1/me");
+    // the language of my messages, unless this device chose one with the switch
+    if (!localStorage.getItem("burgerhub.lang") && state.me.language !== language()) setLanguage(state.me.language);
+  }
   const root = clear($("signed-in"));
   root.append(addressesSection(), contactsSection(), preferencesSection(), await actionsSection(), dataSection());
-  if (state.me.language && fetchMe && state.me.language !== language()) setLanguage(state.me.language);
 }
 
 async function render() {
@@ -380,7 +387,7 @@ async function boot() {
   }
   $("lang").addEventListener("click", () => {
     setLanguage(language() === "nl" ? "en" : "nl");
-    $("lang").setAttribute("lang", language() === "nl" ? "en" : "nl");
+    localStorage.setItem("burgerhub.lang", language());
   });
   $("signout").addEventListener("click", async () => {
     try {
