@@ -314,3 +314,37 @@ async def test_the_existing_participant_routes_follow_the_verification_rules(mak
         # the personal token from self-registration works for /v1/me
         r = await http.get("/v1/me", headers={"Authorization": f"Bearer {mine['token']}"})
         assert r.status == 200 and (await r.json())["id"] == mine["participant"]["id"]
+
+
+async def test_a_changed_address_is_confirmed_by_link_and_sign_in_opens_a_session(make_hub, tmp_path):
+    async with citizen_hub(make_hub, tmp_path) as (hub, http, sms, calls, mailbox):
+        token, pid = await sign_up(hub, http, mailbox, "old@example.net")
+        me = {"Authorization": f"Bearer {token}"}
+        data = await (await http.get("/v1/me", headers=me)).json()
+        data.update(email="New@Example.net", addresses=[{"lat": UTRECHT[0], "lon": UTRECHT[1]}])
+        r = await http.put("/v1/me", json=data, headers=me)
+        assert (await r.json())["email_verified"] is False
+        r = await http.post("/v1/me/email/link", headers=me)
+        assert r.status == 202
+        r = await http.post("/v1/me/link", json={"token": mailbox.link_for("new@example.net")})
+        assert r.status == 200 and (await r.json()) == {"purpose": "verify_email", "participant_id": pid}
+        assert (await (await http.get("/v1/me", headers=me)).json())["email_verified"] is True
+        # a confirmed address needs no second link
+        assert (await http.post("/v1/me/email/link", headers=me)).status == 200
+
+        # signing out ends this session; a sign-in link opens a new one
+        assert (await http.post("/v1/me/signout", headers=me)).status == 204
+        assert (await http.get("/v1/me", headers=me)).status == 401
+        assert (await http.post("/v1/me/signin", json={"email": "new@example.net"})).status == 202
+        await hub.verifier.idle()
+        assert mailbox.mails[-1]["Subject"] == "Inloggen bij Burgernet"
+        r = await http.post("/v1/me/link", json={"token": mailbox.link_for("new@example.net")})
+        body = await r.json()
+        assert body["purpose"] == "signin" and body["participant_id"] == pid
+        r = await http.get("/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
+        assert r.status == 200
+        # the old address no longer signs in
+        before = len(mailbox.mails)
+        assert (await http.post("/v1/me/signin", json={"email": "old@example.net"})).status == 202
+        await hub.verifier.idle()
+        assert len(mailbox.mails) == before

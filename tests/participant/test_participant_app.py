@@ -12,6 +12,7 @@ import hashlib
 import json
 import socket
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.async_api import async_playwright, expect
 
 import plugins.app
-from app_push_service import PushService, b64u
+
+# the app channel's Web Push emulator lives with its tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "app" / "tests"))
+from app_push_service import PushService, b64u  # noqa: E402
 from hub.actions import Actor
 from hub.testing import serving
 
