@@ -140,7 +140,10 @@ class Phone:
     verified: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "kind": self.kind, "verified": self.verified}
+        """The stored form: ``verified`` appears only when false (a record without it is verified)."""
+        if self.verified:
+            return {"number": self.number, "kind": self.kind}
+        return {"number": self.number, "kind": self.kind, "verified": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,19 +377,21 @@ class Participant:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The normalised JSON form; ``from_dict(p.to_dict()) == p``."""
+        """The normalised JSON form; ``from_dict(p.to_dict()) == p``. Verified flags appear only when
+        false (see :func:`explicit` for answers that spell them out)."""
         out: dict[str, Any] = {
             "id": self.id,
             "language": self.language,
             "timezone": self.timezone,
             "phones": [p.to_dict() for p in self.phones],
             "email": self.email,
-            "email_verified": self.email_verified,
             "channels": list(self.channels),
             "addresses": [a.to_dict() for a in self.addresses],
             "quiet_hours": self.quiet_hours.to_dict() if self.quiet_hours else None,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
         }
+        if self.email and not self.email_verified:
+            out["email_verified"] = False
         if self.max_actions_per_week is not None:
             out["max_actions_per_week"] = self.max_actions_per_week
         return out
@@ -478,6 +483,15 @@ class Participant:
         if not bypass_quiet_hours and self.in_quiet_hours(channel, at):
             return SkipReason.QUIET_HOURS
         return None
+
+
+def explicit(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A participant's JSON form with every verified flag spelled out, for answers to people and
+    programs (the stored form leaves out the flags of verified contacts)."""
+    out = dict(data)
+    out["phones"] = [{**p, "verified": p.get("verified", True)} for p in data.get("phones") or ()]
+    out["email_verified"] = bool(data.get("email")) and data.get("email_verified", True)
+    return out
 
 
 def carry_verification(old: Participant | None, new: Participant) -> Participant:
@@ -777,6 +791,7 @@ __all__ = [
     "SkipReason",
     "Window",
     "carry_verification",
+    "explicit",
     "normalize_phone",
     "parse_csv",
     "participants_from_dicts",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import AuthError, ValidationError
+from ..participants import explicit
 from ..store import AuditEntry
 from .auth import PARTICIPANT, require
 from .errors import read_json
@@ -68,7 +69,7 @@ async def signout(request: web.Request) -> web.Response:
 
 @routes.get("/v1/me")
 async def get_me(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[HUB].registry.get(await me(request)))
+    return web.json_response(explicit(await request.app[HUB].registry.get(await me(request))))
 
 
 @routes.post("/v1/me/phones/code")
@@ -86,7 +87,7 @@ async def confirm_code(request: web.Request) -> web.Response:
     pid = await me(request)
     data = await read_json(request)
     participant = await request.app[HUB].verifier.confirm_code(pid, data.get("number"), data.get("code"))
-    return web.json_response(participant.to_dict())
+    return web.json_response(explicit(participant.to_dict()))
 
 
 @routes.post("/v1/me/email/link")
@@ -118,7 +119,7 @@ async def put_me(request: web.Request) -> web.Response:
     participant = await hub.registry.update(pid, data, verified=False)
     after = participant.to_dict()
     await audit_change(hub, pid, before, after, f"participant:{pid}", PARTICIPANT)
-    return web.json_response(after)
+    return web.json_response(explicit(after))
 
 
 @routes.get("/v1/me/actions")
@@ -135,7 +136,7 @@ async def export(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     store = hub.store
     body = {
-        "participant": await hub.registry.get(pid),
+        "participant": explicit(await hub.registry.get(pid)),
         "actions": await store.actions_reaching(pid),
         "tips": await store.tips_by(pid),
         "sessions": await store.sessions_of(pid),

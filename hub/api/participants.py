@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import ValidationError
+from ..participants import explicit
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
 from .errors import read_json
 from .keys import HUB
@@ -38,7 +39,7 @@ async def register(request: web.Request) -> web.Response:
     participant, token = await hub.registry.register(data, issue_token=actor is None, verified=verified)
     if verified:
         await hub.registry.audit_verified_import([participant.id], actor=actor.name, role=actor.role)
-    body = {"participant": participant.to_dict()}
+    body = {"participant": explicit(participant.to_dict())}
     if token:
         body["token"] = token
     return web.json_response(body, status=201, headers={"Location": f"/v1/participants/{participant.id}"})
@@ -48,7 +49,7 @@ async def register(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
     require_self_or(actor, request.match_info["id"], OPERATOR)
-    return web.json_response(await request.app[HUB].registry.get(request.match_info["id"]))
+    return web.json_response(explicit(await request.app[HUB].registry.get(request.match_info["id"])))
 
 
 @routes.put("/v1/participants/{id}")
@@ -64,7 +65,7 @@ async def put(request: web.Request) -> web.Response:
     if verified:
         await registry.audit_verified_import([participant.id], actor=actor.name, role=actor.role)
     await audit_change(hub, participant.id, before, participant.to_dict(), actor.name, actor.role)
-    return web.json_response(participant.to_dict())
+    return web.json_response(explicit(participant.to_dict()))
 
 
 @routes.delete("/v1/participants/{id}")
