@@ -138,7 +138,10 @@ class Verifier:
     def _done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("a link was not sent: %s", task.exception())
+            error = task.exception()
+            # the provider's words may quote the address: only the kind of failure goes to the log
+            code = getattr(error.__cause__, "code", None) or type(error).__name__
+            log.warning("a link by e-mail was not sent (%s)", code)
 
     async def idle(self) -> None:
         """Wait for the messages being sent in the background (tests, shutdown)."""

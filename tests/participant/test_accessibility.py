@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from test_verification import citizen_hub
+from test_verification import OPERATOR_TOKEN, citizen_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
@@ -67,5 +67,9 @@ async def test_the_participant_page_and_the_console_have_no_a_or_aa_violations(m
         await page.goto(f"{base}/console/")
         await expect(page.get_by_label("Token")).to_be_visible()
         found["console, signed out"] = await violations(page)
+        await page.get_by_label("Token").fill(OPERATOR_TOKEN)
+        await page.get_by_role("button", name="Aanmelden").click()
+        await expect(page.locator("#who")).to_be_visible()
+        found["console, signed in"] = await violations(page)
         await browser.close()
     assert {k: v for k, v in found.items() if v} == {}
