@@ -37,7 +37,7 @@ async def test_the_participant_page_and_the_console_have_no_a_or_aa_violations(m
         # the pages' Content-Security-Policy would refuse the injected checker, not the pages themselves
         context = await browser.new_context(viewport={"width": 412, "height": 900}, locale="nl-NL", bypass_csp=True)
         page = await context.new_page()
-        page.set_default_timeout(8000)
+        page.set_default_timeout(15000)
         found: dict[str, list[str]] = {}
 
         await page.goto(f"{base}/participant/")

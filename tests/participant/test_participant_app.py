@@ -94,7 +94,7 @@ async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_wor
             "};"
         )
         page = await context.new_page()
-        page.set_default_timeout(8000)
+        page.set_default_timeout(15000)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         cdp = await context.new_cdp_session(page)
@@ -108,6 +108,8 @@ async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_wor
         key = await page.evaluate("window.__pushKey")
         assert base64.b64decode(key) == base64.urlsafe_b64decode(VAPID_PUBLIC + "==")
         assert registrations, "the service worker did not register"
+        # the worker is active and controls the page before anything is pushed to it
+        await page.wait_for_function("navigator.serviceWorker.controller !== null")
 
         name = hashlib.md5(png()).hexdigest() + ".png"
         await hub.store.photo_put(name, "image/png", png())

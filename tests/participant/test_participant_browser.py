@@ -51,7 +51,7 @@ async def test_a_citizen_signs_up_proves_a_phone_chooses_and_leaves(browser, mak
         context = await browser.new_context(viewport={"width": 412, "height": 900}, locale="nl-NL",
                                             accept_downloads=True)
         page = await context.new_page()
-        page.set_default_timeout(8000)
+        page.set_default_timeout(15000)
         errors: list[str] = []
         watch(page, errors)
         await page.goto(f"{base}/participant/")

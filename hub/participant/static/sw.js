@@ -67,7 +67,7 @@ async function handle(payload) {
       requireInteraction: payload.urgency === "time_critical",
     });
   }
-  for (const client of await self.clients.matchAll({ type: "window" })) {
+  for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
     client.postMessage({ type: "alert", action: payload.action, shown: verdict.show, reason: verdict.reason });
   }
 }
