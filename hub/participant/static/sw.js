@@ -72,6 +72,8 @@ async function handle(payload) {
   }
 }
 
+let queue = Promise.resolve();
+
 self.addEventListener("push", (event) => {
   let payload = null;
   try {
@@ -79,7 +81,10 @@ self.addEventListener("push", (event) => {
   } catch {
     payload = null;
   }
-  if (payload) event.waitUntil(handle(payload));
+  if (!payload) return;
+  // one push at a time: an update or the end right after a start sees whether the start was shown
+  queue = queue.then(() => handle(payload)).catch(() => {});
+  event.waitUntil(queue);
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -37,9 +37,21 @@ export async function alerts() {
   return (await get("alerts")) || [];
 }
 
+// Read and write the list in one transaction: pushes handled at the same time never lose each other.
 export async function remember(payload, shown) {
-  const list = (await alerts()).filter((a) => a.action !== payload.action);
-  const before = (await alerts()).find((a) => a.action === payload.action);
-  list.unshift({ ...payload, shown: shown || (before && before.shown) || false, received: new Date().toISOString() });
-  await put("alerts", list.slice(0, 50));
+  const db = await open();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, "readwrite");
+    const store = tx.objectStore(STORE);
+    const req = store.get("alerts");
+    req.onsuccess = () => {
+      const old = req.result || [];
+      const before = old.find((a) => a.action === payload.action);
+      const list = old.filter((a) => a.action !== payload.action);
+      list.unshift({ ...payload, shown: shown || (before && before.shown) || false, received: new Date().toISOString() });
+      store.put(list.slice(0, 50), "alerts");
+    };
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
 }
