@@ -348,3 +348,41 @@ async def test_a_changed_address_is_confirmed_by_link_and_sign_in_opens_a_sessio
         assert (await http.post("/v1/me/signin", json={"email": "old@example.net"})).status == 202
         await hub.verifier.idle()
         assert len(mailbox.mails) == before
+
+
+async def test_racing_requests_use_a_code_once_and_count_every_try(make_hub, tmp_path):
+    """Many requests at once: only one of them uses a right code; wrong tries never exceed the bound."""
+    async with citizen_hub(make_hub, tmp_path, sandbox=True) as (hub, http, *_):
+        with_settings(hub.verifier, max_attempts=5)
+        await hub.registry.register({"id": "p1", "phones": [{"number": MOBILE}], "addresses": [{"lat": 52, "lon": 5}]},
+                                    verified=False)
+        me = {"Authorization": f"Bearer {await hub.verifier.open_session('p1')}"}
+        assert (await http.post("/v1/me/phones/code", json={"number": MOBILE}, headers=me)).status == 202
+        [row] = await hub.store.outbox_list(channel="sms")
+        code = re.search(r"\b(\d{6})\b", row["text"]).group(1)
+
+        async def confirm(c: str) -> int:
+            r = await http.post("/v1/me/phones/confirm", json={"number": MOBILE, "code": c}, headers=me)
+            return r.status
+
+        statuses = await asyncio.gather(*(confirm(code) for _ in range(8)))
+        assert sorted(statuses) == [200] + [422] * 7
+
+        # a fresh code for a second number: twenty wrong guesses at once use up the tries, no more
+        data = await (await http.get("/v1/me", headers=me)).json()
+        data["phones"].append({"number": "+31687654321"})
+        assert (await http.put("/v1/me", json=data, headers=me)).status == 200
+        assert (await http.post("/v1/me/phones/code", json={"number": "+31687654321"}, headers=me)).status == 202
+        [newest, *_] = await hub.store.outbox_list(channel="sms")
+        code = re.search(r"\b(\d{6})\b", newest["text"]).group(1)
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+        async def guess() -> int:
+            r = await http.post("/v1/me/phones/confirm", json={"number": "+31687654321", "code": wrong}, headers=me)
+            return r.status
+
+        assert set(await asyncio.gather(*(guess() for _ in range(20)))) == {422}
+        r = await http.post("/v1/me/phones/confirm", json={"number": "+31687654321", "code": code}, headers=me)
+        assert r.status == 422  # the five tries are gone: the right code comes too late
+        wrongs = [e for e in await hub.store.list_audit(subject="participant:p1") if e["verb"] == "participant.code_wrong"]
+        assert len(wrongs) == 5
