@@ -15,7 +15,7 @@ from playwright.async_api import async_playwright, expect
 
 from hub.actions import Actor
 from hub.errors import NotFound
-from test_verification import MOBILE, Mailbox, citizen_hub, start
+from test_verification import MOBILE, citizen_hub, start
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

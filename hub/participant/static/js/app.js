@@ -2,7 +2,7 @@
 // device received (readable offline), and tips with a photo. The device's position is kept here
 // (IndexedDB) for the service worker's decision; only coarse grid cells go to the hub.
 
-import { ApiError, call } from "./api.js";
+import { call } from "./api.js";
 import { clear, field, h } from "./dom.js";
 import { language, t, tx } from "./i18n.js";
 import { regionsFor } from "./geo.js";
@@ -142,4 +142,3 @@ export async function renderApp(section, state, helpers) {
   }
 }
 
-export { ApiError };

@@ -2,9 +2,9 @@
 // preferences, see the actions that reached me, download or erase my data; and the app (app.js).
 
 import { ApiError, call, session, setSession } from "./api.js";
-import { checkbox, clear, field, h, uid } from "./dom.js";
+import { checkbox, clear, field, h } from "./dom.js";
 import { initialLanguage, language, setGlobals, setLanguage, t, tx } from "./i18n.js";
-import { describe, findPlace, makeMap, parseCoordinates, placeOptions } from "./map.js";
+import { findPlace, makeMap, parseCoordinates, placeOptions } from "./map.js";
 import { renderApp } from "./app.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

@@ -1,7 +1,6 @@
 // Choosing a spot: on the map (Leaflet, when it loaded), by coordinates, or by a place from the table.
 
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
 
 const NL = [52.2, 5.3];
 
@@ -49,8 +48,4 @@ export function placeOptions(places) {
 export function findPlace(places, text) {
   const want = String(text).trim().toLowerCase();
   return places.find((p) => p.name.toLowerCase() === want) || null;
-}
-
-export function describe(spot) {
-  return t("addresses.chosen", { lat: spot.lat.toFixed(5), lon: spot.lon.toFixed(5) });
 }
