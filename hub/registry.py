@@ -565,7 +565,7 @@ class ParticipantRegistry:
         if data is None:
             return False
         data["channels"] = [c for c in data.get("channels", []) if c != channel]
-        await self.update(participant_id, data)
+        await self.update(participant_id, data, verified=False)  # every contact keeps its state
         return True
 
     async def by_token(self, token: str) -> str | None:

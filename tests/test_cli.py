@@ -82,5 +82,8 @@ def test_participant_cli_and_plugins_listing(run, tmp_path):
                              "addresses": [{"label": "home", "lat": 52.09, "lon": 5.11}]}))
     result = run("participants", "add", str(f))
     assert result.exit_code == 0 and "+31612345678" in result.output
+    assert json.loads(result.output)["phones"][0]["verified"] is False  # until proven, or vouched for:
+    result = run("participants", "add", "--verified", str(f))
+    assert json.loads(result.output)["phones"][0]["verified"] is True
     result = run("plugins")
     assert result.exit_code == 0 and "sandbox" in result.output

@@ -386,3 +386,13 @@ async def test_racing_requests_use_a_code_once_and_count_every_try(make_hub, tmp
         assert r.status == 422  # the five tries are gone: the right code comes too late
         wrongs = [e for e in await hub.store.list_audit(subject="participant:p1") if e["verb"] == "participant.code_wrong"]
         assert len(wrongs) == 5
+
+
+async def test_opting_out_of_a_channel_proves_nothing(make_hub, tmp_path):
+    async with citizen_hub(make_hub, tmp_path, sandbox=True) as (hub, *_):
+        await hub.registry.register({"id": "p1", "phones": [{"number": MOBILE}], "email": "p1@example.net",
+                                     "channels": ["sms", "email"], "addresses": [{"lat": 52, "lon": 5}]}, verified=False)
+        assert await hub.registry.opt_out("p1", "sms")
+        stored = await hub.registry.get("p1")
+        assert stored["channels"] == ["email"] and stored["phones"][0]["verified"] is False
+        assert stored["email_verified"] is False
