@@ -238,6 +238,7 @@ function addressesSection() {
   ]);
   let map = null;
   requestAnimationFrame(() => {
+    if (!mapBox.isConnected) return;
     map = makeMap(mapBox, state.config, (s) => pick(s, true));
     if (!map) mapBox.hidden = true;
   });
@@ -247,7 +248,22 @@ function addressesSection() {
 function preferencesSection() {
   const me = state.me;
   const available = state.config.channels;
-  const boxes = CHANNELS.filter((c) => available.includes(c)).map((c) => [c, ...checkbox(`channel.${c}`, me.channels.includes(c))]);
+  const reachable = {
+    sms: me.phones.some((p) => p.verified && p.kind === "mobile"),
+    voice: me.phones.some((p) => p.verified),
+    email: !!me.email && me.email_verified,
+    app: true,
+  };
+  const boxes = CHANNELS.filter((c) => available.includes(c)).map((c) => {
+    const [box, input] = checkbox(`channel.${c}`, me.channels.includes(c));
+    if (!reachable[c]) {
+      // chosen or not, nothing reaches me this way until a contact for it is confirmed
+      const hint = h("p.hint", { id: `${input.id}-hint`, i18n: "prefs.needs_contact" });
+      input.setAttribute("aria-describedby", hint.id);
+      box.append(hint);
+    }
+    return [c, box, input];
+  });
   const quietFrom = h("input", { type: "time", value: me.quiet_hours ? me.quiet_hours.from : "" });
   const quietTo = h("input", { type: "time", value: me.quiet_hours ? me.quiet_hours.to : "" });
   const pause = h("input", { type: "date", value: me.paused_until ? me.paused_until.slice(0, 10) : "" });
@@ -335,8 +351,9 @@ async function signedIn(fetchMe = true) {
     // the language of my messages, unless this device chose one with the switch
     if (!localStorage.getItem("burgerhub.lang") && state.me.language !== language()) setLanguage(state.me.language);
   }
+  const actions = await actionsSection(); // first: the map is drawn once its section is in the page
   const root = clear($("signed-in"));
-  root.append(addressesSection(), contactsSection(), preferencesSection(), await actionsSection(), dataSection());
+  root.append(addressesSection(), contactsSection(), preferencesSection(), actions, dataSection());
 }
 
 async function render() {

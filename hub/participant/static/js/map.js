@@ -2,7 +2,7 @@
 
 import { h } from "./dom.js";
 
-const NL = [52.2, 5.3];
+const NL_BOUNDS = [[50.75, 3.35], [53.55, 7.25]];
 
 export function parseCoordinates(text) {
   const m = String(text).trim().match(/^(-?\d{1,2}(?:[.,]\d+)?)\s*[,; ]\s*(-?\d{1,3}(?:[.,]\d+)?)$/);
@@ -16,7 +16,8 @@ export function parseCoordinates(text) {
 export function makeMap(container, config, onPick) {
   const L = window.L;
   if (!L) return null;
-  const map = L.map(container, { keyboard: true }).setView(NL, 7);
+  const map = L.map(container, { keyboard: true, zoomSnap: 0.5 });
+  map.fitBounds(NL_BOUNDS);
   if (config.tiles) {
     L.tileLayer(config.tiles.url, { attribution: config.tiles.attribution || "", maxZoom: 18 }).addTo(map);
   } else {
