@@ -241,6 +241,7 @@ function addressesSection() {
     if (!mapBox.isConnected) return;
     map = makeMap(mapBox, state.config, (s) => pick(s, true));
     if (!map) mapBox.hidden = true;
+    else map.show(me.addresses); // where my addresses are
   });
   return section;
 }

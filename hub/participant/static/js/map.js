@@ -39,7 +39,12 @@ export function makeMap(container, config, onPick) {
     place(e.latlng.lat, e.latlng.lng);
     onPick({ lat: Number(e.latlng.lat.toFixed(5)), lon: Number(e.latlng.lng.toFixed(5)) });
   });
-  return { place, map };
+  const show = (spots) => {
+    for (const s of spots) {
+      L.circleMarker([s.lat, s.lon], { radius: 6, color: "#0b63b6", weight: 2, fillOpacity: 0.4, interactive: false }).addTo(map);
+    }
+  };
+  return { place, map, show };
 }
 
 export function placeOptions(places) {
