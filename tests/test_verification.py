@@ -287,6 +287,9 @@ async def test_links_expire_and_work_once(make_hub, tmp_path):
         assert r.status == 422
         r = await http.post("/v1/me/link", json={"token": "x" * 43})
         assert r.status == 422
+        # an expired proof names an address: the sweep deletes it
+        assert await hub.store.verifications_prune() == 1
+        assert (await hub.store._all("SELECT count(*) FROM verifications"))[0][0] == 0
 
 
 async def test_the_existing_participant_routes_follow_the_verification_rules(make_hub, tmp_path):

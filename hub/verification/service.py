@@ -107,6 +107,8 @@ class Verifier:
         await self.store.add_audit(AuditEntry(actor, role, verb, subject, dict(detail or {})))
 
     async def _prune(self) -> None:
+        """Sweep expired proofs (which may name an address), old counters and sessions, at most every
+        ten minutes, on the requests that use them."""
         now = time.monotonic()
         if now - self._pruned > 600:
             self._pruned = now
@@ -200,6 +202,7 @@ class Verifier:
         if not isinstance(code, str) or not re.fullmatch(r"\s*\d{6}\s*", code):
             raise ValidationError("code", "must be the six digits you received")
         code = code.strip()
+        await self._prune()
         key = self._mac("phone", participant_id, number)
         attempt = await self.store.verification_attempt(key, self.settings.max_attempts)
         if attempt is None:
@@ -293,6 +296,7 @@ class Verifier:
         """
         if not isinstance(token, str) or not (20 <= len(token) <= 100):
             raise ValidationError("token", "not a valid link")
+        await self._prune()
         key = self._mac("link", token)
         found = await self.store.verification_take(key, key)
         if found is None:
