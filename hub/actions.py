@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from .caps import WEEKLY_CAP, weekly_capped, without_capped
 from .channel import AudienceKind
 from .errors import Conflict, NotFound, ValidationError
 from .geo import polygon_problem, radius_for
@@ -126,16 +127,21 @@ class ActionService:
                 view.area, participant_channels, at, bypass_quiet_hours=bypass_quiet_hours
             )
             summary["in_area"] = selection.in_area
+            capped = await weekly_capped(self.hub.store)
             for name in participant_channels:
                 recipients = selection.recipients(name)
                 if hasattr(recipients, "columns"):
                     pids, addresses, languages = recipients.columns()
                 else:
                     pids, addresses, languages = ([m[i] for m in recipients] for i in range(3))
-                rows.append(DeliveryColumns(name, addresses, pids, languages))
+                skipped = dict(selection.skipped(name))
+                block, over = without_capped(DeliveryColumns(name, addresses, pids, languages), capped)
+                if over:
+                    skipped[WEEKLY_CAP] = over
+                rows.append(block)
                 summary["channels"][name] = {
-                    "targeted": len(recipients),
-                    "skipped": dict(selection.skipped(name)),
+                    "targeted": len(block),
+                    "skipped": skipped,
                     "sandbox": self.hub.runtimes[name].sandbox,
                 }
         return rows, summary

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, ClassVar, Mapping, Protocol, Sequence
 
-from .models import ActionView, Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered, Tip
+from .models import ActionView, Delivery, Notice, PersonalMessage, Receipt, ReceiptStatus, Recipient, Rendered, Tip
 
 
 class AudienceKind(enum.StrEnum):
@@ -183,6 +183,16 @@ class Channel:
         report still finds its row and settles it, instead of the message being sent twice.
         ``None`` (the default): the provider assigns its ids itself."""
         return None
+
+    #: whether :meth:`send_personal` is implemented (codes and links to prove a contact)
+    personal: ClassVar[bool] = False
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """Send one :class:`~hub.models.PersonalMessage` now (not through the ledger); return the
+        provider's message id. Raise :class:`~hub.errors.DeliveryError` when it was not accepted.
+        Channels that prove contacts (sms, voice, email) set ``personal = True`` and implement it; in
+        sandbox mode the hub writes the message to the outbox instead of calling this."""
+        raise NotImplementedError
 
     async def resolve_audience(self, action: ActionView) -> Sequence[Recipient]:
         """For ``audience = OWN`` channels: the recipients of a new or enlarged action's start message."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import random
+from dataclasses import replace
 from typing import Any, Callable
 
 from .actions import Actor
@@ -46,6 +49,36 @@ def sample_participants(count: int, *, seed: int = 2009, centre: tuple[float, fl
             person["phones"].append({"number": f"+3130{rnd.randrange(10**6, 10**7)}", "kind": "landline"})
         people.append(person)
     return people
+
+
+def with_demo_app_keys(config):
+    """The demo's config with a VAPID key for the app channel (made once, kept in the data folder), so
+    a browser on this machine can install the participant app and get pushes through its own push
+    service. A configured key is left alone."""
+    settings = dict(config.channels.get("app") or {})
+    if settings.get("vapid_private_key"):
+        return config
+    path = config.data_dir / "vapid.json"
+    if path.exists():
+        key = json.loads(path.read_text())["private_key"]
+    else:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        number = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+        key = base64.urlsafe_b64encode(number.to_bytes(32, "big")).decode().rstrip("=")
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"private_key": key}))
+        path.chmod(0o600)
+    settings.update(vapid_private_key=key, vapid_subject=settings.get("vapid_subject") or "mailto:demo@burgerhub.invalid")
+    return replace(config, channels={**config.channels, "app": settings})
+
+
+def participant_page_help(base_url: str, echo: Callable[[str], None]) -> None:
+    """How a newcomer tries the participant page and the app on the demo."""
+    echo(f"\nPARTICIPANT PAGE: {base_url}/participant/  (sign up there; codes and links stay in the sandbox:)")
+    echo("  burgerhub --config examples/demo.toml outbox --channel email --limit 1   # the sign-up link")
+    echo("  burgerhub --config examples/demo.toml outbox --channel sms --limit 1     # the SMS code")
+    echo(f"  Turn notifications on there, then start an action near you in the console ({base_url}/console/).")
 
 
 def _counts_line(counts: dict[str, Any], kind: str) -> str:
@@ -107,6 +140,7 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
         echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {text if m['kind'] == 'end' else text[:150]}")
     echo(f"\nInspect more: burgerhub --config examples/demo.toml outbox --action {action['id']}")
     await _crisis(hub, dispatcher, echo)
+    participant_page_help(hub.config.public_url.rstrip("/"), echo)
     return action["id"]
 
 

@@ -14,7 +14,7 @@
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
     ├── AuthError                no or wrong credentials
     │   └── Forbidden            valid credentials, wrong role (or a provider callback's wrong signature)
-    ├── RateLimited              a client sent more than its share; ``retry_after`` seconds
+    ├── RateLimited              a rate limit was reached (a client's requests, codes to one number); ``retry_after`` seconds
     └── DeliveryError            a channel could not deliver one message
         ├── TransientDeliveryError   try again later (``retry_after`` seconds if the provider said so)
         └── PermanentDeliveryError   never retry (invalid number, unsubscribed, rejected content)
@@ -99,11 +99,13 @@ class Forbidden(AuthError):
 
 
 class RateLimited(HubError):
-    """A client sent more requests than it may; it may try again after ``retry_after`` seconds."""
+    """A rate limit was reached (a client's requests, codes sent to one number, links to one address);
+    it may be tried again after ``retry_after`` seconds. ``reason`` says which limit."""
 
-    def __init__(self, retry_after: float):
+    def __init__(self, retry_after: float, reason: str | None = None):
         self.retry_after = retry_after
-        super().__init__(f"too many requests: try again in {max(1, round(retry_after))} s")
+        self.reason = reason or f"too many requests: try again in {max(1, round(retry_after))} s"
+        super().__init__(self.reason)
 
 
 class DeliveryError(HubError):

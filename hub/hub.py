@@ -34,6 +34,7 @@ from .routing import RuleHolder
 from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
 from .store.select import open_store
 from .templates import MessageTemplates
+from .verification import Verifier
 
 log = logging.getLogger("burgerhub")
 
@@ -70,6 +71,11 @@ class Hub:
         self.web_extensions: list = []
         self._build_channels()
         self.actions = ActionService(self)
+        #: codes and links that prove contacts, sign-up and sign-in (hub.verification)
+        self.verifier = Verifier(
+            store=self.store, registry=self.registry, secret=self.secret, runtimes=self.runtimes,
+            public_url=config.public_url, network_name=config.network_name,
+        )
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
@@ -251,6 +257,7 @@ class Hub:
     async def stop(self) -> None:
         await self.retention.stop()
         await self.expiry.stop()
+        await self.verifier.close()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

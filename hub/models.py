@@ -333,6 +333,22 @@ class Receipt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PersonalMessage:
+    """One message to one person that belongs to no action: a code proving a phone number, a link
+    confirming an e-mail address or signing in. The core writes the words (``text``, and for e-mail
+    ``subject`` and ``html``); the channel only carries them (a call reads ``code``, which ``text``
+    holds, digit by digit). ``purpose`` is ``verify_phone``, ``verify_email``, ``signup`` or ``signin``."""
+
+    address: str
+    language: str
+    purpose: str
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tip:
     """Something a participant saw, sent back to an action."""
 

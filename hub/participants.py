@@ -32,7 +32,7 @@ import io
 import math
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,13 +132,18 @@ class QuietHours:
 
 @dataclass(frozen=True, slots=True)
 class Phone:
-    """A phone number in E.164 form and whether it is a ``mobile`` or a ``landline``."""
+    """A phone number in E.164 form, whether it is a ``mobile`` or a ``landline``, and whether its
+    owner proved it is theirs (:mod:`hub.verification`). Only a verified number is ever alerted."""
 
     number: str
     kind: str
+    verified: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "kind": self.kind}
+        """The stored form: ``verified`` appears only when false (a record without it is verified)."""
+        if self.verified:
+            return {"number": self.number, "kind": self.kind}
+        return {"number": self.number, "kind": self.kind, "verified": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,24 +269,41 @@ class Participant:
     timezone: str = DEFAULT_TIMEZONE
     phones: tuple[Phone, ...] = ()
     email: str | None = None
+    #: the owner confirmed the e-mail address by a link (an unconfirmed address is never alerted)
+    email_verified: bool = True
     channels: tuple[str, ...] = ()
     quiet_hours: QuietHours | None = None
     paused_until: date | datetime | None = None
     #: with the app and SMS: the app first, SMS only if the app has not confirmed delivery in time
     #: (``[hub] app_first_seconds``; never for a crisis). See :mod:`hub.fallback`.
     app_first: bool = False
+    #: at most this many actions in any 7 days (enforced when an action's audience is chosen)
+    max_actions_per_week: int | None = None
 
     # -- construction ----------------------------------------------------------------------------
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], *, validate: bool = True, region: str = DEFAULT_REGION
+        cls,
+        data: Mapping[str, Any],
+        *,
+        validate: bool = True,
+        region: str = DEFAULT_REGION,
+        verified: bool = True,
     ) -> Participant:
         """Validate and normalise a participant's JSON form.
 
         Raises :class:`~hub.errors.ValidationError` with a dotted ``field`` (``phones[0].number``).
         With ``validate=False`` the data is trusted to be normalised already (the output of
         :meth:`to_dict`, e.g. read back from the store): no schema check and no phone parsing.
+
+        Verification: the flags in validated input are ignored (data never proves itself): every
+        phone number and the e-mail address get ``verified``. Trusted callers (the command line,
+        samples, tests) keep the default; whatever takes a person's input passes ``verified=False``,
+        as the HTTP API and the participant page do, so those contacts stay unreachable until proven
+        (:mod:`hub.verification`; :func:`carry_verification` for updates). A trusted stored record
+        keeps its flags; one stored before contacts carried them counts as verified (it was entered
+        by an operator and alerted already).
         """
         if validate:
             if not isinstance(data, Mapping):
@@ -297,10 +319,9 @@ class Participant:
         for i, entry in enumerate(data.get("phones") or ()):
             if validate:
                 phone = normalize_phone(entry["number"], region=region, field=f"phones[{i}].number")
-                if entry.get("kind"):
-                    phone = Phone(phone.number, entry["kind"])
+                phone = Phone(phone.number, entry.get("kind") or phone.kind, verified)
             else:
-                phone = Phone(entry["number"], entry["kind"])
+                phone = Phone(entry["number"], entry["kind"], entry.get("verified", True))
             if all(p.number != phone.number for p in phones):
                 phones.append(phone)
 
@@ -351,14 +372,17 @@ class Participant:
             timezone=tz_name,
             phones=tuple(phones),
             email=email.strip().lower() if email else None,
+            email_verified=verified if validate else bool(data.get("email_verified", True)),
             channels=tuple(data.get("channels") or ()),
             quiet_hours=quiet,
             paused_until=paused,
             app_first=bool(data.get("app_first", False)),
+            max_actions_per_week=data.get("max_actions_per_week"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The normalised JSON form; ``from_dict(p.to_dict()) == p``."""
+        """The normalised JSON form; ``from_dict(p.to_dict()) == p``. Verified flags appear only when
+        false (see :func:`explicit` for answers that spell them out)."""
         out: dict[str, Any] = {
             "id": self.id,
             "language": self.language,
@@ -372,6 +396,10 @@ class Participant:
         }
         if self.app_first:
             out["app_first"] = True
+        if self.email and not self.email_verified:
+            out["email_verified"] = False
+        if self.max_actions_per_week is not None:
+            out["max_actions_per_week"] = self.max_actions_per_week
         return out
 
     # -- contact details -------------------------------------------------------------------------
@@ -382,22 +410,30 @@ class Participant:
 
     @property
     def mobile(self) -> str | None:
-        """The first mobile number, E.164."""
-        return next((p.number for p in self.phones if p.kind == "mobile"), None)
+        """The first verified mobile number, E.164."""
+        return next((p.number for p in self.phones if p.kind == "mobile" and p.verified), None)
 
     @property
     def phone(self) -> str | None:
-        """The number to call: the first mobile, else the first landline."""
-        return self.mobile or next((p.number for p in self.phones), None)
+        """The number to call: the first verified mobile, else the first verified landline."""
+        return self.mobile or next((p.number for p in self.phones if p.verified), None)
+
+    @property
+    def reachable_email(self) -> str | None:
+        """The e-mail address, once confirmed."""
+        return self.email if self.email_verified else None
 
     def contact_for(self, contact: Contact | str) -> str | None:
-        """The address a participant channel delivers to: MOBILE, PHONE (mobile preferred) or EMAIL."""
+        """The address a participant channel delivers to: MOBILE, PHONE (mobile preferred) or EMAIL.
+
+        Only verified contacts count: an unverified number or address is never alerted.
+        """
         contact = Contact(contact)
         if contact is Contact.MOBILE:
             return self.mobile
         if contact is Contact.PHONE:
             return self.phone
-        return self.email
+        return self.reachable_email
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -453,6 +489,33 @@ class Participant:
         if not bypass_quiet_hours and self.in_quiet_hours(channel, at):
             return SkipReason.QUIET_HOURS
         return None
+
+
+def explicit(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A participant's JSON form with every verified flag spelled out, for answers to people and
+    programs (the stored form leaves out the flags of verified contacts)."""
+    out = dict(data)
+    out["phones"] = [{**p, "verified": p.get("verified", True)} for p in data.get("phones") or ()]
+    out["email_verified"] = bool(data.get("email")) and data.get("email_verified", True)
+    return out
+
+
+def carry_verification(old: Participant | None, new: Participant) -> Participant:
+    """``new`` with the verified state of every contact ``old`` had verified and ``new`` keeps
+    unchanged: changing a number or address makes it unverified again, keeping it does not."""
+    if old is None:
+        return new
+    proven = {p.number for p in old.phones if p.verified}
+    phones = tuple(Phone(p.number, p.kind, p.verified or p.number in proven) for p in new.phones)
+    email_ok = new.email_verified or (new.email is not None and new.email == old.email and old.email_verified)
+    return replace(new, phones=phones, email_verified=email_ok)
+
+
+def with_verified(participant: Participant, *, number: str | None = None, email: str | None = None) -> Participant:
+    """The participant with ``number`` (E.164) or ``email`` marked verified (unchanged if not theirs)."""
+    phones = tuple(Phone(p.number, p.kind, True) if p.number == number else p for p in participant.phones)
+    email_ok = participant.email_verified or (email is not None and email == participant.email)
+    return replace(participant, phones=phones, email_verified=email_ok)
 
 
 # -- bulk import ---------------------------------------------------------------------------------
@@ -629,7 +692,9 @@ def _column_for(path: str, origin: Mapping[str, str]) -> str:
     return path.split(".")[0].split("[")[0]
 
 
-def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Participant], list[RowError]]:
+def parse_csv(
+    text: str, *, region: str = DEFAULT_REGION, verified: bool = False
+) -> tuple[list[Participant], list[RowError]]:
     """Import participants from CSV text; return the good ones and one :class:`RowError` per problem.
 
     Columns (header names, any order, all optional; see :data:`CSV_COLUMNS`, :data:`CSV_EXTRA_COLUMNS`):
@@ -661,6 +726,8 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
     The delimiter (``,``, ``;`` or tab) is taken from the header line. Blank rows are skipped. An
     unknown column makes the whole file an error (row 1), since its data would otherwise be lost
     silently. A bad row never stops the good rows from being imported.
+
+    Contacts are unverified unless ``verified`` (an operator vouches for the whole file).
     """
     text = text.lstrip("\ufeff")
     first_line = text.split("\n", 1)[0]
@@ -700,7 +767,7 @@ def parse_csv(text: str, *, region: str = DEFAULT_REGION) -> tuple[list[Particip
         origin: dict[str, str] = {}
         try:
             data, origin = _row_to_dict(row, delimiter != ",", region)
-            participant = Participant.from_dict(data, region=region)
+            participant = Participant.from_dict(data, region=region, verified=verified)
         except _RowProblem as e:
             errors.append(RowError(row_no, e.column, e.reason, row_id))
             continue
@@ -747,8 +814,11 @@ __all__ = [
     "RowError",
     "SkipReason",
     "Window",
+    "carry_verification",
+    "explicit",
     "normalize_phone",
     "parse_csv",
     "participants_from_dicts",
+    "with_verified",
     "zone",
 ]

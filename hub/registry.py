@@ -45,6 +45,7 @@ saved ``snapshot_delay`` later, as after any change).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import json
@@ -58,7 +59,7 @@ from typing import Any, Mapping
 from . import snapshot
 from .audience import AudienceIndex, IndexLoader
 from .errors import NotFound, ValidationError
-from .participants import Participant, parse_csv
+from .participants import Participant, carry_verification, parse_csv
 from .rebuild import rebuild_in_processes
 from .store import AuditEntry, GenerationStep, ParticipantsVersion
 
@@ -449,12 +450,17 @@ class ParticipantRegistry:
         if self.metrics is not None:
             self.metrics.participants.set(len(self.index))
 
-    async def register(self, data: Mapping[str, Any], *, issue_token: bool = False) -> tuple[Participant, str | None]:
-        participant = Participant.from_dict(data)
-        async with self._lock:
-            step = await self.store.put_participants([(participant.id, participant.to_dict())])
-            self.index.upsert(participant)
-            self._changed(step)
+    async def register(
+        self, data: Mapping[str, Any], *, issue_token: bool = False, verified: bool = True
+    ) -> tuple[Participant, str | None]:
+        """Store a new participant (or replace one with the same id).
+
+        ``verified``: whether the caller vouches for the contacts (the command line, samples and an
+        operator's import that says so); the HTTP API passes ``False`` for what a person entered,
+        whose contacts stay unreachable until proven (:mod:`hub.verification`).
+        """
+        participant = Participant.from_dict(data, verified=verified)
+        await self.store_participant(participant)
         token = None
         if issue_token:
             token = "pt_" + secrets.token_urlsafe(24)
@@ -462,17 +468,34 @@ class ParticipantRegistry:
         self._gauge()
         return participant, token
 
-    async def update(self, participant_id: str, data: Mapping[str, Any]) -> Participant:
-        if await self.store.get_participant(participant_id) is None:
+    async def update(self, participant_id: str, data: Mapping[str, Any], *, verified: bool = True) -> Participant:
+        """Replace a participant's data. With ``verified=False`` (what the HTTP API passes for a
+        person's input) contacts verified before and kept unchanged stay verified, and a new or
+        changed one is unverified; trusted callers (the default) vouch for every contact."""
+        stored = await self.store.get_participant(participant_id)
+        if stored is None:
             raise NotFound(f"participant {participant_id!r} not found")
         if data.get("id", participant_id) != participant_id:
             raise ValidationError("id", "cannot be changed")
-        participant = Participant.from_dict({**data, "id": participant_id})
+        participant = Participant.from_dict({**data, "id": participant_id}, verified=verified)
+        participant = carry_verification(Participant.from_dict(stored, validate=False), participant)
+        await self.store_participant(participant)
+        return participant
+
+    async def store_participant(self, participant: Participant) -> None:
+        """Write one participant as it is (already validated) to the store, then to the index."""
         async with self._lock:
             step = await self.store.put_participants([(participant.id, participant.to_dict())])
             self.index.upsert(participant)
             self._changed(step)
-        return participant
+        await self._caps([participant])
+        self._gauge()
+
+    async def _caps(self, people: list[Participant]) -> None:
+        """Keep the store's table of weekly caps (read when audiences are chosen) in step."""
+        write = getattr(self.store, "caps_write", None)
+        if write is not None:
+            await write([(p.id, p.max_actions_per_week) for p in people])
 
     async def get(self, participant_id: str) -> dict[str, Any]:
         data = await self.store.get_participant(participant_id)
@@ -495,12 +518,19 @@ class ParticipantRegistry:
         self._schedule_save(self.erase_save_delay)
         self._gauge()
 
-    async def import_csv(self, text: str) -> dict[str, Any]:
-        """Store every valid row; report each bad row with its line, field and reason. Nothing valid is lost."""
+    async def import_csv(
+        self, text: str, *, verified: bool = False, actor: str = "operator", role: str = "operator"
+    ) -> dict[str, Any]:
+        """Store every valid row; report each bad row with its line, field and reason. Nothing valid is lost.
+
+        Contacts are unverified unless ``verified``: the importing ``actor`` vouches for them, which
+        goes to the audit log with the ids it covers."""
         # parsing and validating a large file is CPU work: keep the event loop serving meanwhile
-        people, errors = await asyncio.to_thread(parse_csv, text)
+        people, errors = await asyncio.to_thread(functools.partial(parse_csv, text, verified=verified))
         if people:
             await self._put_many(people)
+            if verified:
+                await self.audit_verified_import([p.id for p in people], actor=actor, role=role)
         self._gauge()
         return {
             "imported": len(people),
@@ -508,9 +538,16 @@ class ParticipantRegistry:
             "errors": [e.as_dict() if hasattr(e, "as_dict") else dict(e.__dict__) for e in errors],
         }
 
-    async def import_rows(self, rows) -> int:
+    async def audit_verified_import(self, ids: list[str], *, actor: str, role: str) -> None:
+        """Record that ``actor`` marked the contacts of these participants verified by an import."""
+        await self.store.add_audit(
+            AuditEntry(actor, role, "participant.verified_by_import", "participants",
+                       {"participants": len(ids), "ids": ids[:10_000]})
+        )
+
+    async def import_rows(self, rows, *, verified: bool = True) -> int:
         """Register many participants given as dicts (validated each); for samples and migrations."""
-        people = [Participant.from_dict(r) for r in rows]
+        people = [Participant.from_dict(r, verified=verified) for r in rows]
         await self._put_many(people)
         self._gauge()
         return len(people)
@@ -521,14 +558,17 @@ class ParticipantRegistry:
             for p in people:
                 self.index.upsert(p)
             self._changed(step)
+        await self._caps(people)
 
     async def opt_out(self, participant_id: str, channel: str) -> bool:
         data = await self.store.get_participant(participant_id)
         if data is None:
             return False
         data["channels"] = [c for c in data.get("channels", []) if c != channel]
-        await self.update(participant_id, data)
+        await self.update(participant_id, data, verified=False)  # every contact keeps its state
         return True
 
     async def by_token(self, token: str) -> str | None:
-        return await self.store.participant_by_token(token_hash(token))
+        """The participant a bearer token belongs to: their personal token, or a signed-in session."""
+        digest = token_hash(token)
+        return await self.store.participant_by_token(digest) or await self.store.session_participant(digest)

@@ -53,7 +53,7 @@ def test_routes_test_with_an_area_counts_participants(run, tmp_path):
         "b,nl,0612345679,,sms,52.0900,5.1110,00:00,23:59\n"
         "c,nl,0612345670,,sms,53.2,6.5,,\n"
     )
-    assert run("participants", "import", str(people)).exit_code == 0
+    assert run("participants", "import", "--verified", str(people)).exit_code == 0
     result = run("routes", "test", "--type", "burglary", "--urgency", "time_critical",
                  "--lat", "52.0894", "--lon", "5.1100", "--transport", "bicycle", "--json")
     assert result.exit_code == 0, result.output
@@ -82,5 +82,8 @@ def test_participant_cli_and_plugins_listing(run, tmp_path):
                              "addresses": [{"label": "home", "lat": 52.09, "lon": 5.11}]}))
     result = run("participants", "add", str(f))
     assert result.exit_code == 0 and "+31612345678" in result.output
+    assert json.loads(result.output)["phones"][0]["verified"] is False  # until proven, or vouched for:
+    result = run("participants", "add", "--verified", str(f))
+    assert json.loads(result.output)["phones"][0]["verified"] is True
     result = run("plugins")
     assert result.exit_code == 0 and "sandbox" in result.output

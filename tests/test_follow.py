@@ -74,7 +74,7 @@ async def test_an_erasure_and_an_import_on_the_command_line_reach_the_running_hu
 
         csv = tmp_path / "new.csv"
         csv.write_text(f"id,mobile,channels,home_lat,home_lon\np3,0612345670,recording,{LAT},{LON}\n")
-        await run_cli("participants", "import", str(csv))
+        await run_cli("participants", "import", "--verified", str(csv))
         # the very next action reaches the imported participant, without waiting for the follower
         third = await hub.actions.start(start_payload(), DISPATCHER)
         assert third["audience"]["channels"]["recording"]["targeted"] == 2

@@ -324,13 +324,13 @@ def test_csv_import_keeps_good_rows_and_reports_bad_ones():
     assert [p.id for p in people[:3]] == ["p1", "p3", people[2].id]
     assert len(people) == 3
     p1 = people[0]
-    assert p1.phones == (Phone("+31612345678", "mobile"),)
+    assert p1.phones == (Phone("+31612345678", "mobile", verified=False),)  # unless the import says so
     assert p1.channels == ("sms", "voice")
     assert p1.addresses[1].label == "work"
     assert p1.addresses[1].availability == (Window((0, 1, 2, 3, 4), 480, 1080),)
     assert p1.quiet_hours.start == 23 * 60
     p3 = people[1]
-    assert p3.phones == (Phone("+31302345678", "landline"),) and p3.channels == ("voice", "email")
+    assert p3.phones == (Phone("+31302345678", "landline", verified=False),) and p3.channels == ("voice", "email")
     assert p3.paused_until == date(2030, 1, 1)
     weekend = people[2]  # no id given: generated
     assert weekend.addresses[0].label == "work" and weekend.addresses[0].availability[0].days == (5, 6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, events, participants, system
+from . import actions, events, me, participants, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .guard import LIMITER, ClientLimiter, nosniff, rate_limit_middleware
@@ -25,6 +25,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(system.routes)
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)
+    app.add_routes(me.routes)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:
@@ -36,6 +37,9 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
 
         console = hub.config.console
         install_console(hub, tiles_url=console.tiles_url or None, tiles_attribution=console.tiles_attribution or None)
+    from ..participant import mount as mount_participant_page
+
+    mount_participant_page(app)
     for extra in hub.web_extensions:
         extra(app)
     if manage_hub:

@@ -83,8 +83,9 @@ async def error_middleware(request: web.Request, handler):
     except Conflict as e:
         return error_response(409, "conflict", str(e))
     except RateLimited as e:
-        resp = error_response(429, "too_many_requests", str(e))
-        resp.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after)))
+        retry = max(1, math.ceil(e.retry_after))
+        resp = error_response(429, "too_many_requests", e.reason, retry_after=retry)
+        resp.headers["Retry-After"] = str(retry)
         return resp
     except ConfigError as e:
         return error_response(422, "invalid", str(e))

@@ -103,6 +103,9 @@ _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 _FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 _SELF = ("operator", "participant (self)")
 
+#: what the participant's own routes may answer beyond their success (their bodies are read by the route)
+_ME_ERRORS = (400, 404, 409, 413, 415, 422)
+
 OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
         200: _obj(("status", "channels"), status={"enum": ["ok"]}, channels={"type": "object"}),
@@ -142,6 +145,18 @@ OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("DELETE", "/v1/participants/{id}"): Op("Erase a participant and all their personal data", _SELF, None, {204: None}),
     ("POST", "/v1/participants/import"): Op("Bulk import from CSV", ("operator",), "text/csv",
                                             {200: {"type": "object"}, 207: {"type": "object"}}),
+    ("POST", "/v1/me/signup"): Op("Sign up: a link by e-mail (same answer for known addresses)", ("anonymous",), None, {202: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/me/signin"): Op("Ask for a sign-in link by e-mail (same answer for unknown addresses)", ("anonymous",), None, {202: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/me/link"): Op("Use a link from an e-mail once; sign-up and sign-in answer with a session token", ("anonymous",), None, {200: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/me/signout"): Op("End this session", ("participant",), None, {204: None}, _ME_ERRORS),
+    ("GET", "/v1/me"): Op("My data", ("participant",), None, {200: {"type": "object"}}, _ME_ERRORS),
+    ("PUT", "/v1/me"): Op("Replace my choices; new or changed contacts are unverified", ("participant",), "participant", {200: {"type": "object"}}, _ME_ERRORS),
+    ("DELETE", "/v1/me"): Op("Erase me (`?confirm=true`)", ("participant",), None, {204: None}, _ME_ERRORS, {"confirm": _FLAG}),
+    ("POST", "/v1/me/phones/code"): Op("Send a code to one of my numbers (SMS, or a call to a landline)", ("participant",), None, {202: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/me/phones/confirm"): Op("Prove a number with its code", ("participant",), None, {200: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/me/email/link"): Op("Send a link that confirms my e-mail address", ("participant",), None, {202: {"type": "object"}}, _ME_ERRORS),
+    ("GET", "/v1/me/actions"): Op("The actions that reached me and how they ended", ("participant",), None, {200: {"type": "object"}}, _ME_ERRORS),
+    ("GET", "/v1/me/export"): Op("Everything kept about me, as JSON", ("participant",), None, {200: {"type": "object"}}, _ME_ERRORS),
     ("GET", "/v1/routes"): Op("The routing rules in force", ("operator", "dispatcher"), None,
                               {200: _obj(("source", "rules"), source=_STR, rules=_STR)}),
     ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML) and save them over the rules file (`saved_to`); "

@@ -134,7 +134,8 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
 
         Called once per participant when building: written for speed rather than reuse.
         """
-        phones = p.phones
+        # only verified contacts enter the index: an unverified one is never alerted
+        phones = [ph for ph in p.phones if ph.verified]
         number = 0
         flags = 0
         if phones:
@@ -146,7 +147,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
                     break
             else:
                 number = int(phones[0].number[1:])
-        email = p.email
+        email = p.email if p.email_verified else None
         if email:
             flags |= _HAS_EMAIL
             email_hash = columns._h32(email)
@@ -271,6 +272,17 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
             if s < n and state[s] and self._ids.get(s) == participant_id:
                 return s
         return None
+
+    def with_email(self, email: str) -> list[str]:
+        """Ids of the participants whose verified e-mail address is ``email`` (one vectorised pass
+        over the address hashes: a few milliseconds for millions of participants)."""
+        key = np.int32(columns._h32(email))
+        state = self._state.v
+        found: dict[str, None] = {}
+        for slot in np.flatnonzero(self._email_h.v == key).tolist():
+            if state[slot] and self._emails.get(slot) == email:
+                found[self._ids.get(slot)] = None
+        return [pid for pid in found if self._find(pid) is not None]
 
     def __contains__(self, participant_id: object) -> bool:
         return isinstance(participant_id, str) and self._find(participant_id) is not None

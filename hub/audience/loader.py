@@ -143,15 +143,17 @@ class IndexLoader:
             flags = 0
             phones = d.get("phones")
             if phones:
-                flags = _HAS_PHONE
+                # only verified contacts enter the index (a record without the flag predates it)
                 for ph in phones:
-                    if ph.get("kind") == "mobile":
-                        number = int(ph["number"][1:])
-                        flags = _HAS_PHONE | _HAS_MOBILE
-                        break
-                else:
-                    number = int(phones[0]["number"][1:])
-            email = d.get("email") or ""
+                    if ph.get("verified", True):
+                        if not flags:
+                            flags = _HAS_PHONE
+                            number = int(ph["number"][1:])
+                        if ph.get("kind") == "mobile":
+                            number = int(ph["number"][1:])
+                            flags = _HAS_PHONE | _HAS_MOBILE
+                            break
+            email = (d.get("email") or "") if d.get("email_verified", True) else ""
             if email:
                 flags |= _HAS_EMAIL
                 eh = h32(email)

@@ -27,6 +27,11 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("outbox", ("id", "delivery_id", "channel", "action_id", "kind", "address", "language", "subject", "text",
                 "html", "extra", "created_at")),
     ("photos", ("name", "content_type", "body", "created_at")),
+    ("verifications", ("id", "purpose", "participant_id", "target", "secret_hash", "data", "attempts", "created_at",
+                       "expires_at")),
+    ("rate_hits", ("key", "at")),
+    ("participant_sessions", ("token_hash", "participant_id", "created_at", "expires_at")),
+    ("participant_caps", ("participant_id", "per_week")),
 )
 SERIALS = ("deliveries", "tips", "audit", "outbox")
 CHUNK = 10_000

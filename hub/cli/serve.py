@@ -141,9 +141,9 @@ def serve(ctx, host, port) -> None:
 @click.pass_context
 def demo(ctx, count, port, exit_after) -> None:
     """Start the hub on its embedded defaults with sample participants and run a scripted action."""
-    from ..demo import run_demo, sample_participants
+    from ..demo import run_demo, sample_participants, with_demo_app_keys
 
-    config = with_local_tokens(config_from(ctx, **{"api.port": port}))
+    config = with_demo_app_keys(with_local_tokens(config_from(ctx, **{"api.port": port})))
     hub = Hub(config)
     _banner(hub)
 

@@ -46,6 +46,7 @@ from .pg_ledger import count as _count
 from .app_first import AppFirstQueries
 from .queries import SharedQueries, audit_args, numbered
 from .retention import RetentionQueries
+from .verification import VerificationQueries, erasure_statements
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -85,7 +86,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, SharedQueries):
+class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
@@ -454,8 +455,11 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, SharedQue
             await conn.execute("SELECT pg_advisory_xact_lock($1)", ERASURE_LOCK)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTICIPANTS_LOCK)
             before = await self._generation(conn)
-            if _count(await conn.execute("DELETE FROM participants WHERE id=$1", participant_id)) != 1:
+            data = await conn.fetchval("DELETE FROM participants WHERE id=$1 RETURNING data", participant_id)
+            if data is None:
                 return None
+            for sql, args in erasure_statements(participant_id, json.loads(data)):
+                await conn.execute(numbered(sql), *args)
             now = time.time()
             await conn.execute(CANCEL_PARTICIPANT, now, participant_id)
             ids = [r[0] for r in await conn.fetch(

@@ -27,6 +27,7 @@ from .checkpoint import Checkpointer
 from .queries import SharedQueries, audit_args
 from .retention import RetentionQueries
 from .sqlite_participants import SQLiteParticipants
+from .verification import VerificationQueries
 from .serving import ServingLock
 from . import (
     URGENCY_RANK,
@@ -50,7 +51,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, SharedQueries):
+class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from . import AuditEntry, GenerationStep, ParticipantChanges, ParticipantsVersion
 from .sqlite_scan import ParticipantScan, _version
+from .verification import erasure_statements
 
 log = logging.getLogger("burgerhub.store")
 
@@ -101,9 +102,12 @@ class SQLiteParticipants:
 
         def fn(conn):
             before = _generation(conn)
+            row = conn.execute("SELECT data FROM participants WHERE id=?", (participant_id,)).fetchone()
             cur = conn.execute("DELETE FROM participants WHERE id=?", (participant_id,))
             if cur.rowcount != 1:
                 return None
+            for sql, args in erasure_statements(participant_id, json.loads(row[0]) if row else None):
+                conn.execute(sql, args)
             now = time.time()
             conn.execute(
                 "UPDATE deliveries SET status='cancelled', reason='participant_erased', updated_at=?"

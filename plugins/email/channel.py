@@ -43,7 +43,9 @@ import httpx
 
 from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
-from hub.models import ActionType, ActionView, Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
+from hub.models import (
+    ActionType, ActionView, Delivery, MessageKind, Notice, PersonalMessage, Receipt, Recipient, Rendered, Urgency,
+)
 
 from .forms import ReplyForms
 from .message import ADDRESS, InlinePhoto, compose, format_address
@@ -282,6 +284,35 @@ class EmailChannel(Channel):
             receipts.extend(Receipt.failed(rest, error) for rest in jobs[i:])
             break
         return receipts
+
+    # -- personal messages --------------------------------------------------------------------
+    personal = True
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """A confirmation or sign-in link by mail, on the channel's SMTP connections."""
+        if self._pool is None:
+            raise TransientDeliveryError("the email channel is not started", code="not_started")
+        address = message.address.strip()
+        if not (ADDRESS.match(address) and address.isascii()):
+            raise PermanentDeliveryError("not a usable e-mail address", code="invalid_address")
+        message_id = f"<{message.purpose}.{secrets.token_hex(12)}@{self.domain}>"
+        rendered = Rendered(text=message.text, subject=message.subject, html=message.html,
+                            extra={"message_id": message_id, "language": message.language})
+        try:
+            data = compose(rendered, from_header=self._from_header, to=address)
+        except ValueError as e:
+            raise PermanentDeliveryError(f"cannot compose the mail: {e}", code="invalid_message") from e
+        async with self._pool.connection() as conn:
+            try:
+                await conn.send(data, self.from_address, [address])
+            except aiosmtplib.SMTPRecipientsRefused as e:
+                refusal = e.recipients[0] if e.recipients else None
+                raise smtp_error(refusal.code if refusal else 550, refusal.message if refusal else str(e), "RCPT") from e
+            except aiosmtplib.SMTPResponseException as e:
+                raise smtp_error(e.code, e.message, _stage(e)) from e
+            except (aiosmtplib.SMTPException, OSError) as e:
+                raise TransientDeliveryError("SMTP server unreachable or connection lost", code="smtp_connection") from e
+        return message_id.strip("<>")
 
     async def _remember(self, action: ActionView) -> None:
         """Keep what the reply form shows about an action (title, reference) in the channel's records."""

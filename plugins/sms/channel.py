@@ -26,7 +26,7 @@ from hub.channel import AudienceKind, Channel, ChannelContext, Contact
 from hub.errors import TransientDeliveryError
 from hub.apidoc import ERROR, XML, documented
 from hub.webhooks import signed
-from hub.models import Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
+from hub.models import Delivery, MessageKind, Notice, PersonalMessage, Receipt, Recipient, Rendered, Urgency
 
 from . import gsm
 from .cm import CmGateway
@@ -159,6 +159,15 @@ class SmsChannel(Channel):
 
     def provider_ids(self, notice: Notice, deliveries: Sequence[Delivery]) -> Mapping[int, str] | None:
         return None if self.context.sandbox else self.provider.provider_ids(deliveries)
+
+    personal = True
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """A verification code by SMS (GSM-7 where the text allows, like every alert)."""
+        if self._session is None:
+            raise TransientDeliveryError("the sms channel is not started", code="not_started")
+        text = gsm.normalize(message.text) if self.smart_encoding else message.text
+        return await self.provider.send_text(self._session, message.address, text)
 
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
@@ -145,6 +146,36 @@ class CmGateway(SmsProvider):
             "messages": {"authentication": {"producttoken": self.settings["product_token"]}, "msg": messages}
         }
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), sent
+
+    async def send_text(self, session, to: str, text: str) -> str:
+        reference = secrets.token_hex(12)
+        msg: dict[str, Any] = {
+            "allowedChannels": ["SMS"],
+            "from": self.settings["sender"],
+            "to": [{"number": cm_number(to)}],
+            "body": {"type": "auto", "content": text},
+            "reference": reference,
+        }
+        payload = {"messages": {"authentication": {"producttoken": self.settings["product_token"]}, "msg": [msg]}}
+        try:
+            async with session.post(self.url, data=json.dumps(payload, ensure_ascii=False).encode()) as resp:
+                status, raw = resp.status, await resp.read()
+                retry_after = resp.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise transport_error("CM", e) from e
+        if status == 429 or status >= 500:
+            raise TransientDeliveryError(f"CM answered {status}", code="provider_unavailable",
+                                         retry_after=parse_retry_after(retry_after), provider_status=status)
+        try:
+            body = json.loads(raw)
+            entries = [e for e in body.get("messages") or () if isinstance(e, dict)]
+            error_code = int(body.get("errorCode") or 0)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise TransientDeliveryError(f"CM answered {status} with an unreadable body", code="bad_response") from e
+        if status < 300 and (error_code == 0 or any(str(e.get("status", "")).lower() == "accepted" for e in entries)):
+            return f"{reference}:{to}"
+        raise PermanentDeliveryError(f"CM {status} error {error_code}: {body.get('details') or ''}".strip(),
+                                     code=f"cm_{error_code}", provider_status=status)
 
     async def send(self, session, notice, deliveries):
         data, sent = self._payload(notice, deliveries)

@@ -83,6 +83,11 @@ class SmsProvider:
     ) -> list[Receipt]:
         raise NotImplementedError
 
+    async def send_text(self, session: aiohttp.ClientSession, to: str, text: str) -> str:
+        """Send one text that belongs to no action (a verification code); the provider's id, or a
+        :class:`~hub.errors.DeliveryError`."""
+        raise NotImplementedError
+
     def provider_ids(self, deliveries: Sequence[Delivery]) -> dict[int, str] | None:
         """The ids this provider's status reports will carry, when the hub chooses them before
         sending (see :meth:`hub.channel.Channel.provider_ids`); ``None`` when the provider assigns them."""

@@ -161,16 +161,26 @@ class TwilioMessages(SmsProvider):
                 raise result
         return receipts
 
-    async def _send_one(self, session: aiohttp.ClientSession, notice: Notice, delivery: Delivery) -> Receipt:
-        message = self.channel.message(notice, delivery.recipient.language)
-        data = self._form(delivery.recipient.address, message.text)
+    async def _post(self, session: aiohttp.ClientSession, to: str, text: str) -> tuple[int, bytes, str | None]:
+        data = self._form(to, text)
         try:
             async with session.post(self.url, data=data) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
+                return resp.status, await resp.read(), resp.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise transport_error("Twilio", e) from e
+
+    async def send_text(self, session: aiohttp.ClientSession, to: str, text: str) -> str:
+        status, raw, retry_after = await self._post(session, to, text)
+        if status in (200, 201):
+            try:
+                return str(json.loads(raw)["sid"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise TransientDeliveryError("Twilio's answer has no sid", code="bad_response") from e
+        raise twilio_error(status, raw, retry_after, permanent_codes=TWILIO_PERMANENT_RECIPIENT)
+
+    async def _send_one(self, session: aiohttp.ClientSession, notice: Notice, delivery: Delivery) -> Receipt:
+        message = self.channel.message(notice, delivery.recipient.language)
+        status, raw, retry_after = await self._post(session, delivery.recipient.address, message.text)
         if status == 201 or status == 200:
             try:
                 sid = json.loads(raw)["sid"]

@@ -44,7 +44,7 @@ from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryErr
 from hub.inbound import form_params
 from hub.apidoc import ERROR, XML, documented
 from hub.webhooks import signed
-from hub.models import Delivery, Notice, Receipt, ReceiptStatus, Recipient, Rendered
+from hub.models import Delivery, Notice, PersonalMessage, Receipt, ReceiptStatus, Recipient, Rendered
 
 from plugins.sms import signing  # Twilio signs voice and SMS webhooks alike
 from plugins.sms.twilio import twilio_error  # ... and answers both APIs' errors alike
@@ -233,6 +233,48 @@ class VoiceChannel(Channel):
         if isinstance(error, TransientDeliveryError):
             raise error
         return Receipt.failed(delivery, error)
+
+    # -- personal messages ----------------------------------------------------------------------
+    personal = True
+
+    def personal_call(self, message: PersonalMessage) -> tuple[speech.Script, str]:
+        """The script and TwiML of a verification call: the text (its code digit by digit), three times."""
+        language = message.language if message.language in speech.SAY_LANGUAGE else speech.DEFAULT_LANGUAGE
+        once = speech.split_message(" ".join(message.text.split()), message.code or "", "")
+        parts: list[speech.Part] = list(once)
+        for _ in range(2):
+            parts.append(speech.Pause(speech.REPEAT_PAUSE_S))
+            parts.extend(once)
+        script = speech.Script(language=language, parts=tuple(parts))
+        return script, speech.twiml(script, voice=self.voices.get(language) or None, ssml=self.ssml)
+
+    async def send_personal(self, message: PersonalMessage) -> str | None:
+        """A call that reads a verification code (to a landline, which cannot get an SMS)."""
+        if self._session is None:
+            raise TransientDeliveryError("the voice channel is not started", code="not_started")
+        _, xml = self.personal_call(message)
+        s = self.settings
+        form = [
+            ("To", message.address),
+            ("Twiml", xml),
+            ("From", str(s.get("caller_id", ""))),
+            ("Timeout", str(int(s.get("ring_timeout", 30)))),
+            ("TimeLimit", str(int(s.get("time_limit", 180)))),
+        ]
+        try:
+            async with self._session.post(self.url, data=urlencode(form).encode()) as resp:
+                status, raw, retry_after = resp.status, await resp.read(), resp.headers.get("Retry-After")
+        except asyncio.TimeoutError as e:
+            raise TransientDeliveryError("Twilio did not answer in time", code="timeout") from e
+        except aiohttp.ClientError as e:
+            raise TransientDeliveryError(f"cannot reach Twilio: {type(e).__name__}", code="connection") from e
+        if status in (200, 201):
+            try:
+                return str(json.loads(raw)["sid"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise TransientDeliveryError("Twilio's answer has no call sid", code="bad_response") from e
+        raise twilio_error(status, raw, retry_after, permanent_codes=PERMANENT_NUMBER_ERRORS,
+                           operator_codes=CALLER_ID_ERRORS)
 
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:

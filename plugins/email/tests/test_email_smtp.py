@@ -265,3 +265,22 @@ def test_reply_links_point_at_the_public_url():
     prevention = channel.render(make_notice(type="prevention", urgency=Urgency.NON_URGENT),
                                 Recipient(address="a@example.net", participant_id="p-9"))
     assert prevention.extra["reply_url"] is None and "/reply/" not in prevention.text
+
+
+async def test_a_confirmation_link_is_mailed_with_both_parts():
+    from hub.models import PersonalMessage
+
+    handler = Collector()
+    with smtp_server(handler) as controller:
+        channel = channel_for(controller)
+        message = PersonalMessage(address="ann@example.net", language="nl", purpose="signup",
+                                  subject="Aanmelden bij Burgernet", text="Link: https://hub.example.org/participant/#link=x\n",
+                                  html="<p><a href=\"https://hub.example.org/participant/#link=x\">link</a></p>")
+        async with started(channel):
+            message_id = await channel.send_personal(message)
+            with pytest.raises(PermanentDeliveryError):
+                await channel.send_personal(PersonalMessage(address="not an address", language="nl", purpose="signup", text="x"))
+    [mail] = handler.parsed()
+    assert mail["To"] == "ann@example.net" and mail["Subject"] == "Aanmelden bij Burgernet"
+    assert mail["Message-ID"] == f"<{message_id}>" and message_id.startswith("signup.")
+    assert "#link=x" in mail.get_body(("plain",)).get_content() and mail.get_body(("html",)) is not None

@@ -525,3 +525,35 @@ async def test_cm_malformed_webhooks_are_refused_without_side_effects(provider, 
                 inbound_answer = resp.status
     assert status_answer in (200, 400) and inbound_answer in (200, 400)
     assert ctx.receipts.updates == [] and ctx.tips.tips == []
+
+
+# -- personal messages (verification codes) ---------------------------------------------------
+
+
+async def test_a_verification_code_goes_out_by_twilio_and_by_cm(provider):
+    from hub.models import PersonalMessage
+
+    message = PersonalMessage(address=NL_MOBILE, language="nl", purpose="verify_phone",
+                              text="Burgernet: uw code is 123456.", code="123456")
+    async with hub(twilio_settings(provider)) as (channel, _):
+        sid = await channel.send_personal(message)
+    [sent] = [m for m in provider.messages if m["Body"] == "Burgernet: uw code is 123456."]
+    assert sent["To"] == NL_MOBILE and sent["sid"] == sid
+    async with hub(cm_settings(provider)) as (channel, _):
+        reference = await channel.send_personal(message)
+    [payload] = provider.cm_requests
+    [msg] = payload["messages"]["msg"]
+    assert msg["to"] == [{"number": "0031612345678"}] and msg["body"]["content"] == message.text
+    assert reference.startswith(msg["reference"])
+
+
+async def test_a_refused_code_is_a_typed_error(provider):
+    from hub.models import PersonalMessage
+
+    async with hub(twilio_settings(provider)) as (channel, _):
+        with pytest.raises(PermanentDeliveryError):
+            await channel.send_personal(PersonalMessage(address="+999", language="nl", purpose="verify_phone", text="x"))
+        provider.fail_next(429, retry_after="7")
+        with pytest.raises(TransientDeliveryError) as caught:
+            await channel.send_personal(PersonalMessage(address=NL_MOBILE, language="nl", purpose="verify_phone", text="x"))
+        assert caught.value.retry_after == 7

@@ -346,3 +346,16 @@ def test_without_the_menu_a_call_is_read_as_before():
     channel = VoiceChannel(make_context("voice", {"menu": False}, sandbox=True, channel_cls=VoiceChannel))
     root = ET.fromstring(channel.render(make_notice(), Recipient(address=LANDLINE)).extra["twiml"].encode())
     assert [c.tag for c in root] == ["Say", "Pause", "Say", "Pause", "Say"]
+
+
+async def test_a_verification_call_reads_the_code_digit_by_digit_three_times(twilio):
+    from hub.models import PersonalMessage
+
+    message = PersonalMessage(address=LANDLINE, language="nl", purpose="verify_phone",
+                              text="Dit is Burgernet. Uw code is 482913.", code="482913")
+    async with hub(settings_for(twilio)) as (channel, _):
+        sid = await channel.send_personal(message)
+    [call] = twilio.calls
+    assert call["sid"] == sid and call["To"] == LANDLINE and call["Url"] is None
+    assert call["Twiml"].count("4, 8, 2, 9, 1, 3") == 3 and 'language="nl-NL"' in call["Twiml"]
+    assert "482913" not in call["Twiml"]

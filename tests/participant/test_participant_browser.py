@@ -1,0 +1,128 @@
+"""The participant page end to end in headless Chromium (Debian's ``chromium``, driven by Playwright):
+sign up with the link taken from the SMTP server, verify a phone with the code taken from the loopback
+SMS provider, add an address by place, set preferences that a dry run honours, download, switch to
+English, erase. Set ``BURGERHUB_SCREENSHOT=1`` to refresh ``docs/participant.png``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from hub.actions import Actor
+from hub.errors import NotFound
+from test_verification import MOBILE, citizen_hub, start
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+DISPATCHER = Actor("meldkamer", "dispatcher")
+DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "participant.png"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup-system)")
+
+
+@pytest.fixture
+async def browser():
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, timeout=20000)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+def watch(page, errors: list[str]) -> None:
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
+
+
+def base_of(http) -> str:
+    return str(http._base_url).rstrip("/")
+
+
+async def test_a_citizen_signs_up_proves_a_phone_chooses_and_leaves(browser, make_hub, tmp_path):
+    async with citizen_hub(make_hub, tmp_path) as (hub, http, sms, calls, mailbox):
+        base = base_of(http)
+        context = await browser.new_context(viewport={"width": 412, "height": 900}, locale="nl-NL",
+                                            accept_downloads=True)
+        page = await context.new_page()
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        watch(page, errors)
+        await page.goto(f"{base}/participant/")
+        await expect(page.get_by_role("heading", name="Aanmelden als deelnemer")).to_be_visible()
+
+        # sign up: refused without the age, then the link arrives by mail
+        await page.get_by_label("E-mailadres").first.fill("ann@example.net")
+        await page.get_by_role("button", name="Stuur mij een link").click()
+        await expect(page.locator("#status")).to_contain_text("age_confirmed")
+        await page.get_by_label("Ik ben 16 jaar of ouder").check()
+        await page.get_by_role("button", name="Stuur mij een link").click()
+        await expect(page.locator("#status")).to_contain_text("link onderweg")
+        await hub.verifier.idle()
+        [mail] = mailbox.mails
+        link = re.search(r"(http://\S+#link=\S+)", mail.get_body(("plain",)).get_content()).group(1)
+        await page.goto(link)
+        await expect(page.locator("#status")).to_have_text("U bent ingelogd.")
+        assert "#link" not in page.url
+
+        # an address by a place from the table
+        await page.get_by_label("Plaats").fill("Utrecht")
+        await page.get_by_role("button", name="Gebruik").first.click()
+        await expect(page.get_by_text("Gekozen: 52.")).to_be_visible()
+        await page.get_by_role("button", name="Adres toevoegen").click()
+        await expect(page.locator("#addresses-h + p + ul")).to_contain_text("Thuis")
+
+        # a mobile, proven by the code the SMS provider received
+        await page.get_by_label("Telefoonnummer").fill("06 12345678")
+        await page.get_by_role("button", name="Toevoegen", exact=True).click()
+        await expect(page.get_by_text("niet bevestigd")).to_be_visible()
+        await page.get_by_role("button", name="Stuur code").click()
+        await expect(page.locator("#status")).to_contain_text("sms")
+        code = re.search(r"\b(\d{6})\b", sms.messages[-1]["Body"]).group(1)
+        await page.get_by_label(f"Code voor {MOBILE}").fill(code)
+        await page.get_by_role("button", name="Bevestig").click()
+        await expect(page.locator("#status")).to_have_text(f"{MOBILE} is bevestigd.")
+        plan = await hub.actions.plan(start(), DISPATCHER)
+        assert plan["audience"]["channels"]["sms"]["targeted"] == 1
+
+        # preferences: only SMS, a pause; a dry run honours them
+        await page.get_by_label("E-mail", exact=True).uncheck()
+        await page.get_by_label("Pauze tot en met").fill("2999-12-31")
+        await page.get_by_label("Hoogstens zoveel acties per week").fill("3")
+        await page.get_by_role("button", name="Opslaan").click()
+        await expect(page.locator("#status")).to_have_text("Opgeslagen.")
+        plan = (await hub.actions.plan(start(), DISPATCHER))["audience"]["channels"]
+        assert plan["sms"]["skipped"]["paused"] == 1 and plan["email"]["skipped"]["paused"] == 1
+        [pid] = hub.registry.index.with_email("ann@example.net")
+        stored = await hub.registry.get(pid)
+        assert stored["channels"] == ["app", "sms"] and stored["max_actions_per_week"] == 3
+
+        # download all my data
+        async with page.expect_download() as info:
+            await page.get_by_role("button", name="Download al mijn gegevens (JSON)").click()
+        download = await info.value
+        exported = json.loads(Path(await download.path()).read_text())
+        assert exported["participant"]["id"] == pid and exported["participant"]["phones"][0]["verified"] is True
+
+        # English with one click
+        await page.get_by_role("button", name="Switch to English").click()
+        await expect(page.get_by_role("heading", name="Actions that reached me")).to_be_visible()
+        if os.environ.get("BURGERHUB_SCREENSHOT") or not DOCS_SHOT.exists():
+            await page.get_by_role("button", name="Schakel naar Nederlands").click()
+            await page.screenshot(path=str(DOCS_SHOT), full_page=True)
+            await page.get_by_role("button", name="Switch to English").click()
+
+        # erase me, confirmed once
+        page.once("dialog", lambda d: d.accept())
+        await page.get_by_role("button", name="Erase me as a participant").click()
+        await expect(page.locator("#status")).to_contain_text("You have been erased")
+        with pytest.raises(NotFound):
+            await hub.registry.get(pid)
+        assert errors == []
+        await context.close()
