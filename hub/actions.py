@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from .channel import AudienceKind
 from .errors import Conflict, NotFound
 from .geo import radius_for
+from .organisations import NATIONAL_ID, Organisation, check_area, check_issue, ensure_visible
 from .models import (
     DEFAULT_DOMAIN,
     ActionEvent,
@@ -30,11 +31,18 @@ from .store import AuditEntry, DeliveryColumns, count_rows
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asked: a token's name and role (and, for participants, their id)."""
+    """Who asked: a token's name and role (and, for participants, their id). ``organisation`` is the
+    organisation a person's token belongs to; ``None`` is the national operator (static tokens, the
+    command line, the hub itself)."""
 
     name: str
     role: str
     participant_id: str | None = None
+    organisation: Organisation | None = None
+
+    @property
+    def organisation_id(self) -> str:
+        return self.organisation.id if self.organisation else NATIONAL_ID
 
 
 SYSTEM = Actor("burgerhub", "system")
@@ -144,6 +152,9 @@ class ActionService:
         now = _now()
         area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
         action_type = ActionType(payload["type"])
+        if actor.organisation is not None:
+            check_issue(actor.organisation, action_type.value, payload["urgency"])
+            check_area(actor.organisation, area)
         subject = payload.get("subject") or ("person" if action_type is ActionType.MISSING_PERSON else "none")
         ttl = payload.get("expires_in_minutes", int(self.hub.config.action_ttl_hours * 60))
         return {
@@ -167,6 +178,7 @@ class ActionService:
             "ended_at": None,
             "expires_at": (now + timedelta(minutes=ttl)).isoformat(),
             "started_by": actor.name,
+            "organisation": actor.organisation_id,
         }
 
     async def plan(self, payload: Mapping[str, Any], actor: Actor, *, at: datetime | None = None) -> dict[str, Any]:
@@ -200,6 +212,7 @@ class ActionService:
     async def update(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         validate("action.update", payload)
         data = await self._load(action_id)
+        ensure_visible(actor.organisation, data)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has ended and can no longer be updated")
         changes = [k for k in ("title", "description", "subject") if k in payload and payload[k] != data.get(k)]
@@ -212,6 +225,8 @@ class ActionService:
         rows: list[DeliveryColumns] = []
         if "area" in payload:
             area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
+            if actor.organisation is not None:
+                check_area(actor.organisation, area)
             new["area"] = area_to_dict(area)
             changes.append("area")
         new["version"] = data["version"] + 1
@@ -241,6 +256,7 @@ class ActionService:
     async def end(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         validate("action.end", payload)
         data = await self._load(action_id)
+        ensure_visible(actor.organisation, data)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has already ended")
         now = _now().isoformat()
@@ -255,7 +271,10 @@ class ActionService:
         self._notify(MessageKind.END, new, actor, channels, closing)
         return {**new, "queued": {"end": closing}}
 
-    async def get(self, action_id: str) -> dict[str, Any]:
+    async def get(self, action_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """The action with its live counts; with ``actor``, only if the actor's organisation may see it."""
         data = await self._load(action_id)
+        if actor is not None:
+            ensure_visible(actor.organisation, data)
         data["counts"] = await self.hub.store.action_counts(action_id)
         return data

@@ -24,6 +24,7 @@ from .engine import ChannelRuntime, DeliveryEngine
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
+from .organisations import Organisations
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
 from .ratelimit import RateLimiter, SharedRateLimiter
 from .registry import ParticipantRegistry
@@ -67,6 +68,8 @@ class Hub:
         self.web_extensions: list = []
         self._build_channels()
         self.actions = ActionService(self)
+        #: organisations that issue actions, and their people's tokens
+        self.organisations = Organisations(self.store)
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,

@@ -15,7 +15,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     """The web app for ``hub``. With ``manage_hub`` the app starts and stops the hub with itself."""
     app = web.Application(middlewares=[error_middleware], client_max_size=hub.config.max_photo_bytes + 1024 * 1024)
     app[HUB] = hub
-    app[AUTH] = TokenAuth(hub.config.tokens, hub.registry)
+    app[AUTH] = TokenAuth(hub.config.tokens, hub.registry, hub.organisations)
     events.install(app)
     app.add_routes(system.routes)
     app.add_routes(actions.routes)

@@ -13,6 +13,7 @@ from ..routing import RouteFacts
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
 from .keys import HUB
+from .organisation_auth import national_only
 from .openapi import openapi_document
 
 routes = web.RouteTableDef()
@@ -58,6 +59,7 @@ async def get_routes(request: web.Request) -> web.Response:
 async def put_routes(request: web.Request) -> web.Response:
     """Replace the routing rules. An invalid file is refused with the reason; the rules in force stay."""
     actor = await require(request, (OPERATOR,))
+    national_only(actor)
     hub = request.app[HUB]
     text = await request.text()
     hub.rules.reload(text, source="PUT /v1/routes")
@@ -84,7 +86,7 @@ async def test_routes(request: web.Request) -> web.Response:
 
 @routes.get("/v1/sandbox/outbox")
 async def outbox(request: web.Request) -> web.Response:
-    await require(request, (OPERATOR, DISPATCHER))
+    national_only(await require(request, (OPERATOR, DISPATCHER)))
     q = request.query
     try:
         limit = min(int(q.get("limit", 100)), 1000)
@@ -96,7 +98,7 @@ async def outbox(request: web.Request) -> web.Response:
 
 @routes.get("/v1/audit")
 async def audit(request: web.Request) -> web.Response:
-    await require(request, (OPERATOR,))
+    national_only(await require(request, (OPERATOR,)))
     return web.json_response({"audit": await request.app[HUB].store.list_audit(subject=request.query.get("subject"))})
 
 

@@ -26,6 +26,11 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("outbox", ("id", "delivery_id", "channel", "action_id", "kind", "address", "language", "subject", "text",
                 "html", "extra", "created_at")),
     ("photos", ("name", "content_type", "body", "created_at")),
+    ("organisations", ("id", "data", "created_at", "updated_at")),
+    ("organisation_tokens", ("id", "organisation", "name", "role", "token_hash", "created_at", "revoked_at")),
+    ("cap_messages", ("sender", "identifier", "sent", "action_id", "version", "msg_type", "organisation",
+                      "received_at")),
+    ("public_policies", ("action_type", "data", "updated_at")),
 )
 SERIALS = ("deliveries", "tips", "audit", "outbox")
 CHUNK = 10_000

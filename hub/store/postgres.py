@@ -53,6 +53,7 @@ from . import (
 )
 from . import migrations, queries
 from .queries import SharedQueries, audit_args, numbered
+from .partners import PartnerQueries
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -133,12 +134,13 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(SharedQueries):
+class PostgresStore(PartnerQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
     #: several processes may use this store at once
     shared = True
+    ACTION_ORGANISATION = "((data::jsonb) ->> 'organisation')"
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10):
         self.dsn = dsn

@@ -25,6 +25,7 @@ from . import migrations, queries
 from .checkpoint import Checkpointer
 from .queries import SharedQueries, audit_args
 from .sqlite_participants import SQLiteParticipants
+from .partners import PartnerQueries
 from .serving import ServingLock
 from . import (
     URGENCY_RANK,
@@ -48,7 +49,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, SharedQueries):
+class SQLiteStore(SQLiteParticipants, PartnerQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"
