@@ -165,6 +165,7 @@ class ActionService:
             "region": payload.get("region"),
             "title": payload.get("title", ""),
             "description": payload["description"].strip(),
+            **({"translations": payload["translations"]} if payload.get("translations") else {}),
             "subject": subject,
             "area": area_to_dict(area),
             "photos": self._photos(payload.get("photos", [])),
@@ -215,7 +216,7 @@ class ActionService:
         ensure_visible(actor.organisation, data)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has ended and can no longer be updated")
-        changes = [k for k in ("title", "description", "subject") if k in payload and payload[k] != data.get(k)]
+        changes = [k for k in ("title", "description", "subject", "translations") if k in payload and payload[k] != data.get(k)]
         new = dict(data)
         for key in changes:
             new[key] = payload[key].strip() if isinstance(payload[key], str) else payload[key]

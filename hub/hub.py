@@ -25,6 +25,7 @@ from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
 from .organisations import Organisations
+from .cap import CapService
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
 from .ratelimit import RateLimiter, SharedRateLimiter
 from .registry import ParticipantRegistry
@@ -70,6 +71,8 @@ class Hub:
         self.actions = ActionService(self)
         #: organisations that issue actions, and their people's tokens
         self.organisations = Organisations(self.store)
+        #: CAP 1.2 in and out
+        self.cap = CapService(self)
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,

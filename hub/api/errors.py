@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from ..errors import AuthError, ConfigError, Conflict, Forbidden, HubError, NotFound, ValidationError
+from ..errors import AuthError, BadMessage, ConfigError, Conflict, Forbidden, HubError, NotFound, ValidationError
 
 log = logging.getLogger("burgerhub.api")
 
@@ -36,6 +36,8 @@ async def error_middleware(request: web.Request, handler):
         return error_response(409, "conflict", str(e))
     except ConfigError as e:
         return error_response(422, "invalid", str(e))
+    except BadMessage as e:
+        return error_response(400, "invalid_message", e.reason, field=e.element)
     except HubError as e:
         return error_response(400, "bad_request", str(e))
     except json.JSONDecodeError as e:
