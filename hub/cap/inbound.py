@@ -263,12 +263,13 @@ def read(root: etree._Element, *, now: datetime | None = None) -> InboundAlert:
     texts = _texts(main)
     translations = _translations(others)
     if msg_type == "Alert":
+        action_type, urgency = _type(main), _urgency(main)
         if not texts.get("description"):
             raise BadMessage(element_path(main) + "/description", "is required to start an action")
         area = _area(main)
         if area is None:
             raise BadMessage(element_path(main) + "/area", "is required to start an action (a circle or polygon)")
-        payload: dict[str, Any] = {"type": _type(main), "urgency": _urgency(main), "area": area, **texts}
+        payload: dict[str, Any] = {"type": action_type, "urgency": urgency, "area": area, **texts}
         expiry = _expiry_minutes(main, now)
         if expiry:
             payload["expires_in_minutes"] = expiry
