@@ -99,6 +99,13 @@ class Templates(Protocol):
         ...
 
 
+class CapDocuments(Protocol):
+    async def cap_document(self, action_id: str, version: int) -> bytes:
+        """The OASIS CAP 1.2 message of this version of an action (Alert, Update or Cancel, with
+        references to the earlier ones; no personal data), as UTF-8 XML. Raises NotFound."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelContext:
     """Everything a channel may use. Narrow on purpose: no app, no store, no plugin manager."""
@@ -121,6 +128,8 @@ class ChannelContext:
     #: ``duty()`` is true while this process does the channel's once-only work (republishing state,
     #: sweeps): always on one hub; on a cluster, in exactly one process at a time
     duty: Callable[[], bool] = field(default=lambda: True)
+    #: actions as CAP 1.2 messages, for channels that forward CAP to partners' systems (``None``: not offered)
+    cap: CapDocuments | None = None
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

@@ -138,6 +138,7 @@ class Hub:
                 network_name=self.config.network_name,
                 callback_number=self.config.callback_number,
                 duty=lambda n=name: self.duties.holds(f"channel:{n}"),
+                cap=_HubCap(self),
             )
             self.duties.want(f"channel:{name}")
             try:
@@ -279,6 +280,17 @@ class Hub:
 
     def unsubscribe_tips(self, q: asyncio.Queue) -> None:
         self._tip_listeners.discard(q)
+
+
+class _HubCap:
+    """CAP documents for channels, read when a message is delivered (the hub's CAP service is built
+    after the channels)."""
+
+    def __init__(self, hub: "Hub") -> None:
+        self._hub = hub
+
+    async def cap_document(self, action_id: str, version: int) -> bytes:
+        return await self._hub.cap.document_of(action_id, version)
 
 
 def shared_secret(config: Config) -> bytes:

@@ -119,10 +119,23 @@ class CapService:
     async def document(self, action: dict[str, Any]) -> bytes:
         """The latest CAP message of ``action``."""
         chain = outbound.messages(action, await self.hub.store.cap_messages(action["id"]), self.sender)
+        return outbound.write(action, chain, organisation_name=await self._sender_name(action),
+                              public_url=self.hub.config.public_url, network_name=self.hub.config.network_name)
+
+    async def document_of(self, action_id: str, version: int | None = None) -> bytes:
+        """The CAP message of one version of an action (the latest when that version made none)."""
+        action = await self.hub.store.get_action(action_id)
+        if action is None:
+            raise NotFound(f"action {action_id!r} not found")
+        chain = await self.chain(action)
+        index = next((i for i, m in enumerate(chain) if m.version == version), -1)
+        return outbound.write(action, chain, organisation_name=await self._sender_name(action),
+                              public_url=self.hub.config.public_url, network_name=self.hub.config.network_name,
+                              index=index)
+
+    async def _sender_name(self, action: dict[str, Any]) -> str:
         org = await self.hub.organisations.get(action.get("organisation") or NATIONAL.id)
-        name = org.name if org and not org.national else self.hub.config.network_name
-        return outbound.write(action, chain, organisation_name=name, public_url=self.hub.config.public_url,
-                              network_name=self.hub.config.network_name)
+        return org.name if org and not org.national else self.hub.config.network_name
 
     async def chain(self, action: dict[str, Any]) -> list[outbound.Message]:
         return outbound.messages(action, await self.hub.store.cap_messages(action["id"]), self.sender)
