@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, cap, events, participants, system
+from . import actions, cap, events, participants, public_policies, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .keys import HUB
+from ..public import web as public_web
 
 
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
@@ -21,6 +22,8 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)
     app.add_routes(cap.routes)
+    app.add_routes(public_policies.routes)
+    app.add_routes(public_web.routes)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:
