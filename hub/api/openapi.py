@@ -39,12 +39,16 @@ OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, int]] 
     ("GET", "/v1/audit"): ("The audit log", ("operator",), None, 200),
     ("POST", "/v1/photos"): ("Upload a photo for an action", ("dispatcher",), "image/jpeg", 201),
     ("GET", "/v1/photos/{name}"): ("A photo attached to an action (public)", (), None, 200),
+    ("POST", "/v1/cap"): ("A CAP 1.2 alert: Alert starts, Update updates, Cancel ends an action", ("dispatcher",), "application/cap+xml", 201),
+    ("GET", "/v1/actions/{id}/cap"): ("The action as its latest CAP 1.2 message", ("dispatcher", "operator"), None, 200),
+    ("GET", "/v1/public-policies"): ("What the public overview shows per action type", ("operator", "dispatcher"), None, 200),
+    ("PUT", "/v1/public-policies/{type}"): ("Change what the public overview shows of one action type", ("operator",), "public-policy", 200),
 }
 
 ERRORS = {
     "400": "Malformed request",
     "401": "No or unknown bearer token",
-    "403": "The token's role may not do this",
+    "403": "The token's role, or its organisation's types or territory, do not allow this",
     "404": "Not found",
     "409": "Not possible in the current state",
     "422": "Invalid input: `field` names it, `reason` says why",
