@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..actions import Actor
-from ..errors import BadMessage, Forbidden, NotFound, ValidationError
+from ..errors import BadMessage, Conflict, Forbidden, NotFound, ValidationError
 from ..organisations import NATIONAL, ensure_visible
 from . import inbound, outbound
 from .xml import read_alert
@@ -63,8 +63,6 @@ class CapService:
         if org.cap_senders and alert.sender not in org.cap_senders:
             raise Forbidden(f"{org.name} ({org.id}) sends CAP as {', '.join(org.cap_senders)}, not {alert.sender!r}")
         if not alert.dry_run and await self.hub.store.find_cap_message(alert.sender, alert.identifier):
-            from ..errors import Conflict
-
             raise Conflict(f"CAP message {alert.sender},{alert.identifier} was received before")
         try:
             if alert.msg_type == "Alert":
