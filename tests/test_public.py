@@ -75,6 +75,8 @@ async def test_a_missing_persons_description_and_photo_leave_the_page_when_the_a
                           headers=NATIONAL_DISPATCH)
         page = await (await client.get(f"/public/actions/{action['id']}")).text()
         assert "Gevonden" in page
+        listed = await (await client.get("/public/actions")).text()  # not a cached copy from before the end
+        assert "Gevonden" in listed and "Meisje van 8" not in listed
         assert "Meisje van 8" not in page and "sanne.jpg" not in page and "Sanne" not in page
         cap = await (await client.get(f"/public/actions/{action['id']}/cap")).read()
         validate_document(cap)

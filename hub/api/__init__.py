@@ -23,7 +23,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(participants.routes)
     app.add_routes(cap.routes)
     app.add_routes(public_policies.routes)
-    app.add_routes(public_web.routes)
+    public_web.install(app)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:

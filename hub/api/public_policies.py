@@ -7,6 +7,7 @@ from aiohttp import web
 from ..errors import ValidationError
 from ..models import ActionType
 from ..public import policies, policy_from_dict
+from ..public.web import forget
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
@@ -36,4 +37,5 @@ async def put_policy(request: web.Request) -> web.Response:
     policy = policy_from_dict(await read_json(request), current)
     await hub.store.put_public_policy(kind, policy.to_dict())
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "public_policy.put", kind, policy.to_dict()))
+    forget(request.app)
     return web.json_response({"type": kind, "policy": policy.to_dict()})

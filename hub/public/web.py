@@ -20,10 +20,15 @@ from aiohttp import web
 from lxml import etree
 
 from ..cap import outbound
+from ..hookspecs import hookimpl
 from . import PublicPolicy, policies, public_view
 from .labels import RESULTS, TYPES, WORDS
 
 routes = web.RouteTableDef()
+#: rendered answers by (path, query), with the loop time they were made: the overview is public, so a
+#: burst of requests costs one set of store reads per :data:`FRESH_SECONDS`
+CACHE = web.AppKey("public_cache", dict)
+FRESH_SECONDS = 15.0
 TEMPLATES = Path(__file__).parent / "templates"
 ATOM = "http://www.w3.org/2005/Atom"
 LIMIT = 500
@@ -42,6 +47,59 @@ def _env() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
+
+
+class _Forget:
+    """Empties the cache whenever an action starts, changes or ends in this process (another hub of a
+    cluster may show the previous state for up to :data:`FRESH_SECONDS`)."""
+
+    def __init__(self, cache: dict) -> None:
+        self.cache = cache
+
+    @hookimpl
+    def action_event(self, event) -> None:
+        self.cache.clear()
+
+
+def install(app: web.Application) -> None:
+    """Add the public overview's routes (and their short-lived cache) to the hub's web app."""
+    cache: dict = {}
+    app[CACHE] = cache
+    _hub_of(app).pm.register(_Forget(cache))
+    app.add_routes(routes)
+
+
+def forget(app: web.Application) -> None:
+    """Drop every cached answer (after a change of what is public)."""
+    if CACHE in app:
+        app[CACHE].clear()
+
+
+def _hub_of(app: web.Application):
+    from ..api.keys import HUB
+
+    return app[HUB]
+
+
+async def _cached(request: web.Request, make) -> web.Response:
+    """The answer made by ``make()`` for this path and query, reused for :data:`FRESH_SECONDS`."""
+    import asyncio
+
+    cache = request.app.get(CACHE)
+    if cache is None:
+        return await make()
+    now = asyncio.get_running_loop().time()
+    key = request.path_qs
+    hit = cache.get(key)
+    if hit and now - hit[0] < FRESH_SECONDS:
+        body, content_type, headers = hit[1]
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+    response = await make()
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = (now, (response.body, response.content_type, dict(HEADERS if response.content_type == "text/html" else {
+        "Cache-Control": "public, max-age=30", "X-Content-Type-Options": "nosniff"})))
+    return response
 
 
 def _hub(request: web.Request):
@@ -96,9 +154,12 @@ def _page(request: web.Request, template: str, **values: Any) -> web.Response:
 
 @routes.get("/public/actions")
 async def page(request: web.Request) -> web.Response:
-    lang = _lang(request)
-    views = [_localised(v, lang) for _, v in await visible(_hub(request))]
-    return _page(request, "list.html.j2", actions=views, callback=None)
+    async def make():
+        lang = _lang(request)
+        views = [_localised(v, lang) for _, v in await visible(_hub(request))]
+        return _page(request, "list.html.j2", actions=views, callback=None)
+
+    return await _cached(request, make)
 
 
 @routes.get("/public/actions/{id}")
@@ -149,10 +210,13 @@ async def cap(request: web.Request) -> web.Response:
 
 @routes.get("/public/feed.atom")
 async def feed(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    body = await atom(hub, await visible(hub))
-    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
-                        headers={"Cache-Control": "public, max-age=30", "X-Content-Type-Options": "nosniff"})
+    async def make():
+        hub = _hub(request)
+        body = await atom(hub, await visible(hub))
+        return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
+                            headers={"Cache-Control": "public, max-age=30", "X-Content-Type-Options": "nosniff"})
+
+    return await _cached(request, make)
 
 
 async def atom(hub, items: list[tuple[dict[str, Any], dict[str, Any]]]) -> bytes:
@@ -167,9 +231,13 @@ async def atom(hub, items: list[tuple[dict[str, Any], dict[str, Any]]]) -> bytes
         return el
 
     entries = []
+    authors: dict[str, str] = {}
     for action, view in items:
-        org = await hub.organisations.get(action.get("organisation") or "national")
-        author = org.name if org and not org.national else hub.config.network_name
+        org_id = action.get("organisation") or "national"
+        if org_id not in authors:
+            org = await hub.organisations.get(org_id)
+            authors[org_id] = org.name if org and not org.national else hub.config.network_name
+        author = authors[org_id]
         for message in await hub.cap.chain(action):
             entries.append((message, action, view, author))
     entries.sort(key=lambda e: e[0].sent, reverse=True)
