@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -154,7 +155,6 @@ class ActionService:
         action_type = ActionType(payload["type"])
         if actor.organisation is not None:
             check_issue(actor.organisation, action_type.value, payload["urgency"])
-            check_area(actor.organisation, area)
         subject = payload.get("subject") or ("person" if action_type is ActionType.MISSING_PERSON else "none")
         ttl = payload.get("expires_in_minutes", int(self.hub.config.action_ttl_hours * 60))
         return {
@@ -182,9 +182,16 @@ class ActionService:
             "organisation": actor.organisation_id,
         }
 
+    @staticmethod
+    async def _within_territory(actor: Actor, area: Mapping[str, Any]) -> None:
+        """Refuse an area outside the actor's organisation's territory (the test runs off the loop)."""
+        if actor.organisation is not None and not actor.organisation.national:
+            await asyncio.to_thread(check_area, actor.organisation, area_from_dict(area))
+
     async def plan(self, payload: Mapping[str, Any], actor: Actor, *, at: datetime | None = None) -> dict[str, Any]:
         """A dry run of :meth:`start`: route, channels and recipients per channel; nothing is sent."""
         data = self.prepare(payload, actor)
+        await self._within_territory(actor, data["area"])
         decision = self._route(data)
         _, summary = await self._audience(
             to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours, at=at
@@ -193,6 +200,7 @@ class ActionService:
 
     async def start(self, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         data = self.prepare(payload, actor)
+        await self._within_territory(actor, data["area"])
         decision = self._route(data)
         rows, summary = await self._audience(
             to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours
@@ -226,8 +234,7 @@ class ActionService:
         rows: list[DeliveryColumns] = []
         if "area" in payload:
             area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
-            if actor.organisation is not None:
-                check_area(actor.organisation, area)
+            await self._within_territory(actor, area_to_dict(area))
             new["area"] = area_to_dict(area)
             changes.append("area")
         new["version"] = data["version"] + 1
