@@ -334,3 +334,13 @@ async def test_the_round_trip_cap_action_cap_keeps_identifiers_references_areas_
         validate_document(out)
         assert texts(out, "c:identifier") == ["VRU-8"] and texts(out, "c:msgType") == ["Cancel"]
         assert texts(out, "c:references") == [ref]
+
+
+async def test_a_large_message_arrives_whole_and_an_oversized_one_is_refused(partners):
+    async with partners() as (client, _, tokens):
+        fire = {**bearer(tokens["brandweer-utrecht"]), **CAP}
+        padded = alert("big-1").replace(b"<scope>Public</scope>", b"<scope>Public</scope>" + b" " * 300_000)
+        r = await client.post("/v1/cap", data=padded, headers=fire)
+        assert r.status == 201, await r.text()
+        r = await client.post("/v1/cap", data=alert("big-2") + b" " * 600_000, headers=fire)
+        assert r.status == 400 and (await r.json())["field"] == "(document)"
