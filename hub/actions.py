@@ -211,7 +211,7 @@ class ActionService:
         targeted = count_rows(rows)
         audit = AuditEntry(actor.name, actor.role, "action.start", data["id"],
                            {"type": data["type"], "urgency": data["urgency"], "targeted": targeted,
-                            "channels": list(decision.channels)})
+                            "channels": list(decision.channels), "organisation": data["organisation"]})
         await self.hub.store.create_action(data, rows, audit)
         self.hub.engine.remember(to_view(data))
         self.hub.engine.wake(decision.channels)

@@ -226,3 +226,36 @@ async def test_the_console_shows_an_organisation_its_own_actions_only(partners):
         assert r.status == 201
         r = await client.get("/console/api/me", headers=NATIONAL_DISPATCH)
         assert (await r.json())["organisation"] == "national"
+
+
+async def test_the_national_operator_manages_organisations_and_tokens_over_the_api(partners):
+    async with partners() as (client, hub, tokens):
+        body = {"name": "Gemeente Zeist", "kind": "municipality", "action_types": ["prevention"],
+                "territory": [{"area": {"type": "circle", "lat": ZEIST[0], "lon": ZEIST[1], "radius_m": 4000}}]}
+        r = await client.put("/v1/organisations/gemeente-zeist", json=body, headers=bearer(tokens["gemeente-utrecht:operator"]))
+        assert r.status == 403
+        r = await client.put("/v1/organisations/gemeente-zeist", json={**body, "kind": "mayor"}, headers=NATIONAL_OPERATE)
+        assert r.status == 422 and (await r.json())["field"] == "kind"
+        r = await client.put("/v1/organisations/gemeente-zeist", json=body, headers=NATIONAL_OPERATE)
+        assert r.status == 200
+        r = await client.post("/v1/organisations/gemeente-zeist/tokens", json={"name": "P. Peters", "role": "dispatcher"},
+                              headers=NATIONAL_OPERATE)
+        assert r.status == 201
+        issued = await r.json()
+        zeist = bearer(issued["token"])
+        r = await client.post("/v1/actions", json=prevention(*ZEIST), headers=zeist)
+        assert r.status == 201
+        r = await client.post("/v1/actions", json=prevention(*UTRECHT_CENTRE), headers=zeist)
+        assert r.status == 403
+        listed = await (await client.get("/v1/organisations", headers=zeist)).json()
+        assert [o["id"] for o in listed["organisations"]] == ["gemeente-zeist"]
+        assert (await client.get("/v1/organisations/gemeente-utrecht", headers=zeist)).status == 404
+        everyone = await (await client.get("/v1/organisations", headers=NATIONAL_OPERATE)).json()
+        assert {"national", "gemeente-utrecht", "gemeente-zeist"} <= {o["id"] for o in everyone["organisations"]}
+        r = await client.get("/v1/organisations/gemeente-zeist/tokens", headers=NATIONAL_OPERATE)
+        assert [t["name"] for t in (await r.json())["tokens"]] == ["P. Peters"] and issued["token"] not in (await r.text())
+        r = await client.delete(f"/v1/organisations/gemeente-zeist/tokens/{issued['id']}", headers=NATIONAL_OPERATE)
+        assert r.status == 200
+        assert (await client.get("/v1/actions", headers=zeist)).status == 401
+        verbs = [a["verb"] for a in await hub.store.list_audit()]
+        assert {"organisation.put", "organisation.token.issue", "organisation.token.revoke"} <= set(verbs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, cap, events, participants, public_policies, system
+from . import actions, cap, events, organisations, participants, public_policies, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .keys import HUB
@@ -22,6 +22,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)
     app.add_routes(cap.routes)
+    app.add_routes(organisations.routes)
     app.add_routes(public_policies.routes)
     public_web.install(app)
     for name, rt in hub.runtimes.items():

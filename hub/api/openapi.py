@@ -41,6 +41,12 @@ OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, int]] 
     ("GET", "/v1/photos/{name}"): ("A photo attached to an action (public)", (), None, 200),
     ("POST", "/v1/cap"): ("A CAP 1.2 alert: Alert starts, Update updates, Cancel ends an action", ("dispatcher",), "application/cap+xml", 201),
     ("GET", "/v1/actions/{id}/cap"): ("The action as its latest CAP 1.2 message", ("dispatcher", "operator"), None, 200),
+    ("GET", "/v1/organisations"): ("Organisations (an organisation's people see their own)", ("operator", "dispatcher"), None, 200),
+    ("GET", "/v1/organisations/{id}"): ("One organisation", ("operator", "dispatcher"), None, 200),
+    ("PUT", "/v1/organisations/{id}"): ("Add or replace an organisation (national operator)", ("operator",), "organisation", 200),
+    ("GET", "/v1/organisations/{id}/tokens"): ("Its people's tokens, never the tokens themselves (national operator)", ("operator",), None, 200),
+    ("POST", "/v1/organisations/{id}/tokens"): ("A token for one person, shown once (national operator)", ("operator",), None, 201),
+    ("DELETE", "/v1/organisations/{id}/tokens/{token}"): ("Revoke a token (national operator)", ("operator",), None, 200),
     ("GET", "/v1/public-policies"): ("What the public overview shows per action type", ("operator", "dispatcher"), None, 200),
     ("PUT", "/v1/public-policies/{type}"): ("Change what the public overview shows of one action type", ("operator",), "public-policy", 200),
 }
