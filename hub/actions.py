@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,6 +13,7 @@ from .caps import WEEKLY_CAP, weekly_capped, without_capped
 from .channel import AudienceKind
 from .errors import Conflict, NotFound, ValidationError
 from .geo import polygon_problem, radius_for
+from .organisations import NATIONAL_ID, Organisation, check_area, check_issue, ensure_visible
 from .models import (
     DEFAULT_DOMAIN,
     RESULTS_BY_TYPE,
@@ -34,11 +36,18 @@ from .store import AuditEntry, DeliveryColumns, count_rows
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asked: a token's name and role (and, for participants, their id)."""
+    """Who asked: a token's name and role (and, for participants, their id). ``organisation`` is the
+    organisation a person's token belongs to; ``None`` is the national operator (static tokens, the
+    command line, the hub itself)."""
 
     name: str
     role: str
     participant_id: str | None = None
+    organisation: Organisation | None = None
+
+    @property
+    def organisation_id(self) -> str:
+        return self.organisation.id if self.organisation else NATIONAL_ID
 
 
 SYSTEM = Actor("burgerhub", "system")
@@ -168,6 +177,8 @@ class ActionService:
         now = _now()
         area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
         action_type = ActionType(payload["type"])
+        if actor.organisation is not None:
+            check_issue(actor.organisation, action_type.value, payload["urgency"])
         subject = payload.get("subject") or ("person" if action_type is ActionType.MISSING_PERSON else "none")
         ttl = payload.get("expires_in_minutes", int(self.hub.config.action_ttl_hours * 60))
         action_id = payload.get("id") or new_action_id()
@@ -179,6 +190,7 @@ class ActionService:
             "region": payload.get("region"),
             "title": payload.get("title", ""),
             "description": payload["description"].strip(),
+            **({"translations": payload["translations"]} if payload.get("translations") else {}),
             "subject": subject,
             "area": area_to_dict(area),
             "photos": self._photos(payload.get("photos", [])),
@@ -195,11 +207,19 @@ class ActionService:
             "safety_advice": (payload.get("safety_advice") or "").strip() or None,
             "nl_alert": bool(payload.get("nl_alert", False)),
             "page_url": self._page_url(action_id),
+            "organisation": actor.organisation_id,
         }
+
+    @staticmethod
+    async def _within_territory(actor: Actor, area: Mapping[str, Any]) -> None:
+        """Refuse an area outside the actor's organisation's territory (the test runs off the loop)."""
+        if actor.organisation is not None and not actor.organisation.national:
+            await asyncio.to_thread(check_area, actor.organisation, area_from_dict(area))
 
     async def plan(self, payload: Mapping[str, Any], actor: Actor, *, at: datetime | None = None) -> dict[str, Any]:
         """A dry run of :meth:`start`: route, channels and recipients per channel; nothing is sent."""
         data = self.prepare(payload, actor)
+        await self._within_territory(actor, data["area"])
         decision = self._route(data)
         _, summary = await self._audience(
             to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours, at=at
@@ -208,6 +228,7 @@ class ActionService:
 
     async def start(self, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         data = self.prepare(payload, actor)
+        await self._within_territory(actor, data["area"])
         decision = self._route(data)
         rows, summary = await self._audience(
             to_view(data), decision.channels, bypass_quiet_hours=decision.bypass_quiet_hours
@@ -218,7 +239,7 @@ class ActionService:
         targeted = count_rows(rows)
         audit = AuditEntry(actor.name, actor.role, "action.start", data["id"],
                            {"type": data["type"], "urgency": data["urgency"], "targeted": targeted,
-                            "channels": list(decision.channels)})
+                            "channels": list(decision.channels), "organisation": data["organisation"]})
         await self.hub.store.create_action(data, rows, audit)
         self.hub.engine.remember(to_view(data))
         self.hub.engine.wake(decision.channels)
@@ -228,9 +249,10 @@ class ActionService:
     async def update(self, action_id: str, payload: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         validate("action.update", payload)
         data = await self._load(action_id)
+        ensure_visible(actor.organisation, data)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has ended and can no longer be updated")
-        changes = [k for k in ("title", "description", "subject", "safety_advice", "nl_alert")
+        changes = [k for k in ("title", "description", "subject", "safety_advice", "nl_alert", "translations")
                    if k in payload and payload[k] != data.get(k)]
         new = dict(data)
         for key in changes:
@@ -244,6 +266,7 @@ class ActionService:
         rows: list[DeliveryColumns] = []
         if "area" in payload:
             area = area_from_dict(payload["area"], self.hub.config.transport_radius_m)
+            await self._within_territory(actor, area_to_dict(area))
             new["area"] = area_to_dict(area)
             changes.append("area")
         new["version"] = data["version"] + 1
@@ -279,6 +302,7 @@ class ActionService:
         """
         validate("action.end", payload)
         data = await self._load(action_id)
+        ensure_visible(actor.organisation, data)
         if data["status"] != ActionStatus.ACTIVE:
             raise Conflict(f"action {action_id!r} has already ended")
         fitting = RESULTS_BY_TYPE[ActionType(data["type"])]
@@ -302,7 +326,10 @@ class ActionService:
         self._notify(MessageKind.END, new, actor, channels, closing)
         return {**new, "queued": {"end": closing}}
 
-    async def get(self, action_id: str) -> dict[str, Any]:
+    async def get(self, action_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """The action with its live counts; with ``actor``, only if the actor's organisation may see it."""
         data = await self._load(action_id)
+        if actor is not None:
+            ensure_visible(actor.organisation, data)
         data["counts"] = await self.hub.store.action_counts(action_id)
         return data

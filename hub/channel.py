@@ -99,6 +99,13 @@ class Templates(Protocol):
         ...
 
 
+class CapDocuments(Protocol):
+    async def cap_document(self, action_id: str, version: int) -> bytes:
+        """The OASIS CAP 1.2 message of this version of an action (Alert, Update or Cancel, with
+        references to the earlier ones; no personal data), as UTF-8 XML. Raises NotFound."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelContext:
     """Everything a channel may use. Narrow on purpose: no app, no store, no plugin manager."""
@@ -124,6 +131,8 @@ class ChannelContext:
     #: the participant a personal token belongs to (``None``: unknown), for routes where participants
     #: link something of theirs, e.g. an app install, to themselves
     identify: Callable[[str], Awaitable[str | None]] | None = None
+    #: actions as CAP 1.2 messages, for channels that forward CAP to partners' systems (``None``: not offered)
+    cap: CapDocuments | None = None
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

@@ -12,8 +12,9 @@
     ├── PluginError              a plugin failed to load or to start
     ├── NotFound                 an action, participant or record does not exist
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
+    ├── BadMessage               an interchange message (CAP) is malformed or cannot be mapped; ``.element``
     ├── AuthError                no or wrong credentials
-    │   └── Forbidden            valid credentials, wrong role (or a provider callback's wrong signature)
+    │   └── Forbidden            valid credentials, wrong role, outside what an organisation may do, or a provider callback's wrong signature
     ├── RateLimited              a rate limit was reached (a client's requests, codes to one number); ``retry_after`` seconds
     └── DeliveryError            a channel could not deliver one message
         ├── TransientDeliveryError   try again later (``retry_after`` seconds if the provider said so)
@@ -88,6 +89,16 @@ class NotFound(HubError):
 
 class Conflict(HubError):
     """The request is well-formed but conflicts with the current state."""
+
+
+class BadMessage(HubError):
+    """A message in an interchange format (a CAP alert) is not well-formed, breaks its schema, or holds
+    a value burgerhub cannot map. ``element`` names where (``info[1]/urgency``), ``reason`` says why."""
+
+    def __init__(self, element: str, reason: str):
+        self.element = element or "(document)"
+        self.reason = reason
+        super().__init__(f"{self.element}: {reason}")
 
 
 class AuthError(HubError):

@@ -26,6 +26,8 @@ from .fallback import AppFirst
 from .errors import ConfigError, PluginError
 from .metrics import HubMetrics
 from .models import ActionEvent
+from .organisations import Organisations
+from .cap import CapService
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
 from .ratelimit import RateLimiter, SharedRateLimiter
 from .retention import RetentionSweeper
@@ -76,6 +78,10 @@ class Hub:
             store=self.store, registry=self.registry, secret=self.secret, runtimes=self.runtimes,
             public_url=config.public_url, network_name=config.network_name,
         )
+        #: organisations that issue actions, and their people's tokens
+        self.organisations = Organisations(self.store)
+        #: CAP 1.2 in and out
+        self.cap = CapService(self)
         self.engine = DeliveryEngine(
             self.store, self.runtimes, self._load_view, config.engine, metrics=self.metrics,
             single_node=not self.shared, duties=self.duties,
@@ -154,6 +160,7 @@ class Hub:
                 callback_number=self.config.callback_number,
                 duty=lambda n=name: self.duties.holds(f"channel:{n}"),
                 identify=self.registry.by_token,
+                cap=_HubCap(self),
             )
             self.duties.want(f"channel:{name}")
             try:
@@ -303,6 +310,17 @@ class Hub:
 
     def unsubscribe_tips(self, q: asyncio.Queue) -> None:
         self._tip_listeners.discard(q)
+
+
+class _HubCap:
+    """CAP documents for channels, read when a message is delivered (the hub's CAP service is built
+    after the channels)."""
+
+    def __init__(self, hub: "Hub") -> None:
+        self._hub = hub
+
+    async def cap_document(self, action_id: str, version: int) -> bytes:
+        return await self._hub.cap.document_of(action_id, version)
 
 
 def shared_secret(config: Config) -> bytes:

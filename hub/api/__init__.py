@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, events, me, participants, system
+from . import actions, cap, events, me, organisations, participants, public_policies, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .guard import LIMITER, ClientLimiter, nosniff, rate_limit_middleware
 from .keys import HUB
+from ..public import web as public_web
 
 
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
@@ -20,12 +21,16 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app[HUB] = hub
     app[LIMITER] = ClientLimiter(config.public_rate, config.public_burst)
     app.on_response_prepare.append(nosniff)
-    app[AUTH] = TokenAuth(hub.config.tokens, hub.registry)
+    app[AUTH] = TokenAuth(hub.config.tokens, hub.registry, hub.organisations)
     events.install(app)
     app.add_routes(system.routes)
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)
     app.add_routes(me.routes)
+    app.add_routes(cap.routes)
+    app.add_routes(organisations.routes)
+    app.add_routes(public_policies.routes)
+    public_web.install(app)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:

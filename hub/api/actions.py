@@ -15,6 +15,7 @@ from .errors import read_json
 from .events import after_tip, stream_action
 from .keys import HUB
 from .params import path_id, query_int
+from .organisation_auth import visible_action
 
 routes = web.RouteTableDef()
 READERS = (DISPATCHER, OPERATOR)
@@ -33,19 +34,23 @@ async def start_action(request: web.Request) -> web.Response:
 
 @routes.get("/v1/actions")
 async def list_actions(request: web.Request) -> web.Response:
-    await require(request, READERS)
+    actor = await require(request, READERS)
     status = request.query.get("status")
     if status not in (None, "active", "ended"):
         raise ValidationError("status", "must be 'active' or 'ended'")
     limit = query_int(request, "limit", 100, 1, 1000)
-    actions = await request.app[HUB].store.list_actions(status=status, limit=limit)
+    store = request.app[HUB].store
+    if actor.organisation is None or actor.organisation.national:
+        actions = await store.list_actions(status=status, limit=limit)
+    else:  # each organisation sees its own actions only
+        actions = await store.list_actions_of(actor.organisation.id, status=status, limit=limit)
     return web.json_response({"actions": actions})
 
 
 @routes.get("/v1/actions/{id}")
 async def get_action(request: web.Request) -> web.Response:
-    await require(request, READERS)
-    return web.json_response(await request.app[HUB].actions.get(request.match_info["id"]))
+    actor = await require(request, READERS)
+    return web.json_response(await request.app[HUB].actions.get(request.match_info["id"], actor))
 
 
 @routes.patch("/v1/actions/{id}")
@@ -64,15 +69,16 @@ async def end_action(request: web.Request) -> web.Response:
 
 @routes.get("/v1/actions/{id}/deliveries")
 async def deliveries(request: web.Request) -> web.Response:
-    await require(request, READERS)
+    actor = await require(request, READERS)
     hub = request.app[HUB]
-    await hub.actions.get(request.match_info["id"])
+    await visible_action(hub, actor, request.match_info["id"])
     return web.json_response({"deliveries": await hub.store.ledger_rows(request.match_info["id"])})
 
 
 @routes.get("/v1/actions/{id}/audit")
 async def action_audit(request: web.Request) -> web.Response:
-    await require(request, READERS)
+    actor = await require(request, READERS)
+    await visible_action(request.app[HUB], actor, request.match_info["id"])
     return web.json_response({"audit": await request.app[HUB].store.list_audit(subject=request.match_info["id"])})
 
 
@@ -84,6 +90,8 @@ async def add_tip(request: web.Request) -> web.Response:
         raise Forbidden(f"role {actor.role!r} may not send tips (tips come from participants or dispatchers)")
     hub = request.app[HUB]
     action_id = request.match_info["id"]
+    if actor is not None and actor.role == DISPATCHER:
+        await visible_action(hub, actor, action_id)
     photo, photo_type, fields = None, None, {}
     if request.content_type.startswith("multipart/"):
         limits = {"text": 16 * 1024, "sender": 1024, "photo": hub.config.max_photo_bytes}
@@ -112,9 +120,9 @@ async def add_tip(request: web.Request) -> web.Response:
 
 @routes.get("/v1/actions/{id}/tips")
 async def list_tips(request: web.Request) -> web.Response:
-    await require(request, READERS)
+    actor = await require(request, READERS)
     hub = request.app[HUB]
-    await hub.actions.get(request.match_info["id"])
+    await visible_action(hub, actor, request.match_info["id"])
     tips = await hub.store.list_tips(request.match_info["id"])
     for t in tips:
         if t["has_photo"]:
@@ -124,7 +132,8 @@ async def list_tips(request: web.Request) -> web.Response:
 
 @routes.get("/v1/actions/{id}/tips/{tip}/photo")
 async def tip_photo(request: web.Request) -> web.Response:
-    await require(request, READERS)
+    actor = await require(request, READERS)
+    await visible_action(request.app[HUB], actor, request.match_info["id"])
     tip_id = path_id(request, "tip")
     found = await request.app[HUB].store.tip_photo(request.match_info["id"], tip_id)
     if not found:
@@ -138,5 +147,6 @@ async def events(request: web.Request) -> web.StreamResponse:
 
     ``?after=<tip id>`` resumes after the newest tip the client holds.
     """
-    await require(request, READERS)
+    actor = await require(request, READERS)
+    await visible_action(request.app[HUB], actor, request.match_info["id"])
     return await stream_action(request, request.app[HUB], request.match_info["id"], after=after_tip(request))

@@ -9,14 +9,17 @@ from aiohttp import web
 
 from ..actions import Actor
 from ..errors import AuthError, Forbidden
+from .organisation_auth import organisation_actor
 
 DISPATCHER, OPERATOR, PARTICIPANT = "dispatcher", "operator", "participant"
 
 
 class TokenAuth:
-    def __init__(self, tokens, registry):
+    def __init__(self, tokens, registry, organisations=None):
         self.tokens = list(tokens)
         self.registry = registry
+        #: people's tokens of organisations (hub.organisations.Organisations), checked after the static ones
+        self.organisations = organisations
 
     async def actor(self, request: web.Request) -> Actor | None:
         header = request.headers.get("Authorization", "")
@@ -31,6 +34,10 @@ class TokenAuth:
         for t in self.tokens:
             if hmac.compare_digest(t.token.encode(), token.encode()):
                 return Actor(t.name, t.role)
+        if self.organisations is not None:
+            found = await organisation_actor(self.organisations, token)
+            if found is not None:
+                return found
         participant_id = await self.registry.by_token(token)
         if participant_id:
             return Actor(f"participant:{participant_id}", PARTICIPANT, participant_id)

@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import (
     AuthError,
+    BadMessage,
     ConfigError,
     Conflict,
     Forbidden,
@@ -89,6 +90,8 @@ async def error_middleware(request: web.Request, handler):
         return resp
     except ConfigError as e:
         return error_response(422, "invalid", str(e))
+    except BadMessage as e:
+        return error_response(400, "invalid_message", e.reason, field=e.element)
     except HubError as e:
         return error_response(400, "bad_request", str(e))
     except json.JSONDecodeError as e:

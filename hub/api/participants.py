@@ -11,6 +11,7 @@ from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
 from .errors import read_json
 from .keys import HUB
 from .me import audit_change
+from .organisation_auth import national_only
 
 routes = web.RouteTableDef()
 #: about 150,000 participants per import; larger sets go in several requests or through the command line
@@ -32,6 +33,8 @@ async def register(request: web.Request) -> web.Response:
     actor = await optional(request)
     if actor is not None and actor.role not in (OPERATOR,):
         raise Forbidden("only operators register others; register yourself without a token")
+    if actor is not None:
+        national_only(actor)
     data = await read_json(request)
     hub = request.app[HUB]
     if actor is None:
@@ -51,6 +54,7 @@ async def register(request: web.Request) -> web.Response:
 @routes.get("/v1/participants/{id}")
 async def get(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
+    national_only(actor)
     require_self_or(actor, request.match_info["id"], OPERATOR)
     return web.json_response(explicit(await request.app[HUB].registry.get(request.match_info["id"])))
 
@@ -58,6 +62,7 @@ async def get(request: web.Request) -> web.Response:
 @routes.put("/v1/participants/{id}")
 async def put(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
+    national_only(actor)
     require_self_or(actor, request.match_info["id"], OPERATOR)
     data = await read_json(request)
     hub = request.app[HUB]
@@ -75,6 +80,7 @@ async def put(request: web.Request) -> web.Response:
 async def erase(request: web.Request) -> web.Response:
     """Erase a participant: every piece of personal data is removed, also from the delivery ledger."""
     actor = await require(request, (OPERATOR, PARTICIPANT))
+    national_only(actor)
     require_self_or(actor, request.match_info["id"], OPERATOR)
     await request.app[HUB].registry.erase(request.match_info["id"], actor=actor.name, role=actor.role)
     return web.Response(status=204)
@@ -83,6 +89,7 @@ async def erase(request: web.Request) -> web.Response:
 @routes.post("/v1/participants/import")
 async def import_csv(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR,))
+    national_only(actor)
     if request.content_type not in ("text/csv", "text/plain"):
         raise ValidationError("Content-Type", "send the CSV as text/csv")
     text = decode_text(await read_body(request, MAX_IMPORT_BYTES))

@@ -18,6 +18,7 @@ from ..rules_admin import replace_rules
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
 from .keys import HUB
+from .organisation_auth import national_only
 from .openapi import openapi_document
 from .params import query_int
 
@@ -70,6 +71,7 @@ async def put_routes(request: web.Request) -> web.Response:
     when they were the shipped defaults, so a restart keeps them; the answer says where (``saved_to``).
     """
     actor = await require(request, (OPERATOR,))
+    national_only(actor)
     text = decode_text(await read_body(request, MAX_RULES_BYTES))
     return web.json_response(await replace_rules(
         request.app[HUB], actor, text=text, source="PUT /v1/routes", allow_gaps=_allow_gaps(request)))
@@ -84,6 +86,7 @@ def _allow_gaps(request: web.Request) -> bool:
 async def reload_routes(request: web.Request) -> web.Response:
     """Re-read the rules from their file (as ``SIGHUP`` does); an invalid file leaves the rules in force."""
     actor = await require(request, (OPERATOR,))
+    national_only(actor)
     hub = request.app[HUB]
     return web.json_response(await replace_rules(
         hub, actor, source=f"POST /v1/routes/reload ({hub.rules.path})", allow_gaps=_allow_gaps(request)))
@@ -111,7 +114,7 @@ async def test_routes(request: web.Request) -> web.Response:
 
 @routes.get("/v1/sandbox/outbox")
 async def outbox(request: web.Request) -> web.Response:
-    await require(request, (OPERATOR, DISPATCHER))
+    national_only(await require(request, (OPERATOR, DISPATCHER)))
     q = request.query
     limit = query_int(request, "limit", 100, 1, 1000)
     items = await request.app[HUB].store.outbox_list(channel=q.get("channel"), action_id=q.get("action_id"), limit=limit)
@@ -120,7 +123,7 @@ async def outbox(request: web.Request) -> web.Response:
 
 @routes.get("/v1/audit")
 async def audit(request: web.Request) -> web.Response:
-    await require(request, (OPERATOR,))
+    national_only(await require(request, (OPERATOR,)))
     return web.json_response({"audit": await request.app[HUB].store.list_audit(subject=request.query.get("subject"))})
 
 

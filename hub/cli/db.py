@@ -32,6 +32,11 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rate_hits", ("key", "at")),
     ("participant_sessions", ("token_hash", "participant_id", "created_at", "expires_at")),
     ("participant_caps", ("participant_id", "per_week")),
+    ("organisations", ("id", "data", "created_at", "updated_at")),
+    ("organisation_tokens", ("id", "organisation", "name", "role", "token_hash", "created_at", "revoked_at")),
+    ("cap_messages", ("sender", "identifier", "sent", "action_id", "version", "msg_type", "organisation",
+                      "received_at")),
+    ("public_policies", ("action_type", "data", "updated_at")),
 )
 SERIALS = ("deliveries", "tips", "audit", "outbox")
 CHUNK = 10_000

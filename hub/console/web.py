@@ -145,7 +145,13 @@ async def me(request: web.Request) -> web.Response:
     actor = await optional(request)
     if actor is None:
         raise AuthError("this endpoint needs a bearer token")
-    return web.json_response({"name": actor.name, "role": actor.role}, headers={"Cache-Control": "no-store"})
+    org = actor.organisation
+    body = {"name": actor.name, "role": actor.role, "organisation": actor.organisation_id}
+    if org is not None:
+        body["organisation_name"] = org.name
+        if org.action_types:
+            body["action_types"] = list(org.action_types)
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
 async def ticket(request: web.Request) -> web.Response:
@@ -155,7 +161,7 @@ async def ticket(request: web.Request) -> web.Response:
 
     actor = await require(request, (DISPATCHER, OPERATOR))
     action_id = request.match_info["id"]
-    await request.app[HUB].actions.get(action_id)
+    await request.app[HUB].actions.get(action_id, actor)
     value, expires_at = request.app[SIGNER].issue(action_id, actor.name, actor.role)
     return web.json_response(
         {"ticket": value, "expires_at": expires_at, "events": f"/console/api/actions/{action_id}/events"},

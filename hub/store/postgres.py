@@ -47,6 +47,7 @@ from .app_first import AppFirstQueries
 from .queries import SharedQueries, audit_args, numbered
 from .retention import RetentionQueries
 from .verification import VerificationQueries, erasure_statements
+from .partners import PartnerQueries
 
 log = logging.getLogger("burgerhub.store.postgres")
 
@@ -86,7 +87,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, SharedQueries):
+class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
@@ -97,6 +98,7 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
     )
     #: several processes may use this store at once
     shared = True
+    ACTION_ORGANISATION = "((data::jsonb) ->> 'organisation')"
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10):
         self.dsn = dsn

@@ -28,6 +28,7 @@ from .queries import SharedQueries, audit_args
 from .retention import RetentionQueries
 from .sqlite_participants import SQLiteParticipants
 from .verification import VerificationQueries
+from .partners import PartnerQueries
 from .serving import ServingLock
 from . import (
     URGENCY_RANK,
@@ -51,7 +52,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, SharedQueries):
+class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"

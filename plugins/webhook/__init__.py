@@ -1,4 +1,5 @@
-"""The ``webhook`` channel: every action, as signed JSON or Slack-style text, to the operator's own endpoints.
+"""The ``webhook`` channel: every action, as signed JSON, signed CAP 1.2 or Slack-style text, to the
+operator's own endpoints and partners' systems.
 
 Each configured endpoint is one recipient (its ``name`` is the address), so an action reaches an endpoint
 once, and its closing message reaches every endpoint that got the start. Uses: a bridge that forwards to
@@ -8,6 +9,11 @@ neighbourhood WhatsApp groups, a municipality's own system, Slack, Mattermost or
 HMAC-SHA256, keyed with the endpoint's ``secret``, of ``<X-Burgerhub-Timestamp>.<raw body>``. Signing
 the timestamp lets a receiver refuse old copies (replays); ``delivery.id`` in the body stays the same
 across retries, so it can drop duplicates too. ``slack`` endpoints get ``{"text": ...}``.
+
+``cap`` endpoints get the action's OASIS CAP 1.2 message for that moment of its life (``Alert``,
+``Update``, ``Cancel`` with ``references``; Dutch and English ``info``; no personal data) as
+``application/cap+xml``, signed the same way: a partner's alerting system, such as a neighbouring
+country's for a cross-border action. The document comes from the hub (``context.cap``).
 
 URLs are checked against SSRF: the host is resolved, every address must be public (no loopback,
 private, link-local - which includes cloud metadata - or reserved range), and the request is sent to
@@ -31,7 +37,7 @@ import httpx
 
 from hub import __version__
 from hub.channel import AudienceKind, Channel
-from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
+from hub.errors import DeliveryError, NotFound, PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.hookspecs import hookimpl
 from hub.models import ActionView, Circle, Delivery, Notice, Receipt, Recipient, Rendered
 from hub.retry import parse_retry_after
@@ -151,7 +157,10 @@ class WebhookChannel(Channel):
 
     def render(self, notice: Notice, recipient: Recipient) -> Rendered:
         text = self.context.templates.text(notice, recipient.language)
-        if self.endpoints.get(recipient.address, {}).get("format") == "slack":
+        if self.endpoints.get(recipient.address, {}).get("format") == "cap":
+            # the CAP document is read from the hub when delivered; this says which one
+            payload = {"format": "cap", "action_id": notice.action.id, "version": notice.action.version}
+        elif self.endpoints.get(recipient.address, {}).get("format") == "slack":
             payload = {"text": slack_text(text, [p.url for p in notice.action.photos])}
         else:
             texts = {lang: self.context.templates.text(notice, lang) for lang in ("nl", "en")}
@@ -166,11 +175,18 @@ class WebhookChannel(Channel):
         if endpoint is None:
             error = PermanentDeliveryError("endpoint is no longer configured", code="unknown_endpoint")
             return Receipt.failed(delivery, error)
-        payload = self.render(notice, delivery.recipient).extra["payload"]
-        if endpoint.get("format", "json") == "json":
-            payload = {**payload, "delivery": {"id": delivery.id, "attempt": delivery.attempt}}
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
+        if endpoint.get("format") == "cap":
+            try:
+                body = await self._cap(notice)
+            except DeliveryError as e:
+                return Receipt.failed(delivery, e)
+            headers = {"Content-Type": "application/cap+xml; charset=utf-8"}
+        else:
+            payload = self.render(notice, delivery.recipient).extra["payload"]
+            if endpoint.get("format", "json") == "json":
+                payload = {**payload, "delivery": {"id": delivery.id, "attempt": delivery.attempt}}
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            headers = {"Content-Type": "application/json"}
         if secret := endpoint.get("secret"):
             timestamp = str(int(time.time()))
             headers |= {"X-Burgerhub-Timestamp": timestamp, "X-Burgerhub-Signature": sign(secret, timestamp, body)}
@@ -179,6 +195,14 @@ class WebhookChannel(Channel):
         except DeliveryError as e:
             return Receipt.failed(delivery, e)
         return Receipt.sent(delivery, status=status)
+
+    async def _cap(self, notice: Notice) -> bytes:
+        if self.context.cap is None:
+            raise PermanentDeliveryError("this hub offers no CAP documents to channels", code="no_cap")
+        try:
+            return await self.context.cap.cap_document(notice.action.id, notice.action.version)
+        except NotFound as e:
+            raise PermanentDeliveryError(str(e), code="no_action") from e
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST, following up to three redirects; the final status, or a typed error."""

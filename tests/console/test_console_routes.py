@@ -104,7 +104,7 @@ async def test_me_names_the_token_and_its_role(console):
     async with console() as (_, http, hub):
         assert (await http.get("/console/api/me")).status == 401
         assert (await http.get("/console/api/me", headers={"Authorization": "Bearer nope-nope-nope-nope"})).status == 401
-        assert await (await http.get("/console/api/me", headers=DISPATCH)).json() == {"name": "meldkamer", "role": "dispatcher"}
+        assert await (await http.get("/console/api/me", headers=DISPATCH)).json() == {"name": "meldkamer", "role": "dispatcher", "organisation": "national"}
         assert (await (await http.get("/console/api/me", headers=OPERATE)).json())["role"] == "operator"
         me = person("self", 52.09, 5.11)
         r = await http.post("/v1/participants", json={k: v for k, v in me.items() if k != "id"})

@@ -18,7 +18,8 @@ export function renderNewAction(main, ctx) {
   // -- fields -------------------------------------------------------------------------------
   const typeSel = h("select", { id: "f-type", name: "type", required: true }, [
     h("option", { value: "", i18n: "f.choose" }),
-    ...config.types.map((v) => h("option", { value: v, i18n: `type.${v}` })),
+    // an organisation's people see only the types it may issue
+    ...(me.action_types || config.types).map((v) => h("option", { value: v, i18n: `type.${v}` })),
   ]);
   const urgencyRadios = config.urgencies.map((v, i) =>
     h("label.choice", {}, [
