@@ -52,6 +52,7 @@ from . import (
     ParticipantsVersion,
 )
 from . import migrations, queries
+from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args, numbered
 
 log = logging.getLogger("burgerhub.store.postgres")
@@ -133,7 +134,7 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(SharedQueries):
+class PostgresStore(SharedQueries, EvaluationQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"

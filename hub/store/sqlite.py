@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import Conflict, NotFound
 from . import migrations, queries
 from .checkpoint import Checkpointer
+from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args
 from .sqlite_participants import SQLiteParticipants
 from .serving import ServingLock
@@ -48,7 +49,7 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, SharedQueries):
+class SQLiteStore(SQLiteParticipants, SharedQueries, EvaluationQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"
