@@ -246,8 +246,10 @@ class ActionService:
         now = _now().isoformat()
         new = {**data, "status": ActionStatus.ENDED.value, "result": payload["result"],
                "result_text": payload.get("text"), "ended_at": now, "updated_at": now,
-               "version": data["version"] + 1, "ended_by": actor.name}
-        audit = AuditEntry(actor.name, actor.role, "action.end", action_id, {"result": payload["result"]})
+               "version": data["version"] + 1, "ended_by": actor.name,
+               "solved_by_participants": bool(payload.get("solved_by_participants", False))}
+        audit = AuditEntry(actor.name, actor.role, "action.end", action_id,
+                           {"result": payload["result"], "solved_by_participants": new["solved_by_participants"]})
         closing = await self.hub.store.end_action(new, audit)
         self.hub.engine.remember(to_view(new))
         channels = tuple(data["route"]["channels"])

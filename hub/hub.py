@@ -22,6 +22,7 @@ from .config import Config, ensure_secret
 from .duties import Duties
 from .engine import ChannelRuntime, DeliveryEngine
 from .errors import ConfigError, PluginError
+from .evaluation.keeper import keep_figures
 from .metrics import HubMetrics
 from .models import ActionEvent
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
@@ -73,6 +74,7 @@ class Hub:
         )
         self.started = False
         self._engine_running = False
+        self._keeper: asyncio.Task | None = None
 
     @property
     def audience(self) -> AudienceIndex:
@@ -205,6 +207,8 @@ class Hub:
         await self.registry.follow()
         if engine:
             await self.engine.start()
+            self._keeper = asyncio.create_task(
+                keep_figures(self.store, lambda: self.duties.holds("sweeps")), name="burgerhub-figures")
         self._engine_running = engine
         self.started = True
 
@@ -228,6 +232,10 @@ class Hub:
             self._tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

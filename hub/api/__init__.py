@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, events, participants, system
+from . import actions, evaluation, events, participants, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .keys import HUB
@@ -20,6 +20,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(system.routes)
     app.add_routes(actions.routes)
     app.add_routes(participants.routes)
+    evaluation.install(app)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:

@@ -19,6 +19,7 @@ Definitions (the seeds' figures):
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -200,30 +201,47 @@ def action_figures(data: Mapping[str, Any], figures: Mapping[str, Any], kept: bo
 async def build(store, selection: Selection, *, cells: ParticipantCells | None = None,
                 keep: bool = True) -> Report:
     """The report for ``selection`` from ``store`` (see the module's docs). With ``keep``, the figures
-    of actions that have settled since are kept first, as the hub does every minute."""
+    of actions that have settled since are kept first, as the hub does every minute. The counting
+    runs in a thread: the event loop only waits for the store."""
     t0 = time.perf_counter()
     if keep:
         await store.keep_settled_figures()
     start, end = selection.bounds()
-    actions: list[ActionFigures] = []
+    found = []
     for data, figures in await store.period_actions(start, end):
         kept = figures is not None
         if figures is None:
             figures = await store.action_figures(data["id"])
+        found.append((data, figures, kept))
+    tips = await store.period_tips(start, end)
+    actions = await asyncio.to_thread(_select, selection, found, tips)
+    reach = await store.reach_counts(start, end, [a.id for a in actions] if selection.filtered else None)
+    registered = await store.count_participants()
+    cell_counts = await (cells or ParticipantCells()).get(store)
+    report = await asyncio.to_thread(_assemble, selection, actions, reach, registered, cell_counts)
+    report.took_s = time.perf_counter() - t0
+    return report
+
+
+def _select(selection: Selection, found, tips) -> list[ActionFigures]:
+    actions = []
+    for data, figures, kept in found:
         a = action_figures(data, figures, kept)
         if selection.matches(data, a.municipality):
             actions.append(a)
     by_id = {a.id: a for a in actions}
-    for action_id, channel, n, first_at in await store.period_tips(start, end):
+    for action_id, channel, n, first_at in tips:
         a = by_id.get(action_id)
         if a is None:
             continue
         a.tips[channel or "unknown"] = a.tips.get(channel or "unknown", 0) + n
         t = _seconds_after(a.started, first_at)
         a.first_tip_s = t if a.first_tip_s is None else min(a.first_tip_s, t)
-    reach = await store.reach_counts(start, end, list(by_id) if selection.filtered else None)
-    registered = await store.count_participants()
-    homes = where.count_cells(await (cells or ParticipantCells()).get(store))
+    return actions
+
+
+def _assemble(selection, actions, reach, registered, cell_counts) -> Report:
+    homes = where.count_cells(cell_counts)
     munis = where.municipalities()
     index = {p.name: i for i, p in enumerate(munis)}
     per_muni = np.zeros(len(munis), dtype=np.int64)
@@ -235,7 +253,6 @@ async def build(store, selection: Selection, *, cells: ParticipantCells | None =
                     headline={}, tables=[])
     report.headline = headline(report)
     report.tables = tables(report)
-    report.took_s = time.perf_counter() - t0
     return report
 
 

@@ -23,7 +23,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem}th,td{border-bottom:1px solid #e8ecf0;
 padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f6f8}td.n{text-align:right}
-.note{color:#6b7785;font-size:.85rem}details summary{cursor:pointer;color:#2f6db5}
+.note{color:#6b7785;font-size:.85rem}details summary{cursor:pointer;color:#2f6db5}.wide{overflow-x:auto}
 """
 
 CARDS = (
@@ -56,7 +56,8 @@ def table_html(t: Table, *, limit: int | None = None) -> str:
     )
     more = f'<p class="note">First {limit} of {len(cells)} rows; the CSV export has all.</p>' if limit and len(cells) > limit else ""
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}{note}"
+    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+            f"{more}{note}")
 
 
 def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200) -> str:

@@ -57,7 +57,9 @@ ADD_PHONE_TIP = (
     "INSERT INTO tips (action_id, text, channel, participant_id, sender, photo, photo_type, created_at)"
     " VALUES (?,?,'phone',NULL,NULL,NULL,NULL,?) RETURNING id"
 )
-COUNT_PARTICIPANTS = "SELECT count(*) FROM participants"
+ADD_PHONE_TIP_NOTIFY = (
+    "WITH t AS (" + ADD_PHONE_TIP + ") SELECT id, pg_notify('burgerhub_tips', ? || ' ' || id) FROM t"
+)
 
 
 def _reach_sql(ids_clause: str) -> str:
@@ -192,9 +194,10 @@ class EvaluationQueries:
         return [(int(i), int(j), int(n)) for i, j, n in await self._report_all(sql, (step, step))]
 
     async def add_phone_tip(self, action_id: str, text: str, received_at: float) -> int:
-        """A tip that came in by telephone on the call-back line, logged by a dispatcher."""
-        rows = await self._all(ADD_PHONE_TIP, (action_id, text, received_at)) if self.backend != "sqlite" else None
-        if rows is not None:
+        """A tip that came in by telephone on the call-back line, logged by a dispatcher; dated when
+        the call came in. Other hub processes hear of it as of any tip."""
+        if self.backend != "sqlite":
+            rows = await self._all(ADD_PHONE_TIP_NOTIFY, (action_id, text, received_at, action_id))
             return int(rows[0][0])
 
         def fn(conn):
