@@ -101,9 +101,11 @@ def _choice(rng, table) -> int:
 
 
 def generate(cols: Columns, *, first_month: datetime, months: int, actions_per_month: int,
-             seed: int = 7) -> Iterator[tuple[dict, list[tuple], list[tuple]]]:
+             seed: int = 7, max_reach: int | None = None) -> Iterator[tuple[dict, list[tuple], list[tuple]]]:
     """Per action: its stored data, its ledger rows ``(channel, kind, address, participant_id, status,
-    created_at, updated_at)`` and its tips ``(text, channel, created_at)``."""
+    created_at, updated_at)`` and its tips ``(text, channel, created_at)``. ``max_reach``: at most this
+    many participants per action (a random subset of those in the area), as a dispatcher draws a
+    smaller area where many live."""
     rng = np.random.default_rng(seed)
     points = _PointIndex(cols)
     nl = places.all_places()
@@ -116,10 +118,11 @@ def generate(cols: Columns, *, first_month: datetime, months: int, actions_per_m
         t0, t1 = start.timestamp(), end.timestamp()
         moments = np.sort(rng.uniform(t0, t1, actions_per_month))
         for k, started in enumerate(moments.tolist()):
-            yield _action(rng, cols, points, ids, nl, weights, started, f"act-{m:02d}{k:05d}{seed % 1000:03d}")
+            yield _action(rng, cols, points, ids, nl, weights, started, f"act-{m:02d}{k:05d}{seed % 1000:03d}",
+                          max_reach)
 
 
-def _action(rng, cols, points, ids, nl, weights, started, action_id):
+def _action(rng, cols, points, ids, nl, weights, started, action_id, max_reach=None):
     kind, _, urgency, p_response, p_solved = TYPES[_choice(rng, TYPES)]
     place = nl[int(rng.choice(len(nl), p=weights))]
     lat = round(place.lat + rng.normal(0, 0.012), 5)
@@ -136,6 +139,8 @@ def _action(rng, cols, points, ids, nl, weights, started, action_id):
         area = {"type": "circle", "lat": lat, "lon": lon, "radius_m": radius}
         wanted = ((EMAIL, "email"), (APP, "app"))
     who = points.within(lat, lon, radius)
+    if max_reach is not None and len(who) > max_reach:
+        who = np.sort(rng.choice(who, max_reach, replace=False))
     rows = []
     spread = 30 + 240 * min(1.0, len(who) / 20_000)
     ended = started + float(rng.uniform(20, 90)) * 60

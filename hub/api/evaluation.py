@@ -139,8 +139,10 @@ async def phone_tip(request: web.Request) -> web.Response:
         if received is None or received.tzinfo is None:
             raise ValidationError("received_at", "must be a date and time with its offset (ISO 8601)")
         started = datetime.fromisoformat(action["started_at"])
-        if received < started or received > now + timedelta(minutes=1):
+        # a time typed to the minute may fall in the minute the action started
+        if received < started - timedelta(minutes=1) or received > now + timedelta(minutes=1):
             raise ValidationError("received_at", "must lie between the action's start and now")
+        received = min(max(received, started), now)
     tip_id = await hub.store.add_phone_tip(action_id, text.strip(), received.timestamp())
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "tip.phone", action_id, {"tip": tip_id}))
     hub._tip_arrived(action_id, tip_id)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 from .figures import Report, reach_buckets
-from .tables import SMALL_TEXT, small
+from .tables import SMALL_TEXT as _SMALL, small
 from . import where
 
+SMALL_TEXT = escape(_SMALL)  # in SVG markup
 INK = "#1d2733"
 MUTED = "#6b7785"
 BAR = "#2f6db5"

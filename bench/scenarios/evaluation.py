@@ -1,0 +1,152 @@
+"""The evaluation report over a synthetic history: its time for 1, 3 and 12 months of actions.
+
+The history (:mod:`bench.history`) runs over the national participant set at 4,000 actions a month,
+each reaching at most :data:`MAX_REACH` participants (a random subset of those with an address in its
+area: dispatchers draw smaller areas where many live); it is written month by month into a copy of the
+set's database, as the hub would have written it, with each action's figures kept once settled. After
+1, 3 and 12 months (or as many as are written within :data:`BUILD_BUDGET_S`), the report of the first
+month and the report of every month so far are drawn (``hub.evaluation.build``: every figure, every
+table), ``rounds`` times each. The target: one month's report in at most 2 s, and the time for the whole
+history growing no faster than its rows. On PostgreSQL, when installed, the same with
+:data:`PG_PARTICIPANTS` participants (copying millions of participants into it would take the budget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from datetime import date, datetime, timedelta
+
+from bench import history
+from bench.common import BenchContext, Figure, Scenario
+from bench.dataset import ensure, generate, records
+
+NAME = "evaluation"
+TITLE = "Evaluation report over a synthetic history"
+
+ACTIONS_PER_MONTH = 4_000
+MAX_REACH = 3_000
+MONTH_TARGET_S = 2.0
+BUILD_BUDGET_S = 300.0
+STEPS = (1, 3, 12)
+FIRST = datetime(2026, 1, 1, tzinfo=history.TZ)
+PG_PARTICIPANTS = 300_000
+
+
+def _last_day(months: int) -> date:
+    d = FIRST.date()
+    for _ in range(months):
+        d = (d.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return d - timedelta(days=1)
+
+
+async def _time_reports(store, months: int, rounds: int) -> dict[str, list[float]]:
+    from hub.evaluation import ParticipantCells, Selection, build
+
+    cells = ParticipantCells()  # a fresh count each round: the CLI's case
+    out: dict[str, list[float]] = {"month": [], "all": []}
+    for _ in range(rounds):
+        cells = ParticipantCells()
+        t0 = time.perf_counter()
+        await build(store, Selection(FIRST.date(), _last_day(1)), cells=cells)
+        out["month"].append(time.perf_counter() - t0)
+        cells = ParticipantCells()
+        t0 = time.perf_counter()
+        await build(store, Selection(FIRST.date(), _last_day(months)), cells=cells)
+        out["all"].append(time.perf_counter() - t0)
+    return out
+
+
+async def _backend(ctx: BenchContext, label: str, store, write, cols) -> tuple[list[Figure], dict]:
+    figures, setup = [], {"steps": []}
+    written = 0
+    rows = 0
+    started = time.perf_counter()
+    for months in STEPS:
+        if months > STEPS[0] and time.perf_counter() - started > BUILD_BUDGET_S / 3:
+            ctx.progress.step(f"evaluation[{label}]: building budget spent, stopping at {written} months")
+            break
+        items = history.generate(cols, first_month=(FIRST + timedelta(days=31 * written)).replace(day=1),
+                                 months=months - written, actions_per_month=ACTIONS_PER_MONTH,
+                                 seed=ctx.seed % 1000 + written, max_reach=MAX_REACH)
+        h = await write(items)
+        written = months
+        rows += h.deliveries
+        ctx.progress.step(f"evaluation[{label}]: {months} months written ({rows:,} ledger rows, "
+                          f"{h.seconds:.0f} s for the last {h.actions:,} actions)")
+        times = await _time_reports(store, months, ctx.rounds)
+        setup["steps"].append({"months": months, "actions": months * ACTIONS_PER_MONTH, "ledger_rows": rows})
+        figures.append(Figure(f"{label}: report of one month, {months} months stored", "s", times["month"],
+                              MONTH_TARGET_S if months == 1 else None,
+                              note=f"{ACTIONS_PER_MONTH:,} actions; {rows:,} ledger rows stored"))
+        figures.append(Figure(f"{label}: report of all {months} months", "s", times["all"],
+                              note=f"{months * ACTIONS_PER_MONTH:,} actions, {rows:,} ledger rows"))
+    return figures, setup
+
+
+async def run(ctx: BenchContext) -> Scenario:
+    from hub.store.sqlite import SQLiteStore
+
+    ds = ensure(ctx.participants, ctx.seed, work=ctx.work, progress=ctx.progress)
+    cols = generate(ctx.participants, ctx.seed)
+    scratch = ctx.work / "evaluation"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    db = scratch / "burgerhub.sqlite3"
+    ctx.progress.step("evaluation: copying the participant set")
+    shutil.copyfile(ds.database, db)
+    store = SQLiteStore(db)
+    await store.open()
+    try:
+        figures, setup = await _backend(
+            ctx, "sqlite", store, lambda items: asyncio.to_thread(history.write_sqlite, db, items), cols)
+    finally:
+        await store.close()
+    setup = {"participants": ctx.participants, "actions_per_month": ACTIONS_PER_MONTH, "max_reach": MAX_REACH,
+             "sqlite": setup}
+    pg = await _postgres(ctx, scratch)
+    if pg is not None:
+        figures += pg[0]
+        setup["postgresql"] = pg[1]
+    shutil.rmtree(scratch, ignore_errors=True)
+    return Scenario(NAME, TITLE, figures=figures, setup=setup)
+
+
+async def _postgres(ctx: BenchContext, scratch) -> tuple[list[Figure], dict] | None:
+    from hub.store.pgserver import PostgresNotFound, PrivatePostgres
+    from hub.store.postgres import PostgresStore
+
+    try:
+        server = PrivatePostgres().start()
+    except PostgresNotFound as e:
+        ctx.progress.step(f"evaluation: PostgreSQL not installed ({e}): skipped")
+        return None
+    try:
+        dsn = server.create_database("evaluation")
+        n = min(ctx.participants, PG_PARTICIPANTS)
+        cols = generate(n, ctx.seed)
+        store = PostgresStore(dsn)
+        await store.open()
+        try:
+            import asyncpg
+
+            conn = await asyncpg.connect(dsn)
+            try:
+                now = time.time()
+                for a in range(0, n, 50_000):
+                    await conn.copy_records_to_table(
+                        "participants", columns=("id", "data", "created_at", "updated_at"),
+                        records=[(pid, text, now, now) for pid, text in records(cols, a, min(n, a + 50_000))])
+            finally:
+                await conn.close()
+            ctx.progress.step(f"evaluation[postgresql]: {n:,} participants copied")
+            figures, setup = await _backend(ctx, "postgresql", store,
+                                            lambda items: history.write_postgres(dsn, items), cols)
+            setup["participants"] = n
+            return figures, setup
+        finally:
+            await store.close()
+    finally:
+        server.stop()
