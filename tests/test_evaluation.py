@@ -298,6 +298,11 @@ def test_cli_report_writes_html_and_csv(tmp_path, participants):
     assert out.read_text().startswith("<!doctype html>")
     assert {p.name for p in (tmp_path / "csv").iterdir()} >= {"summary.csv", "reach.csv", "municipalities.csv",
                                                               "actions.csv", "tips.csv", "channels.csv"}
+    pytest.importorskip("weasyprint")
+    result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-01", "--to", "2026-01-31",
+                                 "--type", "burglary", "--out", str(out), "--pdf", str(tmp_path / "report.pdf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
     result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-31", "--to", "2026-01-01"])
     assert result.exit_code != 0 and "--from" in result.output
     result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-01", "--to", "2026-01-31",

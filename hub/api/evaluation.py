@@ -20,6 +20,7 @@ from ..evaluation import ParticipantCells, Selection, build
 from ..evaluation.charts import charts
 from ..evaluation.html import render
 from ..models import ActionType, Urgency
+from ..schemas import validate
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
 from .errors import read_json
@@ -115,14 +116,8 @@ async def report_html(request: web.Request) -> web.Response:
 async def phone_tip(request: web.Request) -> web.Response:
     actor = await require(request, (DISPATCHER,))
     payload = await read_json(request)
-    if not isinstance(payload, dict):
-        raise ValidationError("body", "must be a JSON object")
-    unknown = set(payload) - {"text", "received_at"}
-    if unknown:
-        raise ValidationError(sorted(unknown)[0], "unknown field")
+    validate("tip.phone", payload)
     text = payload.get("text", PHONE_TIP_TEXT)
-    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
-        raise ValidationError("text", "must be a non-empty string of at most 4000 characters")
     hub = request.app[HUB]
     action_id = request.match_info["id"]
     action = await hub.store.get_action(action_id)
@@ -133,7 +128,7 @@ async def phone_tip(request: web.Request) -> web.Response:
     if payload.get("received_at") is not None:
         raw = payload["received_at"]
         try:
-            received = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+            received = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             received = None
         if received is None or received.tzinfo is None:

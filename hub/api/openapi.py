@@ -39,6 +39,10 @@ OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, int]] 
     ("GET", "/v1/audit"): ("The audit log", ("operator",), None, 200),
     ("POST", "/v1/photos"): ("Upload a photo for an action", ("dispatcher",), "image/jpeg", 201),
     ("GET", "/v1/photos/{name}"): ("A photo attached to an action (public)", (), None, 200),
+    ("POST", "/v1/actions/{id}/phone-tips"): ("Log a tip that came in by telephone on the call-back line", ("dispatcher",), "tip.phone", 201),
+    ("GET", "/v1/evaluation"): ("A period's figures, tables and charts (`?from&to&region&municipality&type&urgency&organisation`)", ("dispatcher", "operator"), None, 200),
+    ("GET", "/v1/evaluation/tables/{name}.csv"): ("One evaluation table as CSV (same query)", ("dispatcher", "operator"), None, 200),
+    ("GET", "/v1/evaluation/report.html"): ("The self-contained HTML evaluation report (same query)", ("dispatcher", "operator"), None, 200),
 }
 
 ERRORS = {

@@ -35,11 +35,13 @@ def _day(ctx, param, value: str | None) -> date | None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True),
               help="HTML file to write (default: burgerhub-report-FROM-TO.html).")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), help="Also write every table as CSV here.")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report as PDF (needs the 'pdf' extra: WeasyPrint).")
 @click.pass_context
-def report(ctx, first, last, region, municipality, action_type, urgency, organisation, out, csv_dir) -> None:
+def report(ctx, first, last, region, municipality, action_type, urgency, organisation, out, csv_dir, pdf) -> None:
     """Write the evaluation report of a period: counts only, never a name, number or address."""
     from ..evaluation import Selection, build
-    from ..evaluation.html import render
+    from ..evaluation.html import render, write_pdf
     from ..store.select import open_store
 
     if first > last:
@@ -66,7 +68,10 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
 
     result = run(go())
     path = Path(out or f"burgerhub-report-{first.isoformat()}-{last.isoformat()}.html")
-    path.write_text(render(result, network=config.network_name), encoding="utf-8")
+    page = render(result, network=config.network_name)
+    path.write_text(page, encoding="utf-8")
+    if pdf:
+        write_pdf(page, pdf)
     if csv_dir:
         folder = Path(csv_dir)
         folder.mkdir(parents=True, exist_ok=True)

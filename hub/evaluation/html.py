@@ -15,6 +15,7 @@ from .figures import TZ, Report
 from .tables import Table
 
 STYLE = """
+@page{size:A4 landscape;margin:12mm}
 body{font-family:system-ui,sans-serif;color:#1d2733;margin:2rem auto;max-width:1100px;padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dfe4ea}
 .meta{color:#6b7785}.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
@@ -23,7 +24,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem}th,td{border-bottom:1px solid #e8ecf0;
 padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f6f8}td.n{text-align:right}
-.note{color:#6b7785;font-size:.85rem}details summary{cursor:pointer;color:#2f6db5}.wide{overflow-x:auto}
+.note{color:#6b7785;font-size:.85rem}details summary{cursor:pointer;color:#2f6db5}.wide{overflow:auto}
 """
 
 CARDS = (
@@ -87,3 +88,15 @@ def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200
         "</body></html>",
     ]
     return "".join(parts)
+
+
+def write_pdf(html: str, path) -> None:
+    """Render the report to PDF with WeasyPrint (HTML and SVG to PDF in Python, no browser); the
+    ``pdf`` extra installs it. Raises :class:`~hub.errors.ConfigError` when it is missing."""
+    try:
+        import weasyprint
+    except ImportError as e:  # an optional dependency: the HTML report works without it
+        from ..errors import ConfigError
+
+        raise ConfigError("a PDF needs WeasyPrint: pip install 'burgerhub[pdf]'") from e
+    weasyprint.HTML(string=html).write_pdf(str(path))
