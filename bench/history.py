@@ -191,8 +191,9 @@ def _stored(data: dict) -> tuple[str, str, str, int, str, float, float]:
     return (data["id"], data["status"], data["urgency"], data["version"], json.dumps(data), created, updated)
 
 
-def write_sqlite(path, items, *, keep: bool = True) -> History:
-    """Write the history into an embedded store's database file."""
+def write_sqlite(path, items, *, keep: bool = True, progress=None) -> History:
+    """Write the history into an embedded store's database file (``progress(actions_written)``
+    is called every 500 actions)."""
     out = History()
     t0 = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -204,16 +205,20 @@ def write_sqlite(path, items, *, keep: bool = True) -> History:
             conn.execute("INSERT INTO actions (id, status, urgency, version, data, created_at, updated_at)"
                          " VALUES (?,?,?,?,?,?,?)", _stored(data))
             rank = 0 if data["urgency"] == "time_critical" else 1
-            conn.executemany(
+            # one statement per action over a JSON array, as the store inserts a fan-out
+            conn.execute(
                 "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id, language,"
-                " urgency_rank, status, attempts, created_at, updated_at) VALUES (?,?,?,0,?,?,'nl',?,?,1,?,?)",
-                [(aid, c, k, a, p, rank, s, ca, ua) for c, k, a, p, s, ca, ua in rows])
+                " urgency_rank, status, attempts, created_at, updated_at)"
+                " SELECT ?, value->>0, value->>1, 0, value->>2, value->>3, 'nl', ?, value->>4, 1, value->>5, value->>6"
+                " FROM json_each(?)", (aid, rank, json.dumps(rows, separators=(",", ":"))))
             conn.executemany("INSERT INTO tips (action_id, text, channel, created_at) VALUES (?,?,?,?)",
                              [(aid, text, ch, at) for text, ch, at in tips])
             out.actions += 1
             out.deliveries += len(rows)
             out.tips += len(tips)
             out.ids.append(aid)
+            if progress and out.actions % 500 == 0:
+                progress(out.actions)
             if keep:
                 figures = _figures(conn, aid)
                 conn.execute("INSERT INTO action_figures (action_id, kept_at, figures) VALUES (?,?,?)",

@@ -251,6 +251,8 @@ async def test_solved_by_participants_phone_tips_and_the_evaluation_api(api):
         assert r.status == 200
         body = await r.json()
         assert body["headline"]["actions"] == 1 and body["headline"]["solved_share"] == 1.0
+        r = await client.get(f"/v1/evaluation?from={today}&to={today}&municipality=Den%20Haag", headers=OPERATE)
+        assert (await r.json())["selection"]["municipality"] == "'s-Gravenhage"
         assert body["headline"]["time_critical_with_response"] == 1
         assert set(body["charts"]) >= {"reach", "map_participation", "map_actions"}
         assert body["charts"]["reach"].startswith("<svg") and "style=" not in body["charts"]["reach"]
@@ -260,7 +262,8 @@ async def test_solved_by_participants_phone_tips_and_the_evaluation_api(api):
         r = await client.get(f"/v1/evaluation/report.html?from={today}&to={today}", headers=DISPATCH)
         assert r.status == 200 and "<svg" in await r.text()
         for query, field in (("from=2026-13-01", "from"), ("from=2026-02-01&to=2026-01-01", "from"),
-                             ("type=theft", "type"), ("urgency=now", "urgency"), ("from=2020-01-01&to=2026-01-01", "from")):
+                             ("type=theft", "type"), ("urgency=now", "urgency"),
+                             ("municipality=Atlantis", "municipality"), ("from=2020-01-01&to=2026-01-01", "from")):
             r = await client.get(f"/v1/evaluation?{query}", headers=DISPATCH)
             assert r.status == 422 and (await r.json())["field"] == field, query
         r = await client.get("/v1/evaluation/tables/nope.csv", headers=DISPATCH)

@@ -101,7 +101,9 @@ async def run(ctx: BenchContext) -> Scenario:
     await store.open()
     try:
         figures, setup = await _backend(
-            ctx, "sqlite", store, lambda items: asyncio.to_thread(history.write_sqlite, db, items), cols)
+            ctx, "sqlite", store,
+            lambda items: asyncio.to_thread(history.write_sqlite, db, items, progress=lambda n: ctx.progress.step(
+                f"evaluation[sqlite]: {n:,} actions written")), cols)
     finally:
         await store.close()
     setup = {"participants": ctx.participants, "actions_per_month": ACTIONS_PER_MONTH, "max_reach": MAX_REACH,

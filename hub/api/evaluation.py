@@ -20,6 +20,7 @@ from ..evaluation import ParticipantCells, Selection, build
 from ..evaluation.charts import charts
 from ..evaluation.html import render
 from ..models import ActionType, Urgency
+from ..places import lookup
 from ..schemas import validate
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
@@ -31,10 +32,12 @@ READERS = (DISPATCHER, OPERATOR)
 CELLS = web.AppKey("evaluation_cells", ParticipantCells)
 MAX_DAYS = 3 * 366
 PHONE_TIP_TEXT = "Telefonische tip (terugbellijn)"
+#: how old the console's count of participants per municipality may be while participants change
+CELLS_MAX_AGE = 3600.0
 
 
 def install(app: web.Application) -> None:
-    app[CELLS] = ParticipantCells()
+    app[CELLS] = ParticipantCells(max_age=CELLS_MAX_AGE)
     app.add_routes(routes)
 
 
@@ -68,13 +71,19 @@ def selection_from(query) -> Selection:
         if len(value) > 200:
             raise ValidationError(key, "at most 200 characters")
         values[key] = value or None
+    if values["municipality"]:
+        place = lookup(values["municipality"])
+        if place is None or place.kind != "municipality":
+            raise ValidationError("municipality", f"unknown municipality {values['municipality']!r}")
+        values["municipality"] = place.name
     return Selection(first, last, type=kind, urgency=urgency, **values)
 
 
 async def _report(request: web.Request):
     await require(request, READERS)
     selection = selection_from(request.query)
-    return await build(request.app[HUB].store, selection, cells=request.app[CELLS])
+    # the hub keeps settled actions' figures every minute; a request only reads
+    return await build(request.app[HUB].store, selection, cells=request.app[CELLS], keep=False)
 
 
 @routes.get("/v1/evaluation")

@@ -159,18 +159,25 @@ class Report:
 
 
 class ParticipantCells:
-    """Where participants live, counted on the municipality grid; kept while the participants'
-    generation is unchanged (one hub's console asks often, the participants change rarely)."""
+    """Where participants live, counted on the municipality grid from every participant record.
 
-    def __init__(self) -> None:
+    Counting reads every record (seconds for millions), so a hub keeps the count: it is counted again
+    when the participants have changed and the count is older than ``max_age`` seconds (participation
+    per municipality moves slowly; a report says how old its count is)."""
+
+    def __init__(self, max_age: float = 0.0) -> None:
+        self.max_age = max_age
         self._version = None
         self._cells: list[tuple[int, int, int]] = []
+        self.counted_at: float | None = None
 
     async def get(self, store) -> list[tuple[int, int, int]]:
         version = await store.participants_version()
-        if version != self._version:
+        fresh = self.counted_at is not None and time.time() - self.counted_at < self.max_age
+        if version != self._version and not fresh:
             self._cells = await store.participant_cells(where.STEP)
             self._version = version
+            self.counted_at = time.time()
         return self._cells
 
 
