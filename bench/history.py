@@ -199,6 +199,8 @@ def write_sqlite(path, items, *, keep: bool = True, progress=None) -> History:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous=OFF")
+        # the ledger's indexes take random keys (addresses, participant ids): keep their pages cached
+        conn.execute("PRAGMA cache_size=-2000000")
         conn.execute("BEGIN")
         for data, rows, tips in items:
             aid = data["id"]
