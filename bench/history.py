@@ -285,3 +285,53 @@ async def write_postgres(dsn: str, items, *, keep: bool = True) -> History:
         await conn.close()
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build a hub data folder holding the national set and a synthetic history, for ``burgerhub report``."""
+    import argparse
+    import asyncio
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from bench.common import WORK, Progress
+    from bench.dataset import DATABASE, ensure, generate as generate_set
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--participants", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--actions-per-month", type=int, default=4_000)
+    parser.add_argument("--max-reach", type=int, default=None,
+                        help="at most this many participants per action (default: a thirtieth of a percent of the set)")
+    parser.add_argument("--first-month", default="2026-01")
+    parser.add_argument("--out", type=Path, required=True, help="the hub data folder to write")
+    args = parser.parse_args(argv)
+    progress = Progress()
+    ds = ensure(args.participants, args.seed, work=WORK, progress=progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    db = args.out / DATABASE
+    if db.exists():
+        sys.exit(f"{db} exists: choose an empty folder")
+    shutil.copyfile(ds.database, db)
+
+    async def migrate():
+        from hub.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(db)
+        await store.open()
+        await store.close()
+
+    asyncio.run(migrate())
+    cols = generate_set(args.participants, args.seed)
+    year, month = (int(x) for x in args.first_month.split("-"))
+    reach = args.max_reach or max(10, args.participants // 3000)
+    items = generate(cols, first_month=datetime(year, month, 1, tzinfo=TZ), months=args.months,
+                     actions_per_month=args.actions_per_month, seed=args.seed % 1000, max_reach=reach)
+    h = write_sqlite(db, items, progress=lambda n: progress.step(f"{n:,} actions written"))
+    print(f"{db}: {h.actions:,} actions, {h.deliveries:,} ledger rows, {h.tips:,} tips in {h.seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
