@@ -138,6 +138,11 @@ async def test_the_report_counts_what_the_raw_rows_hold(filled):
             if row["kind"] == "start":
                 for status in ("delivered", "sent", "failed", "skipped"):
                     assert row[status] == want["starts"][(row["channel"], status)], (row["channel"], status)
+        per_action = Counter()
+        for row in report.table("action_messages").rows:
+            per_action[(row["kind"], row["delivered"] > 0)] += row["delivered"]
+        assert sum(v for (k, _), v in per_action.items() if k == "start") == sum(
+            n for (c, s), n in want["starts"].items() if s == "delivered")
         for a in report.actions:
             if a.id in want["first_start"]:
                 assert a.first_start_s == pytest.approx(want["first_start"][a.id])
@@ -300,7 +305,8 @@ def test_cli_report_writes_html_and_csv(tmp_path, participants):
     assert "30 actions" in result.output
     assert out.read_text().startswith("<!doctype html>")
     assert {p.name for p in (tmp_path / "csv").iterdir()} >= {"summary.csv", "reach.csv", "municipalities.csv",
-                                                              "actions.csv", "tips.csv", "channels.csv"}
+                                                              "actions.csv", "tips.csv", "channels.csv",
+                                                              "action_messages.csv"}
     pytest.importorskip("weasyprint")
     result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-01", "--to", "2026-01-31",
                                  "--type", "burglary", "--out", str(out), "--pdf", str(tmp_path / "report.pdf")])

@@ -20,6 +20,7 @@ Definitions (the seeds' figures):
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import numpy as np
 
 from .. import places
 from ..geo import center_of
-from ..models import ActionType, Result, Urgency, action_from_dict
+from ..models import ActionType, Polygon, Result, Urgency
 from . import where
 from .tables import COUNT, PEOPLE, RATE, SECONDS, SHARE, TEXT, Column, Table
 
@@ -142,6 +143,8 @@ class Report:
     headline: dict[str, Any]
     tables: list[Table]
     took_s: float = 0.0
+    #: seconds per step of :func:`build` (keep, actions, tips, select, reach, participants, tables)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def table(self, name: str) -> Table:
         for t in self.tables:
@@ -149,12 +152,13 @@ class Report:
                 return t
         raise KeyError(name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """As JSON data; each table's first ``limit`` rows (the CSV export has them all)."""
         return {
             "selection": self.selection.to_dict(),
             "generated_at": self.generated_at,
             "headline": self.headline,
-            "tables": [t.to_dict() for t in self.tables],
+            "tables": [t.to_dict(limit) for t in self.tables],
         }
 
 
@@ -189,14 +193,12 @@ def _started(data: Mapping[str, Any]) -> float:
     return datetime.fromisoformat(data["started_at"]).timestamp()
 
 
-def action_figures(data: Mapping[str, Any], figures: Mapping[str, Any], kept: bool) -> ActionFigures:
-    view = action_from_dict(data)
-    lat, lon = center_of(view.area)
-    place = where.municipality_at(lat, lon)
+def action_figures(data: Mapping[str, Any], figures: Mapping[str, Any], kept: bool,
+                   municipality: str | None) -> ActionFigures:
     started = _started(data)
     return ActionFigures(
         id=data["id"], started=started, type=data["type"], urgency=data["urgency"], region=data.get("region"),
-        municipality=place.name if place else None, status=data["status"], result=data.get("result"),
+        municipality=municipality, status=data["status"], result=data.get("result"),
         solved=bool(data.get("solved_by_participants")), channels=figures["channels"],
         targeted=figures["participants"]["targeted"], reached=figures["participants"]["reached"],
         first_start_s=_seconds_after(started, figures.get("first_start_at")),
@@ -205,37 +207,59 @@ def action_figures(data: Mapping[str, Any], figures: Mapping[str, Any], kept: bo
     )
 
 
+def _centre(area: Mapping[str, Any]) -> tuple[float, float]:
+    if (area.get("type") or area.get("kind")) == "circle":
+        return float(area["lat"]), float(area["lon"])
+    return center_of(Polygon(points=tuple((float(p[0]), float(p[1])) for p in area["points"])))
+
+
 async def build(store, selection: Selection, *, cells: ParticipantCells | None = None,
                 keep: bool = True) -> Report:
     """The report for ``selection`` from ``store`` (see the module's docs). With ``keep``, the figures
     of actions that have settled since are kept first, as the hub does every minute. The counting
     runs in a thread: the event loop only waits for the store."""
     t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        timings[name] = time.perf_counter() - t0 - sum(timings.values())
+
     if keep:
         await store.keep_settled_figures()
+    lap("keep")
     start, end = selection.bounds()
     found = []
-    for data, figures in await store.period_actions(start, end):
-        kept = figures is not None
+    for action_id, data, figures in await store.period_actions(start, end):
         if figures is None:
-            figures = await store.action_figures(data["id"])
-        found.append((data, figures, kept))
+            figures = await store.action_figures(action_id)
+        found.append((data, figures))
+    lap("actions")
     tips = await store.period_tips(start, end)
+    lap("tips")
     actions = await asyncio.to_thread(_select, selection, found, tips)
+    lap("select")
     reach = await store.reach_counts(start, end, [a.id for a in actions] if selection.filtered else None)
+    lap("reach")
     registered = await store.count_participants()
     cell_counts = await (cells or ParticipantCells()).get(store)
+    lap("participants")
     report = await asyncio.to_thread(_assemble, selection, actions, reach, registered, cell_counts)
+    lap("tables")
     report.took_s = time.perf_counter() - t0
+    report.timings = timings
     return report
 
 
 def _select(selection: Selection, found, tips) -> list[ActionFigures]:
+    datas = [json.loads(d) for d, _ in found]
+    figures = [(json.loads(f), True) if isinstance(f, str) else (f, False) for _, f in found]
+    centres = np.array([_centre(d["area"]) for d in datas], dtype=np.float64).reshape(-1, 2)
+    places_of = where.municipalities_at(centres[:, 0], centres[:, 1])
     actions = []
-    for data, figures, kept in found:
-        a = action_figures(data, figures, kept)
-        if selection.matches(data, a.municipality):
-            actions.append(a)
+    for data, (fig, kept), place in zip(datas, figures, places_of):
+        name = place.name if place else None
+        if selection.matches(data, name):
+            actions.append(action_figures(data, fig, kept, name))
     by_id = {a.id: a for a in actions}
     for action_id, channel, n, first_at in tips:
         a = by_id.get(action_id)
@@ -337,7 +361,31 @@ def _median_reach(dist: Sequence[tuple[int, int]]) -> float | None:
 
 def tables(r: Report) -> list[Table]:
     return [summary_table(r), results_table(r), channels_table(r), tips_table(r), reach_table(r),
-            municipalities_table(r), actions_table(r)]
+            municipalities_table(r), actions_table(r), action_messages_table(r)]
+
+
+def action_messages_table(r: Report) -> Table:
+    """Per action, channel and message kind: the ledger's counts per outcome."""
+    statuses = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "skipped")
+    cols = (Column("id", "Action"), Column("channel", "Channel"), Column("kind", "Message"),
+            Column("targeted", "Targeted", PEOPLE)) + tuple(Column(s, s.capitalize(), PEOPLE) for s in statuses) + (
+        Column("delivered_share", "Delivered share (of sent)", SHARE, of="targeted"),)
+    order = {"start": 0, "update": 1, "end": 2}
+
+    def build() -> list[dict[str, Any]]:
+        rows = []
+        for a in r.actions:
+            for channel in sorted(a.channels):
+                for kind in sorted(a.channels[channel], key=lambda k: order.get(k, 9)):
+                    counts = a.channels[channel][kind]
+                    reached = sum(counts.get(s, 0) for s in REACHED)
+                    row = {"id": a.id, "channel": channel, "kind": kind, "targeted": sum(counts.values()),
+                           "delivered_share": _share(counts.get("delivered", 0), reached)}
+                    row.update({s: counts.get(s, 0) for s in statuses})
+                    rows.append(row)
+        return rows
+
+    return Table("action_messages", "Per action, channel and message kind", cols, build=build)
 
 
 def summary_table(r: Report) -> Table:
@@ -513,17 +561,19 @@ def actions_table(r: Report) -> Table:
         Column("first_tip", "Time to first tip", SECONDS),
         Column("channels", "Start messages per channel", TEXT),
     )
-    t = Table("actions", "Per action", cols)
     from .tables import cell
 
-    for a in r.actions:
+    def build() -> list[dict[str, Any]]:
+        return [_action_row(a) for a in r.actions]
+
+    def _action_row(a: ActionFigures) -> dict[str, Any]:
         targeted, reached, delivered = a.start_counts()
         closing = sum(sum(k.get("end", {}).get(s, 0) for s in REACHED) for k in a.channels.values())
         per_channel = "; ".join(
             f"{ch} {cell(sum(k.get('start', {}).values()), Column('n', '', PEOPLE))}"
             for ch, k in sorted(a.channels.items()) if k.get("start")
         )
-        t.rows.append({
+        return {
             "id": a.id, "started": datetime.fromtimestamp(a.started, TZ).strftime("%Y-%m-%d %H:%M"),
             "type": a.type, "urgency": a.urgency, "region": a.region or "", "municipality": a.municipality or "",
             "result": a.result or a.status, "solved_by_participants": "yes" if a.solved else "no",
@@ -534,8 +584,9 @@ def actions_table(r: Report) -> Table:
             "tips": sum(a.tips.values()),
             "tips_by_channel": "; ".join(f"{c} {cell(n, Column('n', '', PEOPLE))}" for c, n in sorted(a.tips.items())),
             "first_tip": a.first_tip_s, "channels": per_channel,
-        })
-    return t
+        }
+
+    return Table("actions", "Per action", cols, build=build)
 
 
 __all__ = ["ActionFigures", "ParticipantCells", "Report", "Selection", "build"]

@@ -48,14 +48,14 @@ def _card(value, fmt: str) -> str:
 def table_html(t: Table, *, limit: int | None = None) -> str:
     head = "".join(f"<th>{escape(c.label)}</th>" for c in t.columns)
     numeric = [c.kind not in ("text",) for c in t.columns]
-    cells = t.cells()
-    shown = cells if limit is None else cells[:limit]
+    shown = t.cells(limit)
+    total = len(t.rows)
     rows = "".join(
         "<tr>" + "".join(f'<td class="n">{escape(v)}</td>' if num else f"<td>{escape(v)}</td>"
                          for v, num in zip(row, numeric)) + "</tr>"
         for row in shown
     )
-    more = f'<p class="note">First {limit} of {len(cells)} rows; the CSV export has all.</p>' if limit and len(cells) > limit else ""
+    more = f'<p class="note">First {limit} of {total} rows; the CSV export has all.</p>' if limit and total > limit else ""
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
     return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
             f"{more}{note}")

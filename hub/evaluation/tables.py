@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 SMALL = 5
 SMALL_TEXT = "< 5"
@@ -35,17 +35,28 @@ class Column:
     of: str | None = None
 
 
-@dataclass
 class Table:
-    name: str
-    title: str
-    columns: Sequence[Column]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    note: str = ""
+    """A report table. ``rows`` may be given, or built on first use by ``build`` (a year's per-action
+    tables hold hundreds of thousands of rows; a view that shows none of them does not build them)."""
 
-    def cells(self) -> list[list[str]]:
-        """Every row as printable cells (small counts of people hidden)."""
-        return [[cell(row.get(c.key), c, row) for c in self.columns] for row in self.rows]
+    def __init__(self, name: str, title: str, columns: Sequence[Column], rows: list[dict[str, Any]] | None = None,
+                 note: str = "", build: Callable[[], list[dict[str, Any]]] | None = None):
+        self.name, self.title, self.columns, self.note = name, title, tuple(columns), note
+        self._rows = rows
+        self._build = build if rows is None else None
+        if rows is None and build is None:
+            self._rows = []
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = self._build() if self._build else []
+        return self._rows
+
+    def cells(self, limit: int | None = None) -> list[list[str]]:
+        """Every row (or the first ``limit``) as printable cells (small counts of people hidden)."""
+        rows = self.rows if limit is None else self.rows[:limit]
+        return [[cell(row.get(c.key), c, row) for c in self.columns] for row in rows]
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -54,13 +65,14 @@ class Table:
         writer.writerows(self.cells())
         return out.getvalue()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         return {
             "name": self.name,
             "title": self.title,
             "note": self.note,
             "columns": [{"key": c.key, "label": c.label, "kind": c.kind} for c in self.columns],
-            "rows": self.cells(),
+            "rows": self.cells(limit),
+            "total_rows": len(self.rows),
         }
 
 

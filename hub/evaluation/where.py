@@ -81,6 +81,14 @@ def municipality_at(lat: float, lon: float) -> places.Place | None:
     return r.municipalities[k] if k >= 0 else None
 
 
+def municipalities_at(lats: np.ndarray, lons: np.ndarray) -> list[places.Place | None]:
+    """:func:`municipality_at` for many points at once."""
+    r = _refs()
+    if not len(lats):
+        return []
+    return [r.municipalities[k] if k >= 0 else None for k in _nearest(lats, lons, r.lat, r.lon, r.index).tolist()]
+
+
 def count_cells(cells: list[tuple[int, int, int]], step: float = STEP) -> np.ndarray:
     """Per municipality (in :func:`municipalities` order), the sum of counts of grid cells
     ``(round(lat / step), round(lon / step), count)``; cells outside the grid or abroad count for none."""

@@ -46,7 +46,7 @@ KEEP_FIGURES = (
     "INSERT INTO action_figures (action_id, kept_at, figures) VALUES (?,?,?) ON CONFLICT (action_id) DO NOTHING"
 )
 PERIOD_ACTIONS = (
-    "SELECT a.data, f.figures FROM actions a LEFT JOIN action_figures f ON f.action_id=a.id"
+    "SELECT a.id, a.data, f.figures FROM actions a LEFT JOIN action_figures f ON f.action_id=a.id"
     " WHERE a.created_at>=? AND a.created_at<? ORDER BY a.created_at, a.id"
 )
 PERIOD_TIPS = (
@@ -163,10 +163,10 @@ class EvaluationQueries:
                 return kept
 
     # -- a period --------------------------------------------------------------------------------
-    async def period_actions(self, start: float, end: float) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-        """Every action started in ``[start, end)`` with its kept figures (``None`` until settled)."""
-        rows = await self._report_all(PERIOD_ACTIONS, (start, end))
-        return [(json.loads(data), json.loads(figures) if figures else None) for data, figures in rows]
+    async def period_actions(self, start: float, end: float) -> list[tuple[str, str, str | None]]:
+        """``(id, data, figures)`` as stored (JSON texts) of every action started in ``[start, end)``;
+        ``figures`` is ``None`` until the action has settled. Parsing is left to the caller's thread."""
+        return [(i, d, f) for i, d, f in await self._report_all(PERIOD_ACTIONS, (start, end))]
 
     async def period_tips(self, start: float, end: float) -> list[tuple[str, str, int, float]]:
         """``(action_id, channel, tips, first_at)`` for the actions started in ``[start, end)``."""

@@ -50,7 +50,7 @@ async def test_the_evaluation_page_shows_the_figures_charts_and_map(
             await expect(cards.nth(1)).to_contain_text("%")
             await expect(page.locator(".eval-charts svg")).to_have_count(7)
             await expect(page.locator(".eval-charts svg circle").first).to_be_attached()
-            await expect(page.locator(".eval-table")).to_have_count(7)
+            await expect(page.locator(".eval-table")).to_have_count(8)
             async with page.expect_download() as info:
                 await page.locator(".eval-table").nth(4).get_by_role("button", name="CSV").click()
             download = await info.value
