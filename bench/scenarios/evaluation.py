@@ -1,8 +1,10 @@
 """The evaluation report over a synthetic history: its time for 1, 3 and 12 months of actions.
 
 The history (:mod:`bench.history`) runs over the national participant set at 4,000 actions a month,
-each reaching at most :data:`MAX_REACH` participants (a random subset of those with an address in its
-area: dispatchers draw smaller areas where many live); it is written month by month into a copy of the
+each reaching at most :data:`MAX_REACH` participants of a national set of 3 million (a random subset of
+those with an address in its area: dispatchers draw smaller areas where many live), scaled with the
+set's size, so a participant is reached about as often at any size: some 2.8 million start messages a
+month at full size, against Burgernet's 22.5 million SMS a year. It is written month by month into a copy of the
 set's database, as the hub would have written it, with each action's figures kept once settled. After
 1, 3 and 12 months (as many as build within :data:`BUILD_BUDGET_S`, extrapolated from the months so far), the report of the first
 month and the report of every month so far are drawn (``hub.evaluation.build``: every figure, every
@@ -27,7 +29,8 @@ NAME = "evaluation"
 TITLE = "Evaluation report over a synthetic history"
 
 ACTIONS_PER_MONTH = 4_000
-MAX_REACH = 3_000
+MAX_REACH = 1_000
+NATIONAL = 3_000_000
 MONTH_TARGET_S = 2.0
 BUILD_BUDGET_S = 600.0
 STEPS = (1, 3, 12)
@@ -40,6 +43,11 @@ def _last_day(months: int) -> date:
     for _ in range(months):
         d = (d.replace(day=1) + timedelta(days=32)).replace(day=1)
     return d - timedelta(days=1)
+
+
+def max_reach(cols) -> int:
+    """:data:`MAX_REACH` scaled to the participant set's size (at least 10)."""
+    return max(10, round(MAX_REACH * len(cols) / NATIONAL))
 
 
 async def _time_reports(store, months: int, rounds: int) -> dict[str, list[float]]:
@@ -73,7 +81,7 @@ async def _backend(ctx: BenchContext, label: str, store, write, cols, *, actions
             break
         items = history.generate(cols, first_month=(FIRST + timedelta(days=31 * written)).replace(day=1),
                                  months=months - written, actions_per_month=actions_per_month,
-                                 seed=ctx.seed % 1000 + written, max_reach=MAX_REACH)
+                                 seed=ctx.seed % 1000 + written, max_reach=max_reach(cols))
         t0 = time.perf_counter()
         h = await write(items)
         building += time.perf_counter() - t0
@@ -115,7 +123,7 @@ async def run(ctx: BenchContext, *, actions_per_month: int = ACTIONS_PER_MONTH, 
             actions_per_month=actions_per_month, steps=steps)
     finally:
         await store.close()
-    setup = {"participants": ctx.participants, "actions_per_month": actions_per_month, "max_reach": MAX_REACH,
+    setup = {"participants": ctx.participants, "actions_per_month": actions_per_month, "max_reach": max_reach(cols),
              "sqlite": setup}
     pg = await _postgres(ctx, actions_per_month, steps) if postgres else None
     if pg is not None:
