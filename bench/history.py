@@ -36,13 +36,13 @@ TZ = ZoneInfo("Europe/Amsterdam")
 
 # type, share, urgency, response probability, solved-thanks-to-participants probability (given a response)
 TYPES = (
-    ("burglary", 0.22, "time_critical", 0.45, 0.17),
+    ("burglary", 0.22, "time_critical", 0.45, 0.24),
     ("missing_person", 0.14, "time_critical", 0.62, 0.23),
-    ("robbery", 0.08, "time_critical", 0.50, 0.20),
-    ("shoplifting", 0.14, "time_critical", 0.40, 0.18),
-    ("suspicious_vehicle", 0.10, "time_critical", 0.45, 0.20),
-    ("hit_and_run", 0.07, "time_critical", 0.50, 0.20),
-    ("neighbourhood_inquiry", 0.20, "non_urgent", 0.15, 0.05),
+    ("robbery", 0.08, "time_critical", 0.50, 0.28),
+    ("shoplifting", 0.14, "time_critical", 0.40, 0.26),
+    ("suspicious_vehicle", 0.10, "time_critical", 0.45, 0.28),
+    ("hit_and_run", 0.07, "time_critical", 0.50, 0.28),
+    ("neighbourhood_inquiry", 0.20, "non_urgent", 0.15, 0.08),
     ("prevention", 0.05, "non_urgent", 0.0, 0.0),
 )
 TRANSPORT = (("on_foot", 0.45), ("bicycle", 0.25), ("scooter", 0.10), ("car", 0.20))
@@ -180,6 +180,8 @@ def _action(rng, cols, points, ids, nl, weights, started, action_id, max_reach=N
         "solved_by_participants": solved, "version": 2, "started_at": iso(started), "updated_at": iso(ended),
         "ended_at": iso(ended), "expires_at": iso(started + 4 * 3600), "started_by": "synthetic",
         "route": {"routes": [], "channels": [c for _, c in wanted], "bypass_quiet_hours": False},
+        "audience": {"channels": {c: {"targeted": sum(1 for r in rows if r[0] == c and r[1] == "start")}
+                                  for _, c in wanted}},
         "_created_at": started, "_updated_at": ended,
     }
     return data, rows, tips
