@@ -279,6 +279,10 @@ def _assemble(selection, actions, reach, registered, cell_counts) -> Report:
     for a in actions:
         if a.municipality in index:
             per_muni[index[a.municipality]] += 1
+    if selection.municipality or selection.region in places.PROVINCES:
+        # participants of the selected area only (those living there), for the never-reached count
+        scope = in_scope(selection)
+        registered = int(sum(int(n) for p, n in zip(munis, homes.tolist()) if scope(p)))
     report = Report(selection=selection, generated_at=time.time(), actions=actions, reach=reach,
                     registered=registered, municipality_actions=per_muni, municipality_participants=homes,
                     headline={}, tables=[])
@@ -516,7 +520,8 @@ def reach_table(r: Report) -> Table:
     total = max(1, r.registered, sum(r.reach.values()))
     for label, c in reach_buckets(r):
         t.rows.append({"times_reached": label, "participants": c, "share": c / total})
-    t.note = "0: registered now and not reached by a start message of the selected actions."
+    t.note = ("0: registered now (living in the selected province or municipality, if one is selected) and "
+              "not reached by a start message of the selected actions.")
     return t
 
 
