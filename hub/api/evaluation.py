@@ -122,7 +122,9 @@ async def report_html(request: web.Request) -> web.Response:
     return web.Response(text=page,
                         content_type="text/html", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                                 "Cache-Control": "no-store"})
+                                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                 # the report needs its own inline styles and nothing else
+                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
 @routes.post("/v1/actions/{id}/phone-tips")
