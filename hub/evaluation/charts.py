@@ -59,7 +59,7 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool 
     return _svg(width, height, body, title)
 
 
-def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 640, height: int = 240) -> str:
+def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, height: int = 240) -> str:
     """Vertical columns of counts of people (a distribution); small counts drawn as "< 5" stubs."""
     n = max(1, len(items))
     left, bottom, top_pad = 50, 40, 30
@@ -79,8 +79,9 @@ def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 640, h
         body.append(f'<rect x="{x + 2:.1f}" y="{height - bottom - h:.1f}" width="{max(1.0, col_w - 4):.1f}"'
                     f' height="{h:.1f}" fill="{BAR}"><title>{escape(label)}: '
                     f'{SMALL_TEXT if small(c) else c}</title></rect>')
+        size = 10 if len(label) <= 3 else 8
         body.append(f'<text x="{x + col_w / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" fill="{INK}"'
-                    f' font-size="10">{escape(label)}</text>')
+                    f' font-size="{size}">{escape(label)}</text>')
         if small(c):
             body.append(f'<text x="{x + col_w / 2:.1f}" y="{height - bottom - 6}" text-anchor="middle"'
                         f' fill="{MUTED}" font-size="9">{SMALL_TEXT}</text>')

@@ -39,8 +39,8 @@ from .tables import COUNT, PEOPLE, RATE, SECONDS, SHARE, TEXT, Column, Table
 TZ = ZoneInfo("Europe/Amsterdam")
 REACHED = ("sending", "sent", "delivered")
 #: times-reached buckets: exact up to this many, then ranges
-EXACT_REACH = 15
-REACH_RANGES = ((16, 20), (21, 30), (31, 50), (51, None))
+EXACT_REACH = 30
+REACH_RANGES = ((31, 50), (51, 100), (101, None))
 
 
 @dataclass(frozen=True)
@@ -506,7 +506,7 @@ def _bucket(n: int) -> str:
 
 
 def reach_buckets(r: Report) -> list[tuple[str, int]]:
-    """``(times reached, participants)`` in the report's buckets: exact to 15, then ranges."""
+    """``(times reached, participants)`` in the report's buckets: exact to 30, then ranges."""
     out: dict[str, int] = {}
     for n, c in reach_distribution(r.reach, r.registered):
         out[_bucket(n)] = out.get(_bucket(n), 0) + c
