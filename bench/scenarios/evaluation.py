@@ -54,17 +54,14 @@ async def _time_reports(store, months: int, rounds: int) -> dict[str, list[float
     from hub.evaluation import ParticipantCells, Selection, build, where
 
     where.municipalities()  # the municipality grid, built once per process (about 0.5 s)
-    cells = ParticipantCells()  # a fresh count each round: the CLI's case
-    out: dict[str, list[float]] = {"month": [], "all": []}
+    # a fresh count of participants per municipality each time: the command line's case
+    out: dict[str, list] = {"month": [], "all": [], "month_steps": [], "all_steps": []}
     for _ in range(rounds):
-        cells = ParticipantCells()
-        t0 = time.perf_counter()
-        await build(store, Selection(FIRST.date(), _last_day(1)), cells=cells)
-        out["month"].append(time.perf_counter() - t0)
-        cells = ParticipantCells()
-        t0 = time.perf_counter()
-        await build(store, Selection(FIRST.date(), _last_day(months)), cells=cells)
-        out["all"].append(time.perf_counter() - t0)
+        for key, last in (("month", _last_day(1)), ("all", _last_day(months))):
+            t0 = time.perf_counter()
+            report = await build(store, Selection(FIRST.date(), last), cells=ParticipantCells())
+            out[key].append(time.perf_counter() - t0)
+            out[f"{key}_steps"].append({k: round(v, 3) for k, v in report.timings.items()})
     return out
 
 
@@ -92,7 +89,8 @@ async def _backend(ctx: BenchContext, label: str, store, write, cols, *, actions
                           f"{h.seconds:.0f} s for the last {h.actions:,} actions)")
         times = await _time_reports(store, months, ctx.rounds)
         setup["steps"].append({"months": months, "actions": months * actions_per_month, "ledger_rows": rows,
-                               "month_s": times["month"], "all_s": times["all"]})
+                               "month_s": times["month"], "all_s": times["all"],
+                               "month_steps_s": times["month_steps"], "all_steps_s": times["all_steps"]})
         stored = f"{months} month{'s' if months > 1 else ''}"
         figures.append(Figure(f"{label}: report of one month, {stored} stored", "s", times["month"],
                               MONTH_TARGET_S if months == 1 else None,
