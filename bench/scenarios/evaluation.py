@@ -16,7 +16,6 @@ history growing no faster than its rows. On PostgreSQL, when installed, the same
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import time
 from datetime import date, datetime, timedelta

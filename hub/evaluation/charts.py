@@ -13,7 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Sequence
 
-from .figures import Report, reach_buckets
+from .figures import Report
+from .report_tables import reach_buckets
 from .tables import SMALL_TEXT as _SMALL, small
 from . import where
 
