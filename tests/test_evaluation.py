@@ -319,3 +319,38 @@ def test_cli_report_writes_html_and_csv(tmp_path, participants):
     assert result.exit_code != 0 and "--municipality" in result.output
     with sqlite3.connect(data / "burgerhub.sqlite3") as conn:
         assert conn.execute("SELECT count(*) FROM action_figures").fetchone()[0] == 30
+
+
+async def test_the_keeper_keeps_the_figures_of_settled_actions_only(make_hub, recording_channel, routes_to_recording):
+    from hub.actions import Actor
+    from hub.evaluation.keeper import keep_figures
+
+    cfg = {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
+    async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
+        from conftest import UTRECHT, person
+
+        for i in range(6):
+            await hub.registry.register(person(f"k{i}", UTRECHT[0] + i * 0.001, UTRECHT[1]))
+        actor = Actor("meldkamer", "dispatcher")
+        ended = await hub.actions.start(start_payload(), actor)
+        active = await hub.actions.start(start_payload(), actor)
+        await hub.actions.end(ended["id"], {"result": "found", "solved_by_participants": True}, actor)
+        for _ in range(200):  # the closing messages go out
+            live = await hub.store.action_figures(ended["id"])
+            if not live["busy"]:
+                break
+            await asyncio.sleep(0.05)
+        # not yet settled: its ledger changed within the settling time
+        assert await hub.store.keep_settled_figures() == 0
+        task = asyncio.create_task(keep_figures(hub.store, interval=0.01))
+        try:
+            await asyncio.sleep(0.2)
+            assert await raw(hub.store, "SELECT action_id FROM action_figures") == []
+            assert await hub.store.keep_settled_figures(now=live["changed_at"] + 901) == 1
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        kept = json.loads((await raw(hub.store, "SELECT figures FROM action_figures"))[0][0])
+        assert kept["channels"] == live["channels"] and kept["channels"]["recording"]["end"]
+        assert await hub.store.keep_settled_figures(now=live["changed_at"] + 901) == 0  # kept once
+        assert active["id"] not in {r[0] for r in await raw(hub.store, "SELECT action_id FROM action_figures")}

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 log = logging.getLogger("burgerhub.evaluation")
 
 INTERVAL_SECONDS = 60.0
+#: actions that started longer ago than this are left to reports (which keep any left over): the
+#: minute's round reads only recent actions, however long the history grows
+RECENT_SECONDS = 14 * 86400.0
 
 
 async def keep_figures(store, holds=lambda: True, interval: float = INTERVAL_SECONDS) -> None:
@@ -23,7 +27,7 @@ async def keep_figures(store, holds=lambda: True, interval: float = INTERVAL_SEC
         if not holds():
             continue
         try:
-            kept = await store.keep_settled_figures()
+            kept = await store.keep_settled_figures(since=time.time() - RECENT_SECONDS)
             if kept:
                 log.info("kept the figures of %d settled actions", kept)
         except asyncio.CancelledError:

@@ -38,7 +38,7 @@ ACTION_PEOPLE = (
     " FROM deliveries WHERE action_id=? AND kind='start'"
 )
 UNKEPT_ENDED = (
-    "SELECT a.id FROM actions a WHERE a.status='ended'"
+    "SELECT a.id FROM actions a WHERE a.status='ended' AND a.created_at>=?"
     " AND NOT EXISTS (SELECT 1 FROM action_figures f WHERE f.action_id=a.id)"
     " ORDER BY a.created_at LIMIT ?"
 )
@@ -143,12 +143,13 @@ class EvaluationQueries:
         return figures_from_ledger(rows, people[0] if people else None)
 
     async def keep_settled_figures(self, *, now: float | None = None, limit: int = 500,
-                                   settle_seconds: float = SETTLE_SECONDS) -> int:
-        """Keep the figures of ended actions whose ledger has settled; returns how many were kept."""
+                                   settle_seconds: float = SETTLE_SECONDS, since: float = 0.0) -> int:
+        """Keep the figures of ended actions (started after ``since``) whose ledger has settled;
+        returns how many were kept."""
         now = time.time() if now is None else now
         kept = 0
         while True:
-            ids = [r[0] for r in await self._all(UNKEPT_ENDED, (limit,))]
+            ids = [r[0] for r in await self._all(UNKEPT_ENDED, (since, limit))]
             batch = []
             for action_id in ids:
                 figures = await self.action_figures(action_id)
