@@ -354,3 +354,26 @@ async def test_the_keeper_keeps_the_figures_of_settled_actions_only(make_hub, re
         assert kept["channels"] == live["channels"] and kept["channels"]["recording"]["end"]
         assert await hub.store.keep_settled_figures(now=live["changed_at"] + 901) == 0  # kept once
         assert active["id"] not in {r[0] for r in await raw(hub.store, "SELECT action_id FROM action_figures")}
+
+
+async def test_participants_per_municipality_are_counted_again_only_when_changed_or_old(filled, participants):
+    from hub.evaluation import ParticipantCells
+
+    store = filled
+    calls = []
+    count = store.participant_cells
+
+    async def counting(step):
+        calls.append(step)
+        return await count(step)
+
+    store.participant_cells = counting
+    first = await ParticipantCells(max_age=3600).get(store)
+    assert len(calls) == 1 and sum(n for *_, n in first) > 0
+    # another process (the command line) finds the kept count while nothing changed
+    assert await ParticipantCells(max_age=0).get(store) == first and len(calls) == 1
+    _, records = participants
+    await store.put_participants([records[0]])  # participants changed
+    assert await ParticipantCells(max_age=3600).get(store) == first and len(calls) == 1  # young enough
+    await ParticipantCells(max_age=0).get(store)
+    assert len(calls) == 2

@@ -34,7 +34,7 @@ CELLS = web.AppKey("evaluation_cells", ParticipantCells)
 MAX_DAYS = 3 * 366
 PHONE_TIP_TEXT = "Telefonische tip (terugbellijn)"
 #: how old the console's count of participants per municipality may be while participants change
-CELLS_MAX_AGE = 3600.0
+CELLS_MAX_AGE = 3600.0  # also the command line's
 #: rows per table in the JSON answer (the CSV export has every row)
 API_ROWS = 500
 

@@ -40,7 +40,7 @@ def _day(ctx, param, value: str | None) -> date | None:
 @click.pass_context
 def report(ctx, first, last, region, municipality, action_type, urgency, organisation, out, csv_dir, pdf) -> None:
     """Write the evaluation report of a period: counts only, never a name, number or address."""
-    from ..evaluation import Selection, build
+    from ..evaluation import ParticipantCells, Selection, build
     from ..evaluation.html import render, write_pdf
     from ..store.select import open_store
 
@@ -62,7 +62,8 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
         store = open_store(config.database, config.database_path)
         await store.open()
         try:
-            return await build(store, selection)
+            # participation per municipality is counted again when older than an hour
+            return await build(store, selection, cells=ParticipantCells(max_age=3600.0))
         finally:
             await store.close()
 

@@ -139,6 +139,8 @@ class Report:
     headline: dict[str, Any]
     tables: list[Table]
     took_s: float = 0.0
+    #: when the participants per municipality were counted (see :class:`ParticipantCells`)
+    participants_counted_at: float | None = None
     #: seconds per step of :func:`build` (keep, actions, tips, select, reach, participants, tables)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -153,6 +155,7 @@ class Report:
         return {
             "selection": self.selection.to_dict(),
             "generated_at": self.generated_at,
+            "participants_counted_at": self.participants_counted_at,
             "headline": self.headline,
             "tables": [t.to_dict(limit) for t in self.tables],
         }
@@ -161,24 +164,35 @@ class Report:
 class ParticipantCells:
     """Where participants live, counted on the municipality grid from every participant record.
 
-    Counting reads every record (seconds for millions), so a hub keeps the count: it is counted again
-    when the participants have changed and the count is older than ``max_age`` seconds (participation
-    per municipality moves slowly; a report says how old its count is)."""
+    Counting reads every record (seconds for millions), so the count is kept, in this object and in
+    the store, with the participants generation and the time it was made: it is used while the
+    participants are unchanged, or while it is younger than ``max_age`` seconds (participation per
+    municipality moves slowly; the report says when it was counted). ``max_age=0``: always current.
+    """
 
     def __init__(self, max_age: float = 0.0) -> None:
         self.max_age = max_age
-        self._version = None
+        self._key: tuple[str, int] | None = None
         self._cells: list[tuple[int, int, int]] = []
         self.counted_at: float | None = None
 
+    def _usable(self, key: tuple[str, int], counted_at: float, version) -> bool:
+        same = key == (version.database_id, version.generation)
+        return same or (key[0] == version.database_id and time.time() - counted_at < self.max_age)
+
     async def get(self, store) -> list[tuple[int, int, int]]:
         version = await store.participants_version()
-        fresh = self.counted_at is not None and time.time() - self.counted_at < self.max_age
-        if version != self._version and not fresh:
-            self._cells = await store.participant_cells(where.STEP)
-            self._version = version
-            self.counted_at = time.time()
-        return self._cells
+        if self._key is not None and self._usable(self._key, self.counted_at or 0.0, version):
+            return self._cells
+        kept = await store.kept_participant_cells(where.STEP)
+        if kept is not None and self._usable((kept[0], kept[1]), kept[2], version):
+            self._key, self.counted_at, self._cells = (kept[0], kept[1]), kept[2], kept[3]
+            return self._cells
+        counted_at = time.time()
+        cells = await store.participant_cells(where.STEP)
+        await store.keep_participant_cells(where.STEP, version.database_id, version.generation, counted_at, cells)
+        self._key, self.counted_at, self._cells = (version.database_id, version.generation), counted_at, cells
+        return cells
 
 
 def _seconds_after(start: float, at: float | None) -> float | None:
@@ -237,9 +251,11 @@ async def build(store, selection: Selection, *, cells: ParticipantCells | None =
     reach = await store.reach_counts(start, end, [a.id for a in actions] if selection.filtered else None)
     lap("reach")
     registered = await store.count_participants()
-    cell_counts = await (cells or ParticipantCells()).get(store)
+    cells = cells or ParticipantCells()
+    cell_counts = await cells.get(store)
     lap("participants")
     report = await asyncio.to_thread(_assemble, selection, actions, reach, registered, cell_counts)
+    report.participants_counted_at = cells.counted_at
     lap("tables")
     report.took_s = time.perf_counter() - t0
     report.timings = timings

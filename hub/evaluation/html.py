@@ -66,6 +66,7 @@ def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200
     h = report.headline
     svg = charts(report)
     generated = datetime.fromtimestamp(report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
+    counted = datetime.fromtimestamp(report.participants_counted_at or report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
     cards = "".join(f'<div class="card"><b>{_card(h.get(k), f)}</b><span>{escape(label)}</span></div>'
                     for k, label, f in CARDS)
     parts = [
@@ -74,7 +75,8 @@ def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{escape(network)}: evaluation</h1>",
         f'<p class="meta">{escape(report.selection.describe())} · {report.selection.days} days · '
-        f"generated {generated} · counts only; fewer than 5 people shown as “&lt; 5”</p>",
+        f"generated {generated} (participants per municipality counted {counted}) · counts only; "
+        "fewer than 5 people shown as “&lt; 5”</p>",
         f'<div class="cards">{cards}</div>',
         f'<div class="charts">{svg["shares"]}{svg["types"]}</div>',
         f'<div class="charts">{svg["reach"]}{svg["delivered"]}</div>',

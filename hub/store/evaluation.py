@@ -63,6 +63,14 @@ ADD_PHONE_TIP_NOTIFY = (
 )
 
 
+CELLS_GET = "SELECT database_id, generation, counted_at, cells FROM participant_cells WHERE step=?"
+CELLS_PUT = (
+    "INSERT INTO participant_cells (step, database_id, generation, counted_at, cells) VALUES (?,?,?,?,?)"
+    " ON CONFLICT (step) DO UPDATE SET database_id=excluded.database_id, generation=excluded.generation,"
+    " counted_at=excluded.counted_at, cells=excluded.cells"
+)
+
+
 def _reach_sql(ids_clause: str) -> str:
     """How many participants were reached by exactly n of the selected actions, per n >= 1."""
     return (
@@ -226,6 +234,19 @@ class EvaluationQueries:
                    " FROM (SELECT data::json AS d FROM participants) p) q"
                    " WHERE lat IS NOT NULL AND lon IS NOT NULL GROUP BY i, j")
         return [(int(i), int(j), int(n)) for i, j, n in await self._report_all(sql, (step, step))]
+
+    async def kept_participant_cells(self, step: float) -> tuple[str, int, float, list[tuple[int, int, int]]] | None:
+        """The last count of :meth:`participant_cells`: ``(database_id, generation, counted_at, cells)``."""
+        rows = await self._all(CELLS_GET, (step,))
+        if not rows:
+            return None
+        database_id, generation, counted_at, cells = rows[0]
+        return str(database_id), int(generation), float(counted_at), [tuple(c) for c in json.loads(cells)]
+
+    async def keep_participant_cells(self, step: float, database_id: str, generation: int, counted_at: float,
+                                     cells: Sequence[tuple[int, int, int]]) -> None:
+        await self._run(CELLS_PUT, (step, database_id, generation, counted_at,
+                                    json.dumps([list(c) for c in cells], separators=(",", ":"))))
 
     async def add_phone_tip(self, action_id: str, text: str, received_at: float) -> int:
         """A tip that came in by telephone on the call-back line, logged by a dispatcher; dated when

@@ -8,3 +8,13 @@ CREATE TABLE IF NOT EXISTS action_figures (
 );
 -- reports select actions by the time they started
 CREATE INDEX IF NOT EXISTS actions_created ON actions(created_at);
+-- Where participants live, counted per grid cell (counts only) at a stated time and participants
+-- generation: reading every participant record takes seconds for millions, so a report reuses the
+-- count while the participants are unchanged or the count is less than an hour old.
+CREATE TABLE IF NOT EXISTS participant_cells (
+    step DOUBLE PRECISION PRIMARY KEY,
+    database_id TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    counted_at DOUBLE PRECISION NOT NULL,
+    cells TEXT NOT NULL
+);
