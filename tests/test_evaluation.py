@@ -23,7 +23,7 @@ from hub.evaluation.tables import PEOPLE
 from hub.store.select import open_store
 from hub.testing import BACKENDS, RecordingPlugin
 
-from conftest import start_payload
+from conftest import UTRECHT, person, start_payload
 
 PARTICIPANTS = 4_000
 #: the benchmark's rate (4,000 a month) scaled to the small participant set, so the test runs in seconds
@@ -327,8 +327,6 @@ async def test_the_keeper_keeps_the_figures_of_settled_actions_only(make_hub, re
 
     cfg = {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
     async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
-        from conftest import UTRECHT, person
-
         for i in range(6):
             await hub.registry.register(person(f"k{i}", UTRECHT[0] + i * 0.001, UTRECHT[1]))
         actor = Actor("meldkamer", "dispatcher")
