@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 from bench.common import RESULTS, ROOT, WORK, BenchContext, Figure, Progress, Scenario, machine  # noqa: E402
 
-ORDER = ("dataset", "audience", "startup", "fanout", "per_recipient", "pg_driver", "cluster", "privacy")
+ORDER = ("dataset", "audience", "startup", "fanout", "per_recipient", "pg_driver", "cluster", "privacy", "evaluation")
 QUICK_PARTICIPANTS = 100_000
 
 

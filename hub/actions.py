@@ -313,8 +313,9 @@ class ActionService:
         now = _now().isoformat()
         new = {**data, "status": ActionStatus.ENDED.value, "result": payload["result"],
                "result_text": payload.get("text"), "ended_at": now, "updated_at": now,
-               "version": data["version"] + 1, "ended_by": actor.name}
-        detail: dict[str, Any] = {"result": payload["result"]}
+               "version": data["version"] + 1, "ended_by": actor.name,
+               "solved_by_participants": bool(payload.get("solved_by_participants", False))}
+        detail: dict[str, Any] = {"result": payload["result"], "solved_by_participants": new["solved_by_participants"]}
         if reason:
             new["end_reason"] = reason
             detail.update(reason=reason, expires_at=data.get("expires_at"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..hub import Hub
-from . import actions, cap, events, me, organisations, participants, public_policies, system
+from . import actions, cap, evaluation, events, me, organisations, participants, public_policies, system
 from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .guard import LIMITER, ClientLimiter, nosniff, rate_limit_middleware
@@ -31,6 +31,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     app.add_routes(organisations.routes)
     app.add_routes(public_policies.routes)
     public_web.install(app)
+    evaluation.install(app)
     for name, rt in hub.runtimes.items():
         defs = list(rt.channel.web_routes())
         if defs:

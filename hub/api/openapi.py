@@ -106,6 +106,9 @@ _SELF = ("operator", "participant (self)")
 #: what the participant's own routes may answer beyond their success (their bodies are read by the route)
 _ME_ERRORS = (400, 404, 409, 413, 415, 422)
 
+#: the query of the evaluation's routes: a period and its filters
+_PERIOD = {key: _STR for key in ("from", "to", "region", "municipality", "type", "urgency", "organisation")}
+
 OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
         200: _obj(("status", "channels"), status={"enum": ["ok"]}, channels={"type": "object"}),
@@ -176,6 +179,15 @@ OPERATIONS: dict[tuple[str, str], Op | tuple] = {
                                        {200: {"type": "object"}}),
     ("PUT", "/v1/public-policies/{type}"): Op("Change what the public overview shows of one action type", ("operator",),
                                               "public-policy", {200: {"type": "object"}}, _ME_ERRORS),
+    ("POST", "/v1/actions/{id}/phone-tips"): Op("Log a tip that came in by telephone on the call-back line",
+                                                ("dispatcher",), "tip.phone",
+                                                {201: {"type": "object"}}, (404, 409)),
+    ("GET", "/v1/evaluation"): Op("A period's figures, tables and charts", READERS, None,
+                                  {200: {"type": "object"}}, (), _PERIOD),
+    ("GET", "/v1/evaluation/tables/{name}.csv"): Op("One evaluation table as CSV (same query)", READERS, None,
+                                                    {200: {"text/csv": {"type": "string"}}}, (404,), _PERIOD),
+    ("GET", "/v1/evaluation/report.html"): Op("The self-contained HTML evaluation report (same query)", READERS, None,
+                                              {200: {"text/html": {"type": "string"}}}, (), _PERIOD),
     ("GET", "/v1/routes"): Op("The routing rules in force", ("operator", "dispatcher"), None,
                               {200: _obj(("source", "rules"), source=_STR, rules=_STR)}),
     ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML) and save them over the rules file (`saved_to`); "

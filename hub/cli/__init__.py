@@ -9,7 +9,7 @@ import click
 
 from ..errors import HubError
 from ..plugins import make_plugin_manager
-from . import actions, db, organisations, participants, routes, serve, system
+from . import actions, db, organisations, participants, report, routes, serve, system
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +24,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.obj["config_path"] = config_path
 
 
-for module in (serve, routes, participants, actions, system, db, organisations):
+for module in (serve, routes, participants, actions, system, db, organisations, report):
     module.register(cli)
 
 

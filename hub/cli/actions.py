@@ -70,9 +70,12 @@ def start(ctx, action_type, urgency, description, lat, lon, radius_m, transport,
 @click.argument("action_id")
 @click.option("--result", required=True, type=click.Choice([r.value for r in Result]))
 @click.option("--text", help="Extra words for the closing message.")
+@click.option("--solved-by-participants", is_flag=True, help="Information from participants led to the result.")
 @click.pass_context
-def end(ctx, action_id, result, text) -> None:
+def end(ctx, action_id, result, text, solved_by_participants) -> None:
     payload = {"result": result, **({"text": text} if text else {})}
+    if solved_by_participants:
+        payload["solved_by_participants"] = True
 
     async def go():
         async with local_hub(config_from(ctx)) as hub:

@@ -44,6 +44,7 @@ from . import migrations, queries
 from .pg_ledger import CANCEL_PARTICIPANT, ERASURE_LOCK, PostgresLedger
 from .pg_ledger import count as _count
 from .app_first import AppFirstQueries
+from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args, numbered
 from .retention import RetentionQueries
 from .verification import VerificationQueries, erasure_statements
@@ -87,7 +88,8 @@ def redacted(dsn: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries, SharedQueries):
+class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries,
+                    EvaluationQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"

@@ -24,6 +24,7 @@ from ..errors import Conflict, NotFound
 from . import migrations, queries
 from .app_first import AppFirstQueries
 from .checkpoint import Checkpointer
+from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args
 from .retention import RetentionQueries
 from .sqlite_participants import SQLiteParticipants
@@ -52,7 +53,8 @@ _EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries, SharedQueries):
+class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries,
+                  EvaluationQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"

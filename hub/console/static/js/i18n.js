@@ -489,3 +489,11 @@ export function apply(root) {
     }
   }
 }
+
+/** Add texts of a view that keeps its own (key → text per language); existing keys are kept. */
+export function addStrings(strings) {
+  for (const [code, table] of Object.entries(strings)) {
+    if (!STRINGS[code]) continue;
+    for (const [key, text] of Object.entries(table)) if (!(key in STRINGS[code])) STRINGS[code][key] = text;
+  }
+}

@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { clear, confirmDialog, h } from "./dom.js";
+import { phoneTipForm } from "./evaluation.js";
 import { num, onLangChange, t, time, tx } from "./i18n.js";
 import { AreaEditor, createMap, drawArea, round } from "./mapview.js";
 
@@ -81,6 +82,7 @@ export function renderLive(main, ctx, actionId) {
           h("h2", { id: "tips-title" }, [h("span", { i18n: "live.tips" }), " ", tipsCount]),
           tipsEmpty,
           tipList,
+          mayAct ? phoneTipForm(actionId) : null,
         ]),
       ]),
       h("div.col-side", {}, [
@@ -553,11 +555,13 @@ export function renderLive(main, ctx, actionId) {
       h("label.choice", {}, [h("input", { type: "radio", name: "result", value: r, checked: i === 0 }), h("span", { i18n: `result.${r}` })]),
     );
     const text = h("textarea", { id: "e-text", rows: 2, maxlength: 500 });
+    const solved = h("input", { id: "e-solved", type: "checkbox" });
     const result = h("p.status", { role: "status", "aria-live": "polite" });
     const submit = h("button.btn.danger", { type: "submit", i18n: "end.submit" });
     const form = h("form", { novalidate: true }, [
       h("fieldset.field", {}, [h("legend", { i18n: "end.result" }), h("div.choices.stack", {}, radios)]),
       h("div.field", {}, [h("label", { for: "e-text", i18n: "end.text" }), text]),
+      h("label.choice", { for: "e-solved" }, [solved, h("span", { i18n: "end.solved" })]),
       h("div.button-row", {}, [submit]),
       result,
     ]);
@@ -577,6 +581,7 @@ export function renderLive(main, ctx, actionId) {
       try {
         const body = { result: chosen };
         if (text.value.trim()) body.text = text.value.trim();
+        if (solved.checked) body.solved_by_participants = true;
         const answer = await api.post(`/v1/actions/${encodeURIComponent(actionId)}/end`, body);
         showAction({ ...answer, counts: action.counts });
         summary.textContent = t("end.done", { n: answer.queued?.end || 0 });

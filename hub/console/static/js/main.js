@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { clear, h } from "./dom.js";
 import { apply, lang, LANGUAGES, onLangChange, setLang, t, tx } from "./i18n.js";
 import { ActionList } from "./list.js";
+import { renderEvaluation } from "./evaluation.js";
 import { renderLive } from "./live.js";
 import { renderNewAction } from "./newaction.js";
 
@@ -12,6 +13,7 @@ const sidebar = document.getElementById("sidebar");
 const who = document.getElementById("who");
 const signoutBtn = document.getElementById("signout");
 const newLink = document.getElementById("nav-new");
+const evaluationLink = document.getElementById("nav-evaluation");
 
 const LANGUAGE_NAMES = { nl: "Nederlands", en: "English" };
 const ctx = { config: null, me: null, list: null, navigate };
@@ -38,7 +40,14 @@ function route() {
     return;
   }
   const match = location.hash.match(/^#\/action\/([^/]+)$/);
-  if (match) {
+  evaluationLink.removeAttribute("aria-current");
+  if (location.hash === "#/evaluation") {
+    ctx.list.setCurrent(null);
+    setView(renderEvaluation(main, ctx));
+    newLink.removeAttribute("aria-current");
+    evaluationLink.setAttribute("aria-current", "page");
+    focusHeading();
+  } else if (match) {
     const id = decodeURIComponent(match[1]);
     ctx.list.setCurrent(id);
     setView(renderLive(main, ctx, id));
@@ -58,6 +67,7 @@ function showSignin(messageKey) {
   who.hidden = true;
   signoutBtn.hidden = true;
   newLink.hidden = true;
+  evaluationLink.hidden = true;
   document.body.classList.add("signed-out");
   const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
   const status = h("p.error", { id: "signin-status", role: "alert" });
@@ -109,6 +119,7 @@ function signedIn(me) {
   who.hidden = false;
   signoutBtn.hidden = false;
   newLink.hidden = false;
+  evaluationLink.hidden = false;
   sidebar.hidden = false;
   ctx.list ??= new ActionList(sidebar);
   ctx.list.start();

@@ -1,0 +1,261 @@
+"""The store's reads for evaluation reports, and the figures it keeps of each settled action.
+
+Both backends run these statements (the shared dialect of :mod:`hub.store.queries`); the few that
+differ (a list of ids as a parameter, a field of the participants' JSON) are chosen by ``backend``.
+
+An action's delivery figures (:data:`ACTION_FIGURES`: counts per channel, message kind and status,
+the first and last start message, participants targeted and reached) are read from its ledger rows.
+Once the action has *settled* - ended, nothing queued or in flight, no row changed for
+:data:`SETTLE_SECONDS` - the ledger of that action no longer changes, and :meth:`keep_settled_figures`
+keeps its figures in ``action_figures``: a period's report then reads one row per action instead of
+every ledger row, and the figures outlive ledger rows that a retention period removes. Tips are always
+counted from the tips table as it is (a telephone tip may be logged after the action ended).
+
+Reports read on a connection of their own where the backend has one to spare: an embedded store's
+one thread serves deliveries, and a report must never keep a fan-out waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+REACHED = ("sending", "sent", "delivered")
+SETTLE_SECONDS = 900.0
+"""How long an ended action's ledger must be unchanged (late provider reports) before its figures are kept."""
+
+ACTION_LEDGER = (
+    "SELECT channel, kind, status, count(*), min(updated_at), max(updated_at) FROM deliveries"
+    " WHERE action_id=? GROUP BY channel, kind, status"
+)
+ACTION_PEOPLE = (
+    "SELECT count(DISTINCT participant_id),"
+    " count(DISTINCT CASE WHEN status IN ('sending','sent','delivered') THEN participant_id END)"
+    " FROM deliveries WHERE action_id=? AND kind='start'"
+)
+UNKEPT_ENDED = (
+    "SELECT a.id FROM actions a WHERE a.status='ended' AND a.created_at>=?"
+    " AND NOT EXISTS (SELECT 1 FROM action_figures f WHERE f.action_id=a.id)"
+    " ORDER BY a.created_at LIMIT ?"
+)
+KEEP_FIGURES = (
+    "INSERT INTO action_figures (action_id, kept_at, figures) VALUES (?,?,?) ON CONFLICT (action_id) DO NOTHING"
+)
+PERIOD_ACTIONS = (
+    "SELECT a.id, a.data, f.figures FROM actions a LEFT JOIN action_figures f ON f.action_id=a.id"
+    " WHERE a.created_at>=? AND a.created_at<? ORDER BY a.created_at, a.id"
+)
+PERIOD_TIPS = (
+    "SELECT t.action_id, coalesce(t.channel, ''), count(*), min(t.created_at) FROM tips t"
+    " JOIN actions a ON a.id=t.action_id WHERE a.created_at>=? AND a.created_at<?"
+    " GROUP BY t.action_id, coalesce(t.channel, '')"
+)
+ADD_PHONE_TIP = (
+    "INSERT INTO tips (action_id, text, channel, participant_id, sender, photo, photo_type, created_at)"
+    " VALUES (?,?,'phone',NULL,NULL,NULL,NULL,?) RETURNING id"
+)
+ADD_PHONE_TIP_NOTIFY = (
+    "WITH t AS (" + ADD_PHONE_TIP + ") SELECT id, pg_notify('burgerhub_tips', ? || ' ' || id) FROM t"
+)
+
+
+CELLS_GET = "SELECT database_id, generation, counted_at, cells FROM participant_cells WHERE step=?"
+CELLS_PUT = (
+    "INSERT INTO participant_cells (step, database_id, generation, counted_at, cells) VALUES (?,?,?,?,?)"
+    " ON CONFLICT (step) DO UPDATE SET database_id=excluded.database_id, generation=excluded.generation,"
+    " counted_at=excluded.counted_at, cells=excluded.cells"
+)
+
+
+def _reach_sql(ids_clause: str) -> str:
+    """How many participants were reached by exactly n of the selected actions, per n >= 1."""
+    return (
+        "SELECT n, count(*) FROM (SELECT d.participant_id, count(DISTINCT d.action_id) AS n FROM deliveries d"
+        " JOIN actions a ON a.id=d.action_id"
+        " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
+        " AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL"
+        f" {ids_clause} GROUP BY d.participant_id) s GROUP BY n ORDER BY n"
+    )
+
+
+def figures_from_ledger(rows: Iterable[Sequence[Any]], people: Sequence[Any] | None) -> dict[str, Any]:
+    """An action's figures from its ledger groups ``(channel, kind, status, n, first_at, last_at)``.
+
+    ``first_start_at``/``last_start_at``: when the first and the last start message reached its
+    final state (sent, or delivered when the provider reported it), as the ledger stamps it.
+    ``busy``: rows still queued or in flight; ``changed_at``: the latest change of any row.
+    """
+    channels: dict[str, dict[str, dict[str, int]]] = {}
+    first = last = changed = None
+    busy = 0
+    for channel, kind, status, n, lo, hi in rows:
+        n = int(n)
+        channels.setdefault(channel, {}).setdefault(kind, {})[status] = n
+        if status in ("queued", "sending"):
+            busy += n
+        if kind == "start" and status in ("sent", "delivered"):
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+        changed = hi if changed is None else max(changed, hi)
+    targeted, reached = (int(people[0]), int(people[1])) if people else (0, 0)
+    return {
+        "channels": channels,
+        "participants": {"targeted": targeted, "reached": reached},
+        "first_start_at": first,
+        "last_start_at": last,
+        "busy": busy,
+        "changed_at": changed,
+    }
+
+
+class EvaluationQueries:
+    """Evaluation reads and the kept figures, on the primitives of :class:`hub.store.queries.SharedQueries`."""
+
+    backend: str
+    # provided by the backend: _all, _run_many (hub.store.queries.SharedQueries) and, embedded, _tx
+
+    # -- reading on a connection of the report's own --------------------------------------------
+    async def _report_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of a long read: an embedded file database is read on a read-only connection in a
+        thread of its own (a snapshot, never waiting for or holding up the store's own thread)."""
+        path = getattr(self, "path", None)
+        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+            return await self._all(sql, args)
+
+        def read() -> list[tuple]:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA cache_size=-262144")
+                return conn.execute(sql, tuple(args)).fetchall()
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(read)
+
+    def _ids_clause(self, column: str, ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+        if ids is None:
+            return "", []
+        if self.backend == "sqlite":
+            return f"AND {column} IN (SELECT value FROM json_each(?))", [json.dumps(list(ids))]
+        return f"AND {column} = ANY(?::text[])", [list(ids)]
+
+    # -- one action ------------------------------------------------------------------------------
+    async def action_figures(self, action_id: str) -> dict[str, Any]:
+        """The action's delivery figures from its ledger as it is now (see :func:`figures_from_ledger`)."""
+        rows = await self._all(ACTION_LEDGER, (action_id,))
+        people = await self._all(ACTION_PEOPLE, (action_id,))
+        return figures_from_ledger(rows, people[0] if people else None)
+
+    async def keep_settled_figures(self, *, now: float | None = None, limit: int = 500,
+                                   settle_seconds: float = SETTLE_SECONDS, since: float = 0.0) -> int:
+        """Keep the figures of ended actions (started after ``since``) whose ledger has settled;
+        returns how many were kept."""
+        now = time.time() if now is None else now
+        kept = 0
+        while True:
+            ids = [r[0] for r in await self._all(UNKEPT_ENDED, (since, limit))]
+            batch = []
+            for action_id in ids:
+                figures = await self.action_figures(action_id)
+                if figures["busy"] or (figures["changed_at"] or 0) > now - settle_seconds:
+                    continue
+                batch.append((action_id, now, json.dumps(figures, separators=(",", ":"))))
+            if batch:
+                await self._run_many(KEEP_FIGURES, batch)
+                kept += len(batch)
+            # unsettled actions stay unkept: stop when a round kept nothing new
+            if len(ids) < limit or not batch:
+                return kept
+
+    # -- a period --------------------------------------------------------------------------------
+    async def period_actions(self, start: float, end: float) -> list[tuple[str, str, str | None]]:
+        """``(id, data, figures)`` as stored (JSON texts) of every action started in ``[start, end)``;
+        ``figures`` is ``None`` until the action has settled. Parsing is left to the caller's thread."""
+        return [(i, d, f) for i, d, f in await self._report_all(PERIOD_ACTIONS, (start, end))]
+
+    async def period_tips(self, start: float, end: float) -> list[tuple[str, str, int, float]]:
+        """``(action_id, channel, tips, first_at)`` for the actions started in ``[start, end)``."""
+        return [(a, c, int(n), float(t)) for a, c, n, t in await self._report_all(PERIOD_TIPS, (start, end))]
+
+    async def reach_counts(self, start: float, end: float, action_ids: Sequence[str] | None = None) -> dict[int, int]:
+        """``{n: participants reached by exactly n actions}`` among the actions started in
+        ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count."""
+        clause, extra = self._ids_clause("d.action_id", action_ids)
+        args = (start, end, *extra)
+        path = getattr(self, "path", None)
+        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+            rows = await self._report_all(_reach_sql(clause), args)
+            return {int(n): int(c) for n, c in rows}
+        # SQLite has no hash aggregate: grouping millions of rows by participant sorts them (or walks
+        # the participant index row by row). Reading the pairs action by action and counting them
+        # here is several times faster.
+        sql = (
+            "SELECT d.action_id, d.participant_id FROM actions a JOIN deliveries d ON d.action_id=a.id"
+            " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
+            f" AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL {clause}"
+        )
+
+        def count() -> dict[int, int]:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA cache_size=-262144")
+                per_action: dict[str, set[str]] = {}
+                cursor = conn.execute(sql, args)
+                while rows := cursor.fetchmany(50_000):
+                    for action_id, pid in rows:
+                        got = per_action.get(action_id)
+                        if got is None:
+                            got = per_action[action_id] = set()
+                        got.add(pid)
+            finally:
+                conn.close()
+            times: Counter[str] = Counter()
+            for pids in per_action.values():
+                times.update(pids)
+            return dict(Counter(times.values()))
+
+        return await asyncio.to_thread(count)
+
+    async def participant_cells(self, step: float) -> list[tuple[int, int, int]]:
+        """How many participants have their first (home) address in each cell of a ``step``-degree
+        grid: ``(round(lat / step), round(lon / step), count)``. Nothing but coordinates is read."""
+        if self.backend == "sqlite":
+            sql = ("SELECT CAST(round(lat / ?) AS INTEGER) AS i, CAST(round(lon / ?) AS INTEGER) AS j, count(*)"
+                   " FROM (SELECT json_extract(data, '$.addresses[0].lat') AS lat,"
+                   " json_extract(data, '$.addresses[0].lon') AS lon FROM participants)"
+                   " WHERE lat IS NOT NULL AND lon IS NOT NULL GROUP BY i, j")
+        else:
+            sql = ("SELECT round(lat / ?)::int AS i, round(lon / ?)::int AS j, count(*)"
+                   " FROM (SELECT (d->'addresses'->0->>'lat')::float8 AS lat, (d->'addresses'->0->>'lon')::float8 AS lon"
+                   " FROM (SELECT data::json AS d FROM participants) p) q"
+                   " WHERE lat IS NOT NULL AND lon IS NOT NULL GROUP BY i, j")
+        return [(int(i), int(j), int(n)) for i, j, n in await self._report_all(sql, (step, step))]
+
+    async def kept_participant_cells(self, step: float) -> tuple[str, int, float, list[tuple[int, int, int]]] | None:
+        """The last count of :meth:`participant_cells`: ``(database_id, generation, counted_at, cells)``."""
+        rows = await self._all(CELLS_GET, (step,))
+        if not rows:
+            return None
+        database_id, generation, counted_at, cells = rows[0]
+        return str(database_id), int(generation), float(counted_at), [tuple(c) for c in json.loads(cells)]
+
+    async def keep_participant_cells(self, step: float, database_id: str, generation: int, counted_at: float,
+                                     cells: Sequence[tuple[int, int, int]]) -> None:
+        await self._run(CELLS_PUT, (step, database_id, generation, counted_at,
+                                    json.dumps([list(c) for c in cells], separators=(",", ":"))))
+
+    async def add_phone_tip(self, action_id: str, text: str, received_at: float) -> int:
+        """A tip that came in by telephone on the call-back line, logged by a dispatcher; dated when
+        the call came in. Other hub processes hear of it as of any tip."""
+        if self.backend != "sqlite":
+            rows = await self._all(ADD_PHONE_TIP_NOTIFY, (action_id, text, received_at, action_id))
+            return int(rows[0][0])
+
+        def fn(conn):
+            return conn.execute(ADD_PHONE_TIP, (action_id, text, received_at)).fetchone()[0]
+
+        return int(await self._tx(fn))
