@@ -67,7 +67,7 @@ async def test_every_message_of_an_action_reaches_the_partner_as_signed_valid_ca
         from hub.actions import Actor
 
         actor = Actor("landelijk", "dispatcher")
-        action = await hub.actions.start(prevention(*UTRECHT_CENTRE, type="crisis", urgency="time_critical"), actor)
+        action = await hub.actions.start({**prevention(*UTRECHT_CENTRE, type="crisis", urgency="time_critical"), "safety_advice": "Sluit ramen en deuren."}, actor)
         await wait_for(received, 1)
         await hub.actions.update(action["id"], {"description": "Het gebied is groter geworden."}, actor)
         await wait_for(received, 2)

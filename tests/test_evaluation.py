@@ -242,10 +242,10 @@ async def test_solved_by_participants_phone_tips_and_the_evaluation_api(api):
             assert r.status == 422 and (await r.json())["field"] == field, body
         r = await client.post("/v1/actions/act-nope/phone-tips", json={}, headers=DISPATCH)
         assert r.status == 404
-        r = await client.post(f"/v1/actions/{aid}/end", json={"result": "found", "solved_by_participants": "yes"},
+        r = await client.post(f"/v1/actions/{aid}/end", json={"result": "arrested", "solved_by_participants": "yes"},
                               headers=DISPATCH)
         assert r.status == 422
-        r = await client.post(f"/v1/actions/{aid}/end", json={"result": "found", "solved_by_participants": True},
+        r = await client.post(f"/v1/actions/{aid}/end", json={"result": "arrested", "solved_by_participants": True},
                               headers=DISPATCH)
         assert r.status == 200 and (await r.json())["solved_by_participants"] is True
         tips = (await (await client.get(f"/v1/actions/{aid}/tips", headers=DISPATCH)).json())["tips"]
@@ -332,7 +332,7 @@ async def test_the_keeper_keeps_the_figures_of_settled_actions_only(make_hub, re
         actor = Actor("meldkamer", "dispatcher")
         ended = await hub.actions.start(start_payload(), actor)
         active = await hub.actions.start(start_payload(), actor)
-        await hub.actions.end(ended["id"], {"result": "found", "solved_by_participants": True}, actor)
+        await hub.actions.end(ended["id"], {"result": "arrested", "solved_by_participants": True}, actor)
         for _ in range(200):  # the closing messages go out
             live = await hub.store.action_figures(ended["id"])
             if not live["busy"]:

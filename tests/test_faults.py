@@ -210,7 +210,7 @@ async def test_a_hub_killed_mid_fan_out_and_mid_closing_loses_nothing(tmp_path, 
 
                 provider.kill_at = ("end", tag, mark, hub.pid)
                 async with session.post(f"{hub.url}/v1/actions/{action['id']}/end",
-                                        json={"result": "found", "text": f"{END_MARK}-{tag}"}) as r:
+                                        json={"result": "arrested", "text": f"{END_MARK}-{tag}"}) as r:
                     assert r.status == 200, await r.text()
                     assert (await r.json())["queued"]["end"] == count
                 end_held = await _crash_and_recover(hub, session, provider, db, action["id"], "end", tag, numbers)
