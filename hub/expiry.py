@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .actions import SYSTEM
+from .background import BackgroundLoop
 from .errors import Conflict, NotFound
 from .models import Result
 
@@ -28,20 +29,12 @@ SWEEP_SECONDS = 10.0
 MAX_ACTIVE = 100_000
 
 
-class ExpirySweeper:
+class ExpirySweeper(BackgroundLoop):
+    task_name = "burgerhub-expiry"
+
     def __init__(self, hub: Any, *, interval: float = SWEEP_SECONDS) -> None:
         self.hub = hub
         self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="burgerhub-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _run(self) -> None:
         while True:

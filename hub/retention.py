@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Awaitable, Callable
 
+from .background import BackgroundLoop
 from .config import RetentionSettings
 from .store import AuditEntry
 
@@ -27,7 +28,9 @@ DAY = 86_400.0
 RECORD = ("hub", "retention")
 
 
-class RetentionSweeper:
+class RetentionSweeper(BackgroundLoop):
+    task_name = "burgerhub-retention"
+
     """Removes what expired, now (:meth:`sweep`) and every ``sweep_minutes`` while started."""
 
     def __init__(self, store, settings: RetentionSettings, holds: Callable[[], bool],
@@ -36,7 +39,6 @@ class RetentionSweeper:
         self.settings = settings
         self._holds = holds
         self._clock = clock
-        self._task: asyncio.Task | None = None
         #: how the loop waits between sweeps (tests replace it)
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -64,15 +66,6 @@ class RetentionSweeper:
             await self.store.add_audit(AuditEntry(
                 "burgerhub", "system", "retention.setting", "retention", {"before": before, "now": now}))
             await self.store.record_put(*RECORD, now)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="burgerhub-retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _run(self) -> None:
         first = True

@@ -50,7 +50,7 @@ async def test_an_expired_action_ends_without_result_and_its_closing_goes_out(ma
         [entry] = [e for e in await hub.store.list_audit(subject=action["id"]) if e["verb"] == "action.end"]
         assert entry["actor"] == "burgerhub" and entry["role"] == "system"
         assert entry["detail"] == {"result": "ended_without_result", "reason": "expired",
-                                   "expires_at": action["expires_at"]}
+                                   "expires_at": action["expires_at"], "solved_by_participants": False}
 
 
 async def test_a_dispatcher_can_extend_an_action_before_it_expires(make_hub, hub_cfg):

@@ -54,12 +54,6 @@ from .queries import audit_args, numbered
 #: transaction lock key (pg_advisory_xact_lock): ledger writers (shared) vs erasure (exclusive)
 ERASURE_LOCK = 7301000002
 
-# Statuses a provider report may move a delivery out of, per reported status.
-_EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
-    "sent": ("queued", "sending"),
-    "delivered": ("queued", "sending", "sent"),
-    "failed": ("queued", "sending", "sent"),
-}
 
 #: a statement inserting ledger rows (as ``ins``, returning the pending row's columns) becomes one
 #: that queues them too; its command status counts the rows queued
@@ -377,7 +371,7 @@ class PostgresLedger:
                 )) + " ON CONFLICT (id) DO NOTHING",
                 retry_at, reason, now, channel, provider_id,
             ))
-        earlier = _EARLIER_STATUSES.get(status, ())
+        earlier = queries.EARLIER_STATUSES.get(status, ())
         if not earlier:
             return 0
         return int(await self._p().fetchval(

@@ -66,6 +66,14 @@ IN_DOUBT = (
     " reason = CASE WHEN reason='handed_over' THEN 'in_doubt' ELSE reason END"
 )
 
+#: the statuses a provider's report may move a delivery out of, per reported status (a report never
+#: moves a row back: a late "sent" after "delivered" changes nothing)
+EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
+    "sent": ("queued", "sending"),
+    "delivered": ("queued", "sending", "sent"),
+    "failed": ("queued", "sending", "sent"),
+}
+
 # A closing or update message goes to whoever got the start, unless they were erased since.
 REACHED_STARTS = "kind='start' AND status IN ('sending','sent','delivered') AND address NOT LIKE 'erased:%'"
 

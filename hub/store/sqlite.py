@@ -45,14 +45,6 @@ from . import (
 SCHEMA = "\n".join(m.sql for m in migrations.migrations("sqlite"))
 
 
-# Statuses a provider report may move a delivery out of, per reported status.
-_EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
-    "sent": ("queued", "sending"),
-    "delivered": ("queued", "sending", "sent"),
-    "failed": ("queued", "sending", "sent"),
-}
-
-
 class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries,
                   EvaluationQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
@@ -403,7 +395,7 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
                 )
             else:
                 # A status only moves forward: a late "sent" never turns "delivered" back.
-                earlier = _EARLIER_STATUSES.get(status, ())
+                earlier = queries.EARLIER_STATUSES.get(status, ())
                 if not earlier:
                     return 0
                 marks = ",".join("?" * len(earlier))
