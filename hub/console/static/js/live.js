@@ -145,6 +145,7 @@ export function renderLive(main, ctx, actionId) {
 
   // -- rendering ----------------------------------------------------------------------------
   function showAction(data) {
+    if (closed) return; // an answer that arrives after the view was left: its map is gone
     const first = action === null;
     const versionChanged = !action || action.version !== data.version;
     action = data;

@@ -56,7 +56,10 @@ export function createMap(container, config, labelKey) {
       return el;
     };
     note.addTo(map);
-    loadOutline().then((data) => drawOutline(map, data));
+    // the outline arrives later: the map may have been removed by then (the view was left)
+    let removed = false;
+    map.on("unload", () => { removed = true; });
+    loadOutline().then((data) => { if (!removed) drawOutline(map, data); });
   }
   const zoomClass = () => {
     container.classList.toggle("zoom-far", map.getZoom() < 8.5);
