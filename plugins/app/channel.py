@@ -23,10 +23,11 @@ from py_vapid import VapidException
 from hub.channel import AudienceKind, Channel
 from hub.errors import PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import ActionView, Delivery, MessageKind, Notice, Receipt, Recipient, Rendered, Urgency
+from hub.retry import parse_retry_after
 
 from . import payload as payloads
 from .installs import Installs
-from .push import BadSubscription, VapidSigner, b64url, encrypt, retry_after
+from .push import BadSubscription, VapidSigner, b64url, encrypt
 from .regions import cells_covering
 from .web import AppRoutes, endpoint_problem
 
@@ -209,7 +210,7 @@ class AppChannel(Channel):
                 delivery,
                 TransientDeliveryError(
                     f"push service answered {status}", code=code,
-                    retry_after=retry_after(resp.headers.get("Retry-After")), provider_status=status,
+                    retry_after=parse_retry_after(resp.headers.get("Retry-After")), provider_status=status,
                 ),
             )
         code = {400: "rejected", 401: "vapid_rejected", 403: "vapid_rejected", 413: "payload_too_large"}.get(status, "rejected")

@@ -18,7 +18,6 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, WebPusher
 from yarl import URL
 
-from hub.retry import parse_retry_after
 
 #: The largest plaintext that fits one aes128gcm record of 4096 bytes: 4096 minus the header
 #: (16 salt + 4 record size + 1 key id length + 65 key id), the 16-byte tag and the 1-byte delimiter.
@@ -119,8 +118,3 @@ def encrypt(endpoint: str, keys: Mapping[str, str], plaintext: bytes) -> bytes:
         return pusher.encode(plaintext, content_encoding="aes128gcm")["body"]
     except (WebPushException, KeyError, ValueError) as e:
         raise BadSubscription(str(e)) from e
-
-
-def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a push service's ``Retry-After`` header (see :func:`hub.retry.parse_retry_after`)."""
-    return parse_retry_after(value, now=now)

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import httpx
 
 from hub.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from hub.retry import parse_retry_after
 
 log = logging.getLogger("burgerhub.channel.messenger")
 
@@ -126,12 +127,9 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> DeliveryErro
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait: ``Retry-After``, else the longest ``estimated_time_to_regain_access`` (minutes)."""
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
+    wait = parse_retry_after(headers.get("retry-after"))
+    if wait is not None:
+        return wait
     usage = headers.get("x-business-use-case-usage")
     if usage:
         try:
