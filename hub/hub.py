@@ -69,7 +69,7 @@ class Hub:
         self.unavailable: dict[str, str] = {}
         self.runtimes: dict[str, ChannelRuntime] = {}
         self._tip_listeners: set[asyncio.Queue] = set()
-        self.api_tips = StoreTips(self.store, "api", self._tip_arrived)
+        self.api_tips = StoreTips(self.store, "api", self.tip_arrived)
         #: callables ``f(app)`` that add routes to the web app (the dispatcher console uses this)
         self.web_extensions: list = []
         self._build_channels()
@@ -151,7 +151,7 @@ class Hub:
                 secret=self.channel_secret(name),
                 public_url=self.config.public_url,
                 records=StoreRecords(self.store, name),
-                tips=StoreTips(self.store, name, self._tip_arrived),
+                tips=StoreTips(self.store, name, self.tip_arrived),
                 receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
                 templates=MessageTemplates(cls.templates_dir, defaults={
                     "network": self.config.network_name, "callback_number": self.config.callback_number,
@@ -263,7 +263,7 @@ class Hub:
     def _tip_notified(self, payload: str) -> None:
         action_id, _, tip_id = payload.rpartition(" ")
         if action_id and tip_id.isdigit():
-            self._tip_arrived(action_id, int(tip_id))
+            self.tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
         await self.retention.stop()
@@ -307,7 +307,8 @@ class Hub:
             except Exception:
                 log.exception("plugin %s failed in action_event", self.pm.get_name(impl.plugin))
 
-    def _tip_arrived(self, action_id: str, tip_id: int) -> None:
+    def tip_arrived(self, action_id: str, tip_id: int) -> None:
+        """Tell this process's tip listeners (event streams) that ``tip_id`` arrived for ``action_id``."""
         for q in list(self._tip_listeners):
             q.put_nowait((action_id, tip_id))
 
