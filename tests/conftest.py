@@ -5,8 +5,10 @@ from __future__ import annotations
 import zlib
 
 import pytest
+from click.testing import CliRunner
 
 from hub.actions import Actor
+from hub.cli import cli
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
 UTRECHT = (52.0894, 5.1100)
@@ -42,3 +44,33 @@ def routes_to_recording(tmp_path):
     path = tmp_path / "routes.yaml"
     path.write_text("version: 1\nchannels: [recording]\n")
     return str(path)
+
+
+@pytest.fixture
+def partners(make_hub, routes_to_recording):
+    """``partners(**config)``: an async context manager giving ``(client, hub, tokens)`` with the example
+    organisations loaded (see ``partners_support.partner_hub``)."""
+    from partners_support import partner_hub
+
+    return lambda **cfg: partner_hub(make_hub, routes_to_recording, **cfg)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    """A ``burgerhub.toml`` keeping the hub's data under ``tmp_path``."""
+    path = tmp_path / "burgerhub.toml"
+    path.write_text(f'[hub]\ndata_dir = "{tmp_path / "var"}"\n')
+    return path
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, config_file):
+    """``run(*args, input=None)``: the command line on ``config_file``, from ``tmp_path``, with no
+    ``BURGERHUB_CONFIG`` of the machine's; answers click's result."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, ["--config", str(config_file), *args], input=input, catch_exceptions=False)
+
+    return invoke

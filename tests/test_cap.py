@@ -14,7 +14,7 @@ from hub.cap.xml import NS, read_alert, validate_document
 from hub.errors import BadMessage
 from hub.testing import BACKENDS
 
-from partners_support import NATIONAL_DISPATCH, NATIONAL_OPERATE, UTRECHT_CENTRE, ZEIST, bearer, partner_hub, prevention
+from partners_support import NATIONAL_DISPATCH, NATIONAL_OPERATE, UTRECHT_CENTRE, ZEIST, bearer, prevention
 
 OASIS = Path(__file__).parent / "data" / "cap" / "oasis"
 FIRE_SENDER = "alerting@brandweer-utrecht.example"
@@ -24,11 +24,6 @@ CAP = {"Content-Type": "application/cap+xml"}
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     return request.param
-
-
-@pytest.fixture
-def partners(make_hub, routes_to_recording):
-    return lambda **cfg: partner_hub(make_hub, routes_to_recording, **cfg)
 
 
 def cap_time(when: datetime) -> str:

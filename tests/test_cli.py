@@ -17,19 +17,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
-    config = tmp_path / "burgerhub.toml"
-    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "var"}"\n')
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(cli, ["--config", str(config), *args], input=input, catch_exceptions=False)
-
-    return invoke
-
-
 @pytest.mark.parametrize("action_type, urgency, channels", CASES)
 def test_routes_test_answers_the_four_cases(run, action_type, urgency, channels):
     result = run("routes", "test", "--type", action_type, "--urgency", urgency, "--region", "utrecht", "--json")

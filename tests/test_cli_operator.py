@@ -20,24 +20,6 @@ BURGERHUB = Path(sys.executable).with_name("burgerhub")
 
 
 @pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "burgerhub.toml"
-    path.write_text(f'[hub]\ndata_dir = "{tmp_path / "var"}"\n')
-    return path
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch, config_file):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
-
-    def invoke(*args):
-        return CliRunner().invoke(cli, ["--config", str(config_file), *args], catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
 def taken_port():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

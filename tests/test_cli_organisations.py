@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from hub.cli import cli
 from hub.errors import ConfigError
 
 from partners_support import EXAMPLES
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
-    config = tmp_path / "burgerhub.toml"
-    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "var"}"\n')
+def run(run):
+    """The command line, which must succeed; its JSON answer."""
 
     def invoke(*args):
-        result = CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+        result = run(*args)
         assert result.exit_code == 0, result.output
         return json.loads(result.output)
 

@@ -12,18 +12,13 @@ from hub.territory import first_point_outside
 
 from partners_support import (
     EXAMPLES, NATIONAL_DISPATCH, NATIONAL_OPERATE, UTRECHT_CENTRE, UTRECHT_POLYGON, ZEIST, ZEIST_POLYGON,
-    bearer, partner_hub, prevention,
+    bearer, prevention,
 )
 
 
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     return request.param
-
-
-@pytest.fixture
-def partners(make_hub, routes_to_recording):
-    return lambda **cfg: partner_hub(make_hub, routes_to_recording, **cfg)
 
 
 # -- pure: territory ---------------------------------------------------------------------------------

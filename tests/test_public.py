@@ -13,7 +13,7 @@ from hub.cap.xml import NS, validate_document
 from hub.public import PublicPolicy, public_view
 from hub.testing import BACKENDS
 
-from partners_support import NATIONAL_DISPATCH, NATIONAL_OPERATE, UTRECHT_CENTRE, bearer, partner_hub, prevention
+from partners_support import NATIONAL_DISPATCH, NATIONAL_OPERATE, UTRECHT_CENTRE, bearer, prevention
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MISSING = {
@@ -29,11 +29,6 @@ MISSING = {
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     return request.param
-
-
-@pytest.fixture
-def partners(make_hub, routes_to_recording):
-    return lambda **cfg: partner_hub(make_hub, routes_to_recording, **cfg)
 
 
 def test_a_policy_hides_what_it_must_and_drops_ended_actions_after_its_days():

@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from partners_support import bearer, partner_hub
+from partners_support import bearer
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 SECTION = README[README.index("## Partners: organisations"):README.index("## Channels\n")]
@@ -22,11 +20,6 @@ def heredoc(name: str) -> bytes:
 
 def curl_bodies() -> list[str]:
     return re.findall(r"-d '(\{.*?\})' \\\n", SECTION, re.S)
-
-
-@pytest.fixture
-def partners(make_hub, routes_to_recording):
-    return lambda **cfg: partner_hub(make_hub, routes_to_recording, **cfg)
 
 
 async def test_the_municipality_example(partners):

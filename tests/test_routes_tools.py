@@ -69,19 +69,6 @@ def test_routes_that_can_never_match_and_regions_that_do_not_exist_are_named_wit
     assert "region 'noord_brabnt' does not exist" in region and "did you mean 'noord_brabant'" in region
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
-    config = tmp_path / "burgerhub.toml"
-    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "var"}"\n')
-
-    def invoke(*args):
-        return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
-
-    return invoke
-
-
 def test_routes_check_prints_the_warnings_with_the_file_and_still_passes(run, tmp_path):
     path = tmp_path / "suspect.yaml"
     path.write_text(SUSPECT.replace("recording", "sms"))  # the CLI knows the installed channels
