@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
 from hub.actions import Actor
+from hub.api import create_app
 from hub.cli import cli
+from hub.testing import RecordingPlugin
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
 UTRECHT = (52.0894, 5.1100)
+#: the API's tokens in the ``api`` fixture's hub, and the headers that carry them
+TOKENS = [
+    {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
+    {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
+]
+DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
+OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
 
 
 def person(pid: str, lat: float, lon: float, *, phone: str | None = None, channels=("recording",), **extra) -> dict:
@@ -44,6 +55,31 @@ def routes_to_recording(tmp_path):
     path = tmp_path / "routes.yaml"
     path.write_text("version: 1\nchannels: [recording]\n")
     return str(path)
+
+
+@pytest.fixture
+def hub_cfg(routes_to_recording):
+    """A hub's configuration sending every action to the recording channel."""
+    return {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
+
+
+@pytest.fixture
+def api(make_hub, recording_channel, hub_cfg):
+    """``api(**config)``: an async context manager giving ``(client, hub)``, a test client on the API of
+    a hub with ``hub_cfg``, the ``TOKENS`` and ``config`` (sections replaced whole)."""
+
+    @contextlib.asynccontextmanager
+    async def factory(**config):
+        cfg = {**hub_cfg, "api": {"tokens": TOKENS}, **config}
+        async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
+            client = TestClient(TestServer(create_app(hub, manage_hub=False)))
+            await client.start_server()
+            try:
+                yield client, hub
+            finally:
+                await client.close()
+
+    return factory
 
 
 @pytest.fixture

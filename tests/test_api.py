@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,38 +10,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.api import create_app
 from hub.testing import BACKENDS, RecordingPlugin, read_events, tiny_image
 
-from conftest import UTRECHT, person, start_payload
-
-DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
-OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
-TOKENS = [
-    {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
-    {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
-]
-
+from conftest import DISPATCH, OPERATE, TOKENS, UTRECHT, person, start_payload
 
 
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     """Every test here runs on the embedded store and on a private PostgreSQL."""
     return request.param
-
-
-@pytest.fixture
-def api(make_hub, recording_channel, routes_to_recording):
-    @contextlib.asynccontextmanager
-    async def factory(**config):
-        cfg = {"hub": {"routes": routes_to_recording}, "api": {"tokens": TOKENS},
-               "channels": {"recording": {"token": "x"}}, **config}
-        async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
-            client = TestClient(TestServer(create_app(hub, manage_hub=False)))
-            await client.start_server()
-            try:
-                yield client, hub
-            finally:
-                await client.close()
-
-    return factory
 
 
 async def test_only_a_dispatcher_starts_and_ends_actions(api):

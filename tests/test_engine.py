@@ -16,16 +16,10 @@ from conftest import DISPATCHER, UTRECHT, person, start_payload
 LAT, LON = UTRECHT
 
 
-
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     """Every test here runs on the embedded store and on a private PostgreSQL."""
     return request.param
-
-
-@pytest.fixture
-def hub_cfg(routes_to_recording):
-    return {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
 
 
 async def test_transient_failures_are_retried_and_permanent_ones_are_final(make_hub, recording_channel, hub_cfg):

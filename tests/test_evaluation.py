@@ -4,7 +4,6 @@ checked against counts made here from the raw rows, on both store backends; the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import json
@@ -13,28 +12,20 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from bench import dataset, history
-from hub.api import create_app
 from hub.evaluation import Selection, build
 from hub.evaluation.html import render
 from hub.evaluation.tables import PEOPLE
 from hub.store.select import open_store
 from hub.testing import BACKENDS, RecordingPlugin
 
-from conftest import UTRECHT, person, start_payload
+from conftest import DISPATCH, OPERATE, UTRECHT, person, start_payload
 
 PARTICIPANTS = 4_000
 #: the benchmark's rate (4,000 a month) scaled to the small participant set, so the test runs in seconds
 ACTIONS_PER_MONTH = 160
 JAN = datetime(2026, 1, 1, tzinfo=history.TZ)
-DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
-OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
-TOKENS = [
-    {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
-    {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
-]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -208,23 +199,6 @@ def test_small_counts_print_as_less_than_five():
     t = Table("t", "t", (Column("n", "n", PEOPLE), Column("s", "s", SHARE, of="n")),
               [{"n": 0, "s": 0.0}, {"n": 3, "s": 0.3}, {"n": 5, "s": 0.5}])
     assert t.cells() == [["0", "0.0 %"], ["< 5", "–"], ["5", "50.0 %"]]
-
-
-@pytest.fixture
-def api(make_hub, recording_channel, routes_to_recording):
-    @contextlib.asynccontextmanager
-    async def factory():
-        cfg = {"hub": {"routes": routes_to_recording}, "api": {"tokens": TOKENS},
-               "channels": {"recording": {"token": "x"}}}
-        async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
-            client = TestClient(TestServer(create_app(hub, manage_hub=False)))
-            await client.start_server()
-            try:
-                yield client, hub
-            finally:
-                await client.close()
-
-    return factory
 
 
 async def test_solved_by_participants_phone_tips_and_the_evaluation_api(api):

@@ -19,11 +19,6 @@ def hub_backend(request):
     return request.param
 
 
-@pytest.fixture
-def hub_cfg(routes_to_recording):
-    return {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
-
-
 async def test_an_expired_action_ends_without_result_and_its_closing_goes_out(make_hub, recording_channel, hub_cfg):
     async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
         await hub.registry.register(person("near", LAT, LON))

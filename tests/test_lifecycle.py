@@ -13,16 +13,10 @@ LAT, LON = UTRECHT
 KM = 1 / 111.0  # degrees of latitude per kilometre, roughly
 
 
-
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     """Every test here runs on the embedded store and on a private PostgreSQL."""
     return request.param
-
-
-@pytest.fixture
-def hub_cfg(routes_to_recording):
-    return {"hub": {"routes": routes_to_recording}, "channels": {"recording": {"token": "x"}}}
 
 
 async def populate(hub, people):

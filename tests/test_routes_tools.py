@@ -25,14 +25,7 @@ from hub.routing import DEFAULT_RULES, RuleSet
 from hub.routing_lint import lint
 from hub.testing import RecordingPlugin
 
-from conftest import UTRECHT
-
-OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
-DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
-TOKENS = [
-    {"name": "meldkamer", "role": "dispatcher", "token": "dispatcher-token-0123456789"},
-    {"name": "beheer", "role": "operator", "token": "operator-token-01234567890"},
-]
+from conftest import DISPATCH, OPERATE, TOKENS, UTRECHT
 
 SUSPECT = """\
 channels: [recording]
