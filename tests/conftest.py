@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from hub.actions import Actor
 from hub.api import create_app
 from hub.cli import cli
+from hub.store.select import open_store
 from hub.testing import RecordingPlugin
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
@@ -110,3 +111,21 @@ def run(tmp_path, monkeypatch, config_file):
         return CliRunner().invoke(cli, ["--config", str(config_file), *args], input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def store_participants() -> list[str]:
+    """The participant ids the ``store`` fixture registers (ledger rows are written only for existing
+    ones); a module overrides this fixture to register others."""
+    return []
+
+
+@pytest.fixture
+async def store(tmp_path, database_url, store_participants):
+    """An opened store on the ``hub_backend``, with ``store_participants`` registered."""
+    s = open_store(database_url, tmp_path / "db.sqlite3")
+    await s.open()
+    if store_participants:
+        await s.put_participants([(pid, {"id": pid}) for pid in store_participants])
+    yield s
+    await s.close()

@@ -28,13 +28,8 @@ def hub_backend(request):
 
 
 @pytest.fixture
-async def store(tmp_path, database_url):
-    s = open_store(database_url, tmp_path / "db.sqlite3")
-    await s.open()
-    # ledger rows are written only for participants that exist
-    await s.put_participants([(pid, {"id": pid}) for pid in PARTICIPANTS])
-    yield s
-    await s.close()
+def store_participants():
+    return PARTICIPANTS
 
 
 async def test_one_row_per_action_recipient_channel_and_kind(store):

@@ -7,7 +7,6 @@ import pytest
 
 from hub.errors import Conflict
 from hub.store import AuditEntry
-from hub.store.select import open_store
 from hub.testing import BACKENDS
 
 AUDIT = AuditEntry("t", "dispatcher", "action.start", "a1")
@@ -16,14 +15,6 @@ AUDIT = AuditEntry("t", "dispatcher", "action.start", "a1")
 @pytest.fixture(params=BACKENDS)
 def hub_backend(request):
     return request.param
-
-
-@pytest.fixture
-async def store(tmp_path, database_url):
-    s = open_store(database_url, tmp_path / "db.sqlite3")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def action(id: str, organisation: str | None) -> dict:
