@@ -170,32 +170,24 @@ class TwilioMessages(SmsProvider):
             raise transport_error("Twilio", e) from e
 
     async def send_text(self, session: aiohttp.ClientSession, to: str, text: str) -> str:
+        """The sid of the message Twilio accepted, or a typed error (transient when worth another try)."""
         status, raw, retry_after = await self._post(session, to, text)
         if status in (200, 201):
             try:
                 return str(json.loads(raw)["sid"])
             except (ValueError, KeyError, TypeError) as e:
-                raise TransientDeliveryError("Twilio's answer has no sid", code="bad_response") from e
+                raise TransientDeliveryError(
+                    "Twilio accepted the message but its answer has no sid", code="bad_response", provider_status=status
+                ) from e
         raise twilio_error(status, raw, retry_after, permanent_codes=TWILIO_PERMANENT_RECIPIENT)
 
     async def _send_one(self, session: aiohttp.ClientSession, notice: Notice, delivery: Delivery) -> Receipt:
         message = self.channel.message(notice, delivery.recipient.language)
-        status, raw, retry_after = await self._post(session, delivery.recipient.address, message.text)
-        if status == 201 or status == 200:
-            try:
-                sid = json.loads(raw)["sid"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise TransientDeliveryError(
-                    "Twilio accepted the message but its answer has no sid", code="bad_response", provider_status=status
-                ) from e
-            return Receipt.sent(delivery, provider_id=sid, segments=message.info.segments)
-        return self._failure(delivery, status, raw, retry_after)
-
-    def _failure(self, delivery: Delivery, status: int, raw: bytes, retry_after: str | None) -> Receipt:
-        error = twilio_error(status, raw, retry_after, permanent_codes=TWILIO_PERMANENT_RECIPIENT)
-        if isinstance(error, TransientDeliveryError):
-            raise error
-        return Receipt.failed(delivery, error)
+        try:
+            sid = await self.send_text(session, delivery.recipient.address, message.text)
+        except PermanentDeliveryError as error:
+            return Receipt.failed(delivery, error)
+        return Receipt.sent(delivery, provider_id=sid, segments=message.info.segments)
 
     # -- callbacks ------------------------------------------------------------------------------
     def callback_signed(self, request: web.Request, route: str, body: bytes) -> bool:

@@ -211,28 +211,32 @@ class VoiceChannel(Channel):
             *self._fixed,
         ]
         try:
+            sid = await self._create_call(form)
+        except PermanentDeliveryError as error:
+            return Receipt.failed(delivery, error)
+        return Receipt.sent(delivery, provider_id=sid)
+
+    async def _create_call(self, form: list[tuple[str, str]]) -> str:
+        """The sid of the call Twilio placed, or a typed error (transient when worth another try)."""
+        assert self._session is not None
+        try:
             async with self._session.post(self.url, data=urlencode(form).encode()) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
+                status, raw, retry_after = resp.status, await resp.read(), resp.headers.get("Retry-After")
         except asyncio.TimeoutError as e:
             raise TransientDeliveryError("Twilio did not answer in time", code="timeout") from e
         except aiohttp.ClientError as e:
             raise TransientDeliveryError(f"cannot reach Twilio: {type(e).__name__}: {e}", code="connection") from e
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {}
         if status in (200, 201):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = {}
             sid = body.get("sid") if isinstance(body, dict) else None
             if not sid:
                 raise TransientDeliveryError("Twilio's answer has no call sid", code="bad_response", provider_status=status)
-            return Receipt.sent(delivery, provider_id=sid)
-        error = twilio_error(status, raw, retry_after, permanent_codes=PERMANENT_NUMBER_ERRORS,
-                             operator_codes=CALLER_ID_ERRORS)
-        if isinstance(error, TransientDeliveryError):
-            raise error
-        return Receipt.failed(delivery, error)
+            return str(sid)
+        raise twilio_error(status, raw, retry_after, permanent_codes=PERMANENT_NUMBER_ERRORS,
+                           operator_codes=CALLER_ID_ERRORS)
 
     # -- personal messages ----------------------------------------------------------------------
     personal = True
@@ -261,20 +265,7 @@ class VoiceChannel(Channel):
             ("Timeout", str(int(s.get("ring_timeout", 30)))),
             ("TimeLimit", str(int(s.get("time_limit", 180)))),
         ]
-        try:
-            async with self._session.post(self.url, data=urlencode(form).encode()) as resp:
-                status, raw, retry_after = resp.status, await resp.read(), resp.headers.get("Retry-After")
-        except asyncio.TimeoutError as e:
-            raise TransientDeliveryError("Twilio did not answer in time", code="timeout") from e
-        except aiohttp.ClientError as e:
-            raise TransientDeliveryError(f"cannot reach Twilio: {type(e).__name__}", code="connection") from e
-        if status in (200, 201):
-            try:
-                return str(json.loads(raw)["sid"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise TransientDeliveryError("Twilio's answer has no call sid", code="bad_response") from e
-        raise twilio_error(status, raw, retry_after, permanent_codes=PERMANENT_NUMBER_ERRORS,
-                           operator_codes=CALLER_ID_ERRORS)
+        return await self._create_call(form)
 
     # -- callbacks ------------------------------------------------------------------------------
     def web_routes(self) -> Sequence[Any]:
