@@ -29,6 +29,7 @@ import fnmatch
 import itertools
 import json
 import logging
+import socket
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
@@ -415,14 +416,21 @@ def make_hub(tmp_path, database_url):
     return factory
 
 
+def bound_socket() -> tuple[socket.socket, str]:
+    """A socket bound to a free loopback port, and the URL it will answer on (see :func:`serving`)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 @contextlib.asynccontextmanager
 async def serving(hub: Any, sock: Any) -> AsyncIterator[None]:
     """Serve ``hub``'s web app (API, channel callbacks, console) on an already bound socket.
 
     Bind the socket first so the hub's ``public_url`` can name its port before the hub starts::
 
-        sock = socket.socket(); sock.bind(("127.0.0.1", 0))
-        config = {"hub": {"public_url": f"http://127.0.0.1:{sock.getsockname()[1]}"}, ...}
+        sock, public_url = bound_socket()
+        config = {"hub": {"public_url": public_url}, ...}
         async with make_hub(config=config) as hub, serving(hub, sock): ...
     """
     from aiohttp import web

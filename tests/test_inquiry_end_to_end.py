@@ -8,12 +8,11 @@ reaches exactly everyone who got the inquiry, on the channel that reached them.
 from __future__ import annotations
 
 import re
-import socket
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from hub.testing import serving
+from hub.testing import bound_socket, serving
 from plugins.email.tests.email_testkit import Collector, smtp_server
 from plugins.messenger.tests.messenger_testkit import (
     APP_SECRET,
@@ -44,9 +43,7 @@ def participant(pid, where, channels, *, email=None, phone=None):
 
 async def test_an_inquiry_reaches_mail_and_messenger_in_its_area_only_and_everyone_gets_the_follow_up(make_hub):
     mails, graph = Collector(), FakeGraph()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"  # where the links in messages point
+    sock, base = bound_socket()  # where the links in messages point
     with smtp_server(mails) as smtp:
         async with TestServer(graph.app(), host="127.0.0.1") as graph_server:
             config = {

@@ -4,7 +4,6 @@ with the operator's time, never for a crisis; through a real hub, on both backen
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import aiohttp
@@ -16,7 +15,7 @@ import plugins.app
 import plugins.sms
 from app_push_service import PushService, b64u
 from hub.actions import Actor
-from hub.testing import BACKENDS, serving
+from hub.testing import BACKENDS, bound_socket, serving
 
 SUBJECT = "mailto:beheer@burgernet.example"
 _VAPID = ec.generate_private_key(ec.SECP256R1())
@@ -59,9 +58,7 @@ async def until(check, seconds: float, what: str):
 async def test_sms_waits_for_the_app_and_goes_only_where_the_app_did_not_confirm(make_hub, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("channels: [app, sms]\n")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = bound_socket()
     config = {"hub": {"routes": str(routes), "public_url": base, "app_first_seconds": WAIT},
               "channels": {"app": SETTINGS, "sms": {"sandbox": True}}}
     async with PushService(vapid_public_key=VAPID_PUBLIC, subject=SUBJECT) as push, \

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import aiohttp
 
 import plugins.email
 from email_testkit import PNG, Collector, smtp_server
 from hub.actions import Actor
-from hub.testing import serving
+from hub.testing import bound_socket, serving
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
 
@@ -18,9 +17,7 @@ DISPATCHER = Actor("meldkamer", "dispatcher")
 async def test_an_inquiry_by_mail_a_tip_through_the_form_the_follow_up_and_unsubscribe(make_hub, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [email]\n")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, public_url = bound_socket()
     handler = Collector()
     with smtp_server(handler) as smtp:
         config = {

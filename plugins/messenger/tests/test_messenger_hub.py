@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 import plugins.messenger
 from hub.actions import Actor
-from hub.testing import serving
+from hub.testing import bound_socket, serving
 from messenger_testkit import APP_SECRET, PAGE_ID, PAGE_TOKEN, VERIFY_TOKEN, FakeGraph, message_event, signed
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
@@ -18,9 +17,7 @@ DISPATCHER = Actor("meldkamer", "dispatcher")
 async def test_subscribe_in_the_conversation_then_alert_tip_and_closing(make_hub, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [messenger]\n")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, public_url = bound_socket()
     graph = FakeGraph()
     async with TestServer(graph.app(), host="127.0.0.1") as graph_server:
         config = {

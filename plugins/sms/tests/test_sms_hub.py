@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from typing import AsyncIterator
 
 import pytest
 
 import plugins.sms
 from hub.actions import Actor
-from hub.testing import serving
+from hub.testing import bound_socket, serving
 from plugins.sms.loopback import LoopbackSmsProvider
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
@@ -25,9 +24,7 @@ async def provider() -> AsyncIterator[LoopbackSmsProvider]:
 async def test_an_action_reaches_a_participant_by_sms_and_the_report_and_reply_come_back(make_hub, provider, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [sms]\n")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, public_url = bound_socket()
     config = {
         "hub": {"routes": str(routes), "public_url": public_url},
         "channels": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import xml.etree.ElementTree as ET
 
@@ -11,6 +10,7 @@ from aiohttp import web
 import plugins.voice
 from hub.actions import Actor
 from hub.api import create_app
+from hub.testing import bound_socket
 from plugins.voice.loopback import LoopbackTwilioCalls
 
 DISPATCHER = Actor("meldkamer", "dispatcher")
@@ -29,9 +29,7 @@ def participant(pid: str, number: str, kind: str) -> dict:
 async def test_calls_landlines_and_requeues_an_unanswered_call(make_hub, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [voice]\n")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, public_url = bound_socket()
     async with LoopbackTwilioCalls() as twilio:
         config = {
             "hub": {"routes": str(routes), "public_url": public_url},
