@@ -24,6 +24,7 @@ from oauthlib.oauth1 import Client as OAuthClient
 from hub.channel import AudienceKind, Channel
 from hub.errors import DeliveryError, PermanentDeliveryError, PluginError, TransientDeliveryError
 from hub.models import ActionView, Delivery, MessageKind, Notice, Receipt, Recipient, Rendered
+from hub.photos import GIF, JPEG, PNG, WEBP, sniff
 
 from .provinces import PROVINCES, province_of
 from .quota import Quotas, QuotaState
@@ -36,7 +37,8 @@ HERE = Path(__file__).parent
 #: the host tweepy's AsyncClient posts to; the media upload uses the same host and connection pool
 API_HOST = "https://api.twitter.com"
 MEDIA_UPLOAD_URL = f"{API_HOST}/2/media/upload"
-PHOTO_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+#: the image types X takes, read from the bytes
+PHOTO_TYPES = (JPEG, PNG, GIF, WEBP)
 MAX_PHOTOS = 4
 
 
@@ -50,18 +52,6 @@ class Account:
     handle: str | None
     language: str
     daily_quota: int
-
-
-def _photo_type(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 class TwitterChannel(Channel):
@@ -352,8 +342,8 @@ class TwitterChannel(Channel):
                     raise ValueError(f"photo larger than {self.max_photo_bytes} bytes")
                 chunks.append(chunk)
         data = b"".join(chunks)
-        mime = _photo_type(data)
-        if mime is None:
+        mime = sniff(data)
+        if mime not in PHOTO_TYPES:
             raise ValueError("photo is not a JPEG, PNG, GIF or WebP image")
         self._photos[url] = (data, mime)
         while len(self._photos) > 16:
