@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from aiohttp import web
 
-from ..console.web import page_headers, static_file, tiles_origin
+from ..console.web import ConsoleSettings, page_headers, static_file, tiles_origin
 from ..places import all_places
 
 STATIC = Path(__file__).parent / "static"
@@ -22,6 +22,10 @@ CONTENT_TYPES = {
 
 
 def _tiles(hub: Any) -> tuple[str | None, str]:
+    """The map tiles the console draws on (as installed, which may come from the environment), else as configured."""
+    for extension in getattr(hub, "web_extensions", ()):
+        if isinstance(extension, ConsoleSettings):
+            return extension.tiles_url, extension.tiles_attribution or ""
     console = getattr(hub.config, "console", None)
     return (getattr(console, "tiles_url", None) or None), (getattr(console, "tiles_attribution", "") or "")
 
