@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +25,25 @@ TOKENS = [
 ]
 DISPATCH = {"Authorization": "Bearer dispatcher-token-0123456789"}
 OPERATE = {"Authorization": "Bearer operator-token-01234567890"}
+
+#: the browser tests drive Debian's chromium with Playwright
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (scripts/setup-system)")
+
+
+@pytest.fixture
+async def browser():
+    """A headless Chromium for one test, closed afterwards."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=20000)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 def person(pid: str, lat: float, lon: float, *, phone: str | None = None, channels=("recording",), **extra) -> dict:

@@ -50,13 +50,19 @@ class ConsoleSettings:
         for placeholder in ("{z}", "{x}", "{y}"):
             if placeholder not in self.tiles_url:
                 raise ConfigError(f"console tiles_url: must contain {placeholder}")
-        host = parts.netloc.split("@")[-1]
-        if host.startswith("{s}."):
-            host = "*." + host[4:]
-        object.__setattr__(self, "tiles_origin", f"{parts.scheme}://{host}")
+        object.__setattr__(self, "tiles_origin", tiles_origin(self.tiles_url))
 
     def __call__(self, app: web.Application) -> None:
         mount(app, self)
+
+
+def tiles_origin(tiles_url: str) -> str:
+    """The origin a tile URL template loads images from (``{s}.`` subdomains become a wildcard)."""
+    parts = urlsplit(tiles_url)
+    host = parts.netloc.split("@")[-1]
+    if host.startswith("{s}."):
+        host = "*." + host[4:]
+    return f"{parts.scheme}://{host}"
 
 
 SIGNER = web.AppKey("console_signer", TicketSigner)
@@ -78,12 +84,19 @@ def mount(app: web.Application, settings: ConsoleSettings) -> None:
 
 
 def security_headers(settings: ConsoleSettings) -> dict[str, str]:
-    images = "'self' data: blob:" + (f" {settings.tiles_origin}" if settings.tiles_origin else "")
+    return page_headers(settings.tiles_origin)
+
+
+def page_headers(images_from: str | None, *, workers: bool = False) -> dict[str, str]:
+    """The headers of a page served by the hub: everything from the hub itself, images also from
+    ``images_from`` (a tile server) and, with ``workers``, a service worker."""
+    images = "'self' data: blob:" + (f" {images_from}" if images_from else "")
     return {
         "Content-Security-Policy": (
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            f"img-src {images}; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'"
+            f"img-src {images}; font-src 'self'; manifest-src 'self'; "
+            + ("worker-src 'self'; " if workers else "")
+            + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -98,7 +111,18 @@ async def _to_slash(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.StreamResponse:
     """A file under ``static/``; the empty path is the page. Nothing outside ``static/`` is reachable."""
     rel = request.match_info["path"] or "index.html"
-    root = STATIC.resolve()
+    path = static_file(STATIC, rel)
+    ctype = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = security_headers(request.app[SETTINGS])
+    headers["Content-Type"] = ctype
+    # the page and our own code must never be stale after an upgrade; the vendored library may be cached
+    headers["Cache-Control"] = "public, max-age=86400" if rel.startswith("vendor/") else "no-cache"
+    return web.FileResponse(path, headers=headers)
+
+
+def static_file(root: Path, rel: str) -> Path:
+    """``rel`` under ``root``: 404 for anything outside it, hidden, or not a file."""
+    root = root.resolve()
     path = (root / rel).resolve()
     if (
         not path.is_relative_to(root)
@@ -106,12 +130,7 @@ async def asset(request: web.Request) -> web.StreamResponse:
         or not path.is_file()
     ):
         raise web.HTTPNotFound(text="not found")
-    ctype = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    headers = security_headers(request.app[SETTINGS])
-    headers["Content-Type"] = ctype
-    # the page and our own code must never be stale after an upgrade; the vendored library may be cached
-    headers["Cache-Control"] = "public, max-age=86400" if rel.startswith("vendor/") else "no-cache"
-    return web.FileResponse(path, headers=headers)
+    return path
 
 
 async def config(request: web.Request) -> web.Response:

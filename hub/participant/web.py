@@ -5,10 +5,9 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
+from ..console.web import ConsoleSettings, page_headers, static_file, tiles_origin
 from ..places import all_places
 
 STATIC = Path(__file__).parent / "static"
@@ -23,28 +22,19 @@ CONTENT_TYPES = {
 
 
 def _tiles(hub: Any) -> tuple[str | None, str]:
+    """The map tiles the console draws on (as installed, which may come from the environment), else as configured."""
+    for extension in getattr(hub, "web_extensions", ()):
+        if isinstance(extension, ConsoleSettings):
+            return extension.tiles_url, extension.tiles_attribution or ""
     console = getattr(hub.config, "console", None)
     return (getattr(console, "tiles_url", None) or None), (getattr(console, "tiles_attribution", "") or "")
 
 
 def security_headers(hub: Any) -> dict[str, str]:
     tiles, _ = _tiles(hub)
-    origin = ""
-    if tiles:
-        parts = urlsplit(tiles)
-        host = parts.netloc.split("@")[-1]
-        origin = " " + f"{parts.scheme}://" + ("*." + host[4:] if host.startswith("{s}.") else host)
-    return {
-        "Content-Security-Policy": (
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            f"img-src 'self' data: blob:{origin}; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-        "Permissions-Policy": "geolocation=(self), camera=(self)",
-    }
+    headers = page_headers(tiles_origin(tiles) if tiles else None, workers=True)
+    headers["Permissions-Policy"] = "geolocation=(self), camera=(self)"
+    return headers
 
 
 def mount(app: web.Application) -> None:
@@ -61,14 +51,6 @@ async def _to_slash(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect("/participant/")
 
 
-def _file(root: Path, rel: str) -> Path:
-    root = root.resolve()
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root) or any(p.startswith(".") for p in path.relative_to(root).parts) or not path.is_file():
-        raise web.HTTPNotFound(text="not found")
-    return path
-
-
 def _send(request: web.Request, path: Path, cache: str) -> web.FileResponse:
     from ..api.keys import HUB
 
@@ -82,16 +64,16 @@ def _send(request: web.Request, path: Path, cache: str) -> web.FileResponse:
 
 async def asset(request: web.Request) -> web.StreamResponse:
     """A file under ``static/``; the empty path is the page."""
-    return _send(request, _file(STATIC, request.match_info["path"] or "index.html"), "no-cache")
+    return _send(request, static_file(STATIC, request.match_info["path"] or "index.html"), "no-cache")
 
 
 async def outline(request: web.Request) -> web.StreamResponse:
     """The console's bundled outline of the Netherlands: a map without a tile server."""
-    return _send(request, _file(VENDOR.parent / "data", "outline.geojson"), "public, max-age=86400")
+    return _send(request, static_file(VENDOR.parent / "data", "outline.geojson"), "public, max-age=86400")
 
 
 async def vendor(request: web.Request) -> web.StreamResponse:
-    return _send(request, _file(VENDOR, request.match_info["path"]), "public, max-age=86400")
+    return _send(request, static_file(VENDOR, request.match_info["path"]), "public, max-age=86400")
 
 
 async def config(request: web.Request) -> web.Response:

@@ -15,13 +15,12 @@ import re
 from pathlib import Path
 
 import aiohttp
-import pytest
 from aiohttp import web
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from hub.testing import RecordingPlugin
 
-from conftest import DISPATCHER, UTRECHT, person, start_payload
+from conftest import DISPATCHER, UTRECHT, needs_chromium, person, start_payload
 from console_support import (
     DISPATCHER_TOKEN,
     OPERATOR_TOKEN,
@@ -32,24 +31,12 @@ from console_support import (
     serve,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 STEP_MS = 5000
 FAR = 3
 DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (scripts/setup-system)")
+pytestmark = needs_chromium
 
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, timeout=20000)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def open_console(browser, base: str) -> Page:

@@ -14,23 +14,22 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from playwright.async_api import expect
 
 from bench import dataset, history
 from hub.testing import RecordingPlugin
 
-from conftest import start_payload
+from conftest import needs_chromium, start_payload
 from console_support import DISPATCHER_TOKEN, add_participants, hub_config, serve
-from test_console_browser import CHROMIUM, browser, open_console, sign_in  # noqa: F401
+from test_console_browser import open_console, sign_in
 
 DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "evaluation-console.png"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 async def test_the_evaluation_page_shows_the_figures_charts_and_map(
-    browser, make_hub, recording_channel, routes_to_recording, tmp_path  # noqa: F811
+    browser, make_hub, recording_channel, routes_to_recording, tmp_path
 ):
     cols = dataset.generate(6_000, 4)
     async with make_hub(plugins=[RecordingPlugin()], config=hub_config(routes_to_recording)) as hub:

@@ -88,6 +88,16 @@ async def test_a_tile_server_is_used_only_when_configured_and_allowed_by_the_pol
         assert "img-src 'self' data: blob: https://*.tiles.example.org;" in r.headers["Content-Security-Policy"]
 
 
+async def test_the_participant_page_draws_on_the_console_s_tiles(console):
+    url = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    async with console(tiles_url=url, tiles_attribution="© example") as (_, http, _hub):
+        body = await (await http.get("/participant/config.json")).json()
+        assert body["tiles"] == {"url": url, "attribution": "© example"}
+        r = await http.get("/participant/")
+        assert "img-src 'self' data: blob: https://*.tiles.example.org;" in r.headers["Content-Security-Policy"]
+        assert "worker-src 'self';" in r.headers["Content-Security-Policy"]
+
+
 @pytest.mark.parametrize("url", ["ftp://tiles.example.org/{z}/{x}/{y}", "https://tiles.example.org/{z}/{x}.png", "/{z}/{x}/{y}"])
 def test_a_bad_tiles_url_is_refused(url):
     with pytest.raises(ConfigError):

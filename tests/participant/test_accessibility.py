@@ -6,18 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
+from conftest import needs_chromium
 from test_verification import OPERATOR_TOKEN, citizen_hub
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup-system)")
+pytestmark = needs_chromium
 
 
 async def violations(page) -> list[str]:
@@ -30,10 +27,9 @@ async def violations(page) -> list[str]:
     return found
 
 
-async def test_the_participant_page_and_the_console_have_no_a_or_aa_violations(make_hub, tmp_path):
-    async with citizen_hub(make_hub, tmp_path, sandbox=True) as (hub, http, *_), async_playwright() as pw:
+async def test_the_participant_page_and_the_console_have_no_a_or_aa_violations(browser, make_hub, tmp_path):
+    async with citizen_hub(make_hub, tmp_path, sandbox=True) as (hub, http, *_):
         base = str(http._base_url).rstrip("/")
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, timeout=20000)
         # the pages' Content-Security-Policy would refuse the injected checker, not the pages themselves
         context = await browser.new_context(viewport={"width": 412, "height": 900}, locale="nl-NL", bypass_csp=True)
         page = await context.new_page()
@@ -71,5 +67,4 @@ async def test_the_participant_page_and_the_console_have_no_a_or_aa_violations(m
         await page.get_by_role("button", name="Aanmelden").click()
         await expect(page.locator("#who")).to_be_visible()
         found["console, signed in"] = await violations(page)
-        await browser.close()
     assert {k: v for k, v in found.items() if v} == {}

@@ -16,10 +16,9 @@ import sys
 import zlib
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 import plugins.app
 
@@ -29,9 +28,8 @@ from app_push_service import PushService, b64u  # noqa: E402
 from hub.actions import Actor
 from hub.testing import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from conftest import needs_chromium
+
 DISPATCHER = Actor("meldkamer", "dispatcher")
 UTRECHT = (52.0894, 5.1100)
 SUBJECT = "mailto:beheer@burgernet.example"
@@ -39,7 +37,7 @@ _VAPID = ec.generate_private_key(ec.SECP256R1())
 VAPID_PRIVATE = b64u(_VAPID.private_numbers().private_value.to_bytes(32, "big"))
 VAPID_PUBLIC = b64u(_VAPID.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup-system)")
+pytestmark = needs_chromium
 
 
 def png() -> bytes:
@@ -58,7 +56,7 @@ def start(lat: float, lon: float, description: str) -> dict:
             "area": {"type": "circle", "lat": lat, "lon": lon, "radius_m": 1500}}
 
 
-async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_works_offline(make_hub, tmp_path):
+async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_works_offline(browser, make_hub, tmp_path):
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [app]\n")
     sock = socket.socket()
@@ -70,9 +68,7 @@ async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_wor
                              "allowed_push_hosts": ["127.0.0.1"], "allow_insecure_endpoints": True}},
     }
     async with PushService(vapid_public_key=VAPID_PUBLIC, subject=SUBJECT) as push, \
-            make_hub(plugins=[plugins.app], config=config) as hub, serving(hub, sock), \
-            async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, timeout=20000)
+            make_hub(plugins=[plugins.app], config=config) as hub, serving(hub, sock):
         context = await browser.new_context(
             viewport={"width": 412, "height": 900}, locale="nl-NL", geolocation={"latitude": UTRECHT[0], "longitude": UTRECHT[1]},
             permissions=["geolocation", "notifications"],
@@ -150,4 +146,3 @@ async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_wor
         await page.wait_for_function(
             "() => { const img = document.querySelector('#alerts img'); return img && img.complete && img.naturalWidth > 0; }")
         assert errors == []
-        await browser.close()

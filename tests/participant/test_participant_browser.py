@@ -11,29 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from hub.actions import Actor
 from hub.errors import NotFound
+
+from conftest import needs_chromium
 from test_verification import MOBILE, citizen_hub, start
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 DISPATCHER = Actor("meldkamer", "dispatcher")
 DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "participant.png"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup-system)")
+pytestmark = needs_chromium
 
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, timeout=20000)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def watch(page, errors: list[str]) -> None:

@@ -62,10 +62,11 @@ export const get = (path, opts) => request("GET", path, opts);
 export const post = (path, json, opts) => request("POST", path, { ...opts, json });
 export const patch = (path, json, opts) => request("PATCH", path, { ...opts, json });
 
-/** A protected image (a tip's photo) as an object URL, since <img> cannot send the token. */
-export async function imageUrl(path) {
+/** A protected file (a tip's photo, a table to download) as an object URL, since <img> and
+ * <a download> cannot send the token. */
+export async function objectUrl(path) {
   const resp = await fetch(path, { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
-  if (!resp.ok) throw new ApiError(resp.status, { reason: resp.statusText });
+  if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => ({ reason: resp.statusText })));
   return URL.createObjectURL(await resp.blob());
 }
 

@@ -103,9 +103,7 @@ function svgNode(markup) {
 }
 
 async function download(path, filename) {
-  const resp = await fetch(path, { headers: { Authorization: `Bearer ${api.token()}` }, cache: "no-store" });
-  if (!resp.ok) throw new api.ApiError(resp.status, await resp.json().catch(() => ({ reason: resp.statusText })));
-  const url = URL.createObjectURL(await resp.blob());
+  const url = await api.objectUrl(path);
   const a = h("a", { href: url, download: filename });
   document.body.append(a);
   a.click();

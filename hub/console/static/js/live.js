@@ -375,7 +375,7 @@ export function renderLive(main, ctx, actionId) {
     }
     if (img) {
       try {
-        const url = await api.imageUrl(tip.photo_url);
+        const url = await api.objectUrl(tip.photo_url);
         objectUrls.push(url);
         img.src = url;
       } catch {
