@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ..errors import RateLimited
 from ..webhooks import SIGNED_CALLBACK
+from .keys import HUB
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -76,6 +77,11 @@ def client_address(request: web.Request, trusted_proxies: Iterable[str] = ()) ->
         except ValueError:
             return peer
     return peer
+
+
+def client_of(request: web.Request) -> str:
+    """Who asks, for per-client bounds: :func:`client_address` with the hub's trusted proxies."""
+    return client_address(request, request.config_dict[HUB].config.trusted_proxies)
 
 
 def _trusted(peer: str, proxies: Iterable[str]) -> bool:

@@ -16,6 +16,7 @@ from ..participants import explicit
 from ..store import AuditEntry
 from .auth import PARTICIPANT, require
 from .errors import read_json
+from .guard import client_of
 from .keys import HUB
 
 routes = web.RouteTableDef()
@@ -24,11 +25,6 @@ SENT = {
     "status": "accepted",
     "reason": "if this address can be used, a link is on its way; it is valid for a short while and works once",
 }
-
-
-def client_of(request: web.Request) -> str | None:
-    """Who asks, for per-client bounds: the peer's network address."""
-    return request.remote
 
 
 async def me(request: web.Request) -> str:

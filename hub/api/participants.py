@@ -9,6 +9,7 @@ from ..inbound import decode_text, read_body
 from ..participants import explicit
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
 from .errors import read_json
+from .guard import client_of
 from .keys import HUB
 from .me import audit_change
 from .organisation_auth import national_only
@@ -39,7 +40,7 @@ async def register(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     if actor is None:
         data.pop("id", None)
-        await hub.verifier.limiter.registration(request.remote)
+        await hub.verifier.limiter.registration(client_of(request))
     # a person's contacts stay unverified until proven (/v1/me); an operator may vouch for them
     verified = actor is not None and _vouched(request)
     participant, token = await hub.registry.register(data, issue_token=actor is None, verified=verified)
