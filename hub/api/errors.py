@@ -29,7 +29,6 @@ from ..errors import (
     UnsupportedMedia,
     ValidationError,
 )
-from ..inbound import read_json as _read_any_json
 
 log = logging.getLogger("burgerhub.api")
 
@@ -115,10 +114,3 @@ def _http_error(e: web.HTTPException) -> web.Response:
             resp.headers[header] = e.headers[header]
     return resp
 
-
-async def read_json(request: web.Request) -> dict:
-    """The request's JSON body, which must be an object (see :func:`hub.inbound.read_json`)."""
-    data = await _read_any_json(request)
-    if not isinstance(data, dict):
-        raise ValidationError("(root)", "the request body must be a JSON object")
-    return data

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import ValidationError
+from ..inbound import read_json_object
 from ..organisations import NATIONAL, NATIONAL_ID, may_see
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
-from .errors import read_json
 from .keys import HUB
 from .organisation_auth import national_only
 
@@ -41,7 +41,7 @@ async def put_organisation(request: web.Request) -> web.Response:
     """Add or replace an organisation (``schemas/organisation.schema.json``); the path names its id."""
     actor = await require(request, (OPERATOR,))
     national_only(actor)
-    data = await read_json(request)
+    data = await read_json_object(request)
     if data.get("id", request.match_info["id"]) != request.match_info["id"]:
         raise ValidationError("id", "must equal the id in the path")
     org = await request.app[HUB].organisations.put({**data, "id": request.match_info["id"]})
@@ -63,7 +63,7 @@ async def issue_token(request: web.Request) -> web.Response:
     """A token for one person (``{name, role}``); the answer holds it once, the store only its hash."""
     actor = await require(request, (OPERATOR,))
     national_only(actor)
-    body = await read_json(request)
+    body = await read_json_object(request)
     for key in ("name", "role"):
         if not isinstance(body.get(key), str):
             raise ValidationError(key, "is required (a string)")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import Forbidden, ValidationError
-from ..inbound import decode_text, read_body
+from ..inbound import decode_text, read_body, read_json_object
 from ..participants import explicit
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
-from .errors import read_json
 from .guard import client_of
 from .keys import HUB
 from .me import audit_change
@@ -36,7 +35,7 @@ async def register(request: web.Request) -> web.Response:
         raise Forbidden("only operators register others; register yourself without a token")
     if actor is not None:
         national_only(actor)
-    data = await read_json(request)
+    data = await read_json_object(request)
     hub = request.app[HUB]
     if actor is None:
         data.pop("id", None)
@@ -65,7 +64,7 @@ async def put(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
     national_only(actor)
     require_self_or(actor, request.match_info["id"], OPERATOR)
-    data = await read_json(request)
+    data = await read_json_object(request)
     hub = request.app[HUB]
     registry = hub.registry
     verified = actor.role == OPERATOR and _vouched(request)
