@@ -12,7 +12,7 @@ from aiohttp import web
 from ..errors import UnsupportedMedia, ValidationError
 from ..inbound import BODY, decode_text, read_body, read_json_object
 from ..photos import WEB_TYPES, check_photo
-from ..routing import RouteFacts
+from ..routing import MAX_RULES_BYTES, RouteFacts
 from ..routing_lint import lint
 from ..rules_admin import replace_rules
 from .auth import DISPATCHER, OPERATOR, require
@@ -22,8 +22,6 @@ from .openapi import openapi_document
 from .params import query_int
 
 routes = web.RouteTableDef()
-#: a rules file is a few kilobytes; this leaves room for comments and many regions
-MAX_RULES_BYTES = 256 * 1024
 
 
 @routes.get("/v1/health")
