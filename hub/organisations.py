@@ -187,7 +187,11 @@ class Organisations:
         return org
 
     async def list(self) -> list[Organisation]:
-        return [organisation_from_dict(d) for d in await self.store.list_organisations()]
+        """Every organisation; the national operator first when it has not been stored."""
+        orgs = [organisation_from_dict(d) for d in await self.store.list_organisations()]
+        if not any(o.id == NATIONAL_ID for o in orgs):
+            orgs.insert(0, NATIONAL)
+        return orgs
 
     async def put(self, data: Mapping[str, Any]) -> Organisation:
         org = organisation_from_dict(data)
@@ -197,6 +201,8 @@ class Organisations:
     async def issue_token(self, org_id: str, name: str, role: str) -> tuple[OrganisationToken, str]:
         """A new token for a person of ``org_id``: its record and the token itself (shown once)."""
         org = await self.require(org_id)
+        if org is NATIONAL:  # not stored yet: its tokens need its row
+            await self.put(NATIONAL.to_dict())
         if role not in org.roles:
             raise ValidationError("role", f"{org.name} gives its people the roles {', '.join(org.roles)}, not {role!r}")
         if not name or len(name) > 80 or any(c in name for c in "/\n\r\t"):

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ..errors import ValidationError
 from ..inbound import read_json_object
-from ..organisations import NATIONAL, NATIONAL_ID, may_see
+from ..organisations import may_see
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
 from .keys import HUB
@@ -20,8 +20,6 @@ routes = web.RouteTableDef()
 async def list_organisations(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, DISPATCHER))
     orgs = await request.app[HUB].organisations.list()
-    if not any(o.id == NATIONAL_ID for o in orgs):
-        orgs.insert(0, NATIONAL)
     mine = actor.organisation
     shown = [o for o in orgs if mine is None or mine.national or o.id == mine.id]
     return web.json_response({"organisations": [o.to_dict() for o in shown]})
@@ -69,8 +67,6 @@ async def issue_token(request: web.Request) -> web.Response:
             raise ValidationError(key, "is required (a string)")
     hub = request.app[HUB]
     org_id = request.match_info["id"]
-    if org_id == NATIONAL_ID and await hub.store.get_organisation(NATIONAL_ID) is None:
-        await hub.organisations.put(NATIONAL.to_dict())
     record, token = await hub.organisations.issue_token(org_id, body["name"], body["role"])
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "organisation.token.issue", record.id,
                                          {"organisation": org_id, "name": record.name, "role": record.role}))
