@@ -8,7 +8,6 @@ which is logged and answered with a 500 in the same shape.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 
@@ -93,8 +92,6 @@ async def error_middleware(request: web.Request, handler):
         return error_response(400, "invalid_message", e.reason, field=e.element)
     except HubError as e:
         return error_response(400, "bad_request", str(e))
-    except json.JSONDecodeError as e:
-        return error_response(400, "invalid_json", f"request body is not valid JSON: {e}")
     except HttpProcessingError as e:  # aiohttp could not read the body (e.g. a broken multipart part)
         return error_response(400, "bad_request", f"the request cannot be read: {e.message}")
     except ConnectionError:
