@@ -6,6 +6,7 @@ channel in sandbox mode, the API on 127.0.0.1:8080.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -197,10 +198,18 @@ def _string(problems: _Problems, table: dict[str, Any], section: str, key: str, 
 
 def _proxies(problems: _Problems, api: dict[str, Any]) -> tuple[str, ...]:
     value = api.pop("trusted_proxies", ())
-    if problems.check(isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value),
+    if problems.check(isinstance(value, (list, tuple)) and all(isinstance(p, str) and _network(p) for p in value),
                       "api.trusted_proxies", "must be a list of addresses or networks"):
         return tuple(value)
     return ()
+
+
+def _network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, source: Path | None = None) -> Config:

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .errors import MalformedInput, TooLarge, UnsupportedMedia
+from .errors import MalformedInput, TooLarge, UnsupportedMedia, ValidationError
 
 BODY = "(root)"  # the whole body, as JSON Schema errors name it
 #: the default limit of a JSON body; photos and CSV imports have their own
@@ -115,6 +115,14 @@ async def read_json(request: web.Request, *, limit: int = MAX_JSON_BYTES, media_
     if not raw.strip():
         raise MalformedInput(BODY, "is empty: send a JSON document")
     return parse_json(raw)
+
+
+async def read_json_object(request: web.Request, *, limit: int = MAX_JSON_BYTES) -> dict:
+    """The request's JSON body, which must be an object (every API route's body is one)."""
+    data = await read_json(request, limit=limit)
+    if not isinstance(data, dict):
+        raise ValidationError(BODY, "the request body must be a JSON object")
+    return data
 
 
 def form_params(raw: bytes, content_type: str, *, field: str = BODY) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from . import schemas
 from .errors import ConfigError, Forbidden, NotFound, ValidationError
 from .models import Area, Circle
 from .territory import first_point_outside
+from .yaml_lines import line_of, parse_yaml
 
 NATIONAL_ID = "national"
 KINDS = ("national", "police", "municipality", "partner")
@@ -186,7 +187,11 @@ class Organisations:
         return org
 
     async def list(self) -> list[Organisation]:
-        return [organisation_from_dict(d) for d in await self.store.list_organisations()]
+        """Every organisation; the national operator first when it has not been stored."""
+        orgs = [organisation_from_dict(d) for d in await self.store.list_organisations()]
+        if not any(o.id == NATIONAL_ID for o in orgs):
+            orgs.insert(0, NATIONAL)
+        return orgs
 
     async def put(self, data: Mapping[str, Any]) -> Organisation:
         org = organisation_from_dict(data)
@@ -196,6 +201,8 @@ class Organisations:
     async def issue_token(self, org_id: str, name: str, role: str) -> tuple[OrganisationToken, str]:
         """A new token for a person of ``org_id``: its record and the token itself (shown once)."""
         org = await self.require(org_id)
+        if org is NATIONAL:  # not stored yet: its tokens need its row
+            await self.put(NATIONAL.to_dict())
         if role not in org.roles:
             raise ValidationError("role", f"{org.name} gives its people the roles {', '.join(org.roles)}, not {role!r}")
         if not name or len(name) > 80 or any(c in name for c in "/\n\r\t"):
@@ -234,14 +241,12 @@ class Organisations:
 def load_file(path: str | Path) -> list[dict[str, Any]]:
     """Read organisations from a YAML file (``organisations: [...]``), each validated; errors name the
     file, the line and the field."""
-    from .routing import _line_of, _parse_yaml
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from e
-    data, lines = _parse_yaml(text, str(p))
+    data, lines = parse_yaml(text, str(p))
     if not isinstance(data, dict) or not isinstance(data.get("organisations"), list):
         raise ConfigError(f"{p}: expected a mapping with a list 'organisations'")
     extra = set(data) - {"organisations"}
@@ -258,14 +263,14 @@ def load_file(path: str | Path) -> list[dict[str, Any]]:
             organisation_from_dict(item)
         except ValidationError as e:
             field_path = where if e.field == "(root)" else f"{where}.{e.field}"
-            line = _line_of(field_path, lines) or _line_of(where, lines)
+            line = line_of(field_path, lines) or line_of(where, lines)
             raise ConfigError(f"{p}, line {line}: {field_path}: {e.reason}") from e
         if item["id"] in seen:
             raise ConfigError(
-                f"{p}, line {_line_of(where + '.id', lines)}: {where}.id: {item['id']!r} already defined"
+                f"{p}, line {line_of(where + '.id', lines)}: {where}.id: {item['id']!r} already defined"
                 f" at line {seen[item['id']]}"
             )
-        seen[item["id"]] = _line_of(where + ".id", lines) or 0
+        seen[item["id"]] = line_of(where + ".id", lines) or 0
         out.append(item)
     return out
 

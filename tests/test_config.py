@@ -70,3 +70,11 @@ def test_every_invalid_channel_setting_is_listed_at_once_in_strict_mode(tmp_path
     message = str(e.value)
     assert "channels.sms.provider" in message and "channels.sms.max_segments" in message
     assert "channels.email.port" in message
+
+
+def test_a_trusted_proxy_that_is_no_address_or_network_is_named():
+    from hub.config import config_from_dict
+
+    assert config_from_dict({"api": {"trusted_proxies": ["10.0.0.0/8", "::1"]}}).trusted_proxies == ("10.0.0.0/8", "::1")
+    with pytest.raises(ConfigError, match=r"api.trusted_proxies: must be a list of addresses or networks"):
+        config_from_dict({"api": {"trusted_proxies": ["10.0.0.0/8", "proxy.example"]}})

@@ -6,12 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import Forbidden, NotFound, ValidationError
-from ..inbound import read_multipart
+from ..inbound import read_json_object, read_multipart
 from ..models import Tip
 from ..photos import check_photo
 from ..schemas import validate
 from .auth import DISPATCHER, OPERATOR, PARTICIPANT, optional, require
-from .errors import read_json
 from .events import after_tip, stream_action
 from .keys import HUB
 from .params import path_id, query_int
@@ -24,7 +23,7 @@ READERS = (DISPATCHER, OPERATOR)
 @routes.post("/v1/actions")
 async def start_action(request: web.Request) -> web.Response:
     actor = await require(request, (DISPATCHER,))
-    payload = await read_json(request)
+    payload = await read_json_object(request)
     hub = request.app[HUB]
     if request.query.get("dry_run") in ("1", "true", "yes"):
         return web.json_response(await hub.actions.plan(payload, actor))
@@ -56,14 +55,14 @@ async def get_action(request: web.Request) -> web.Response:
 @routes.patch("/v1/actions/{id}")
 async def update_action(request: web.Request) -> web.Response:
     actor = await require(request, (DISPATCHER,))
-    payload = await read_json(request)
+    payload = await read_json_object(request)
     return web.json_response(await request.app[HUB].actions.update(request.match_info["id"], payload, actor))
 
 
 @routes.post("/v1/actions/{id}/end")
 async def end_action(request: web.Request) -> web.Response:
     actor = await require(request, (DISPATCHER,))
-    payload = await read_json(request)
+    payload = await read_json_object(request)
     return web.json_response(await request.app[HUB].actions.end(request.match_info["id"], payload, actor))
 
 
@@ -102,7 +101,7 @@ async def add_tip(request: web.Request) -> web.Response:
             photo = upload.data
             photo_type = check_photo(photo, declared=upload.content_type, max_bytes=hub.config.max_photo_bytes).type
     else:
-        fields = await read_json(request)
+        fields = await read_json_object(request)
     validate("tip", fields)
     tip = Tip(
         action_id=action_id,

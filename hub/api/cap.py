@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..inbound import read_body
-
-from ..errors import BadMessage
 from ..cap.xml import MAX_BYTES
+from ..errors import BadMessage
+from ..inbound import read_body
 from .auth import DISPATCHER, OPERATOR, require
 from .keys import HUB
 from .organisation_auth import visible_action

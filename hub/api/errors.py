@@ -8,7 +8,6 @@ which is logged and answered with a 500 in the same shape.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 
@@ -29,7 +28,6 @@ from ..errors import (
     UnsupportedMedia,
     ValidationError,
 )
-from ..inbound import read_json as _read_any_json
 
 log = logging.getLogger("burgerhub.api")
 
@@ -94,8 +92,6 @@ async def error_middleware(request: web.Request, handler):
         return error_response(400, "invalid_message", e.reason, field=e.element)
     except HubError as e:
         return error_response(400, "bad_request", str(e))
-    except json.JSONDecodeError as e:
-        return error_response(400, "invalid_json", f"request body is not valid JSON: {e}")
     except HttpProcessingError as e:  # aiohttp could not read the body (e.g. a broken multipart part)
         return error_response(400, "bad_request", f"the request cannot be read: {e.message}")
     except ConnectionError:
@@ -115,10 +111,3 @@ def _http_error(e: web.HTTPException) -> web.Response:
             resp.headers[header] = e.headers[header]
     return resp
 
-
-async def read_json(request: web.Request) -> dict:
-    """The request's JSON body, which must be an object (see :func:`hub.inbound.read_json`)."""
-    data = await _read_any_json(request)
-    if not isinstance(data, dict):
-        raise ValidationError("(root)", "the request body must be a JSON object")
-    return data

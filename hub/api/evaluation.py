@@ -20,12 +20,12 @@ from ..errors import NotFound, ValidationError
 from ..evaluation import ParticipantCells, Selection, build
 from ..evaluation.charts import charts
 from ..evaluation.html import render
+from ..inbound import read_json_object
 from ..models import ActionType, Urgency
 from ..places import lookup
 from ..schemas import validate
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
-from .errors import read_json
 from .keys import HUB
 
 routes = web.RouteTableDef()
@@ -130,7 +130,7 @@ async def report_html(request: web.Request) -> web.Response:
 @routes.post("/v1/actions/{id}/phone-tips")
 async def phone_tip(request: web.Request) -> web.Response:
     actor = await require(request, (DISPATCHER,))
-    payload = await read_json(request)
+    payload = await read_json_object(request)
     validate("tip.phone", payload)
     text = payload.get("text", PHONE_TIP_TEXT)
     hub = request.app[HUB]

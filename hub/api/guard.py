@@ -23,12 +23,14 @@ import hmac
 import ipaddress
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Iterable
 
 from aiohttp import web
 
 from ..errors import RateLimited
 from ..webhooks import SIGNED_CALLBACK
+from .keys import HUB
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -78,18 +80,29 @@ def client_address(request: web.Request, trusted_proxies: Iterable[str] = ()) ->
     return peer
 
 
+def client_of(request: web.Request) -> str:
+    """Who asks, for per-client bounds: :func:`client_address` with the hub's trusted proxies."""
+    return client_address(request, request.config_dict[HUB].config.trusted_proxies)
+
+
 def _trusted(peer: str, proxies: Iterable[str]) -> bool:
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:
         return False
+    return any(address in network for network in _networks(tuple(proxies)))
+
+
+@lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The proxies as networks, parsed once per list rather than on every request (unparsable ones left out)."""
+    networks = []
     for proxy in proxies:
         try:
-            if address in ipaddress.ip_network(proxy, strict=False):
-                return True
+            networks.append(ipaddress.ip_network(proxy, strict=False))
         except ValueError:
             continue
-    return False
+    return tuple(networks)
 
 
 def rate_limit_middleware(staff_tokens: Iterable[str], trusted_proxies: Iterable[str] = ()):

@@ -12,10 +12,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import AuthError, ValidationError
+from ..inbound import read_json_object
 from ..participants import explicit
 from ..store import AuditEntry
 from .auth import PARTICIPANT, require
-from .errors import read_json
+from .guard import client_of
 from .keys import HUB
 
 routes = web.RouteTableDef()
@@ -24,11 +25,6 @@ SENT = {
     "status": "accepted",
     "reason": "if this address can be used, a link is on its way; it is valid for a short while and works once",
 }
-
-
-def client_of(request: web.Request) -> str | None:
-    """Who asks, for per-client bounds: the peer's network address."""
-    return request.remote
 
 
 async def me(request: web.Request) -> str:
@@ -41,21 +37,21 @@ async def me(request: web.Request) -> str:
 @routes.post("/v1/me/signup")
 async def signup(request: web.Request) -> web.Response:
     """Start signing up: ``{"email", "age_confirmed": true, "language"}``; a link follows by e-mail."""
-    await request.app[HUB].verifier.sign_up(await read_json(request), client=client_of(request))
+    await request.app[HUB].verifier.sign_up(await read_json_object(request), client=client_of(request))
     return web.json_response(SENT, status=202)
 
 
 @routes.post("/v1/me/signin")
 async def signin(request: web.Request) -> web.Response:
     """Ask for a sign-in link: ``{"email"}``."""
-    await request.app[HUB].verifier.sign_in(await read_json(request), client=client_of(request))
+    await request.app[HUB].verifier.sign_in(await read_json_object(request), client=client_of(request))
     return web.json_response(SENT, status=202)
 
 
 @routes.post("/v1/me/link")
 async def use_link(request: web.Request) -> web.Response:
     """Use a link from an e-mail once: ``{"token"}``. A sign-up or sign-in answers with a session token."""
-    data = await read_json(request)
+    data = await read_json_object(request)
     return web.json_response(await request.app[HUB].verifier.use_link(data.get("token")))
 
 
@@ -76,7 +72,7 @@ async def get_me(request: web.Request) -> web.Response:
 async def send_code(request: web.Request) -> web.Response:
     """Send a code to one of my numbers: ``{"number"}`` (SMS to a mobile, a call to a landline)."""
     pid = await me(request)
-    data = await read_json(request)
+    data = await read_json_object(request)
     body = await request.app[HUB].verifier.send_code(pid, data.get("number"), client=client_of(request))
     return web.json_response(body, status=200 if body["verified"] else 202)
 
@@ -85,7 +81,7 @@ async def send_code(request: web.Request) -> web.Response:
 async def confirm_code(request: web.Request) -> web.Response:
     """Prove a number with its code: ``{"number", "code"}``."""
     pid = await me(request)
-    data = await read_json(request)
+    data = await read_json_object(request)
     participant = await request.app[HUB].verifier.confirm_code(pid, data.get("number"), data.get("code"))
     return web.json_response(explicit(participant.to_dict()))
 
@@ -115,7 +111,7 @@ async def put_me(request: web.Request) -> web.Response:
     pid = await me(request)
     hub = request.app[HUB]
     before = await hub.registry.get(pid)
-    data = await read_json(request)
+    data = await read_json_object(request)
     participant = await hub.registry.update(pid, data, verified=False)
     after = participant.to_dict()
     await audit_change(hub, pid, before, after, f"participant:{pid}", PARTICIPANT)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import ValidationError
-from ..organisations import NATIONAL, NATIONAL_ID, may_see
+from ..inbound import read_json_object
+from ..organisations import may_see
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
-from .errors import read_json
 from .keys import HUB
 from .organisation_auth import national_only
 
@@ -20,8 +20,6 @@ routes = web.RouteTableDef()
 async def list_organisations(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, DISPATCHER))
     orgs = await request.app[HUB].organisations.list()
-    if not any(o.id == NATIONAL_ID for o in orgs):
-        orgs.insert(0, NATIONAL)
     mine = actor.organisation
     shown = [o for o in orgs if mine is None or mine.national or o.id == mine.id]
     return web.json_response({"organisations": [o.to_dict() for o in shown]})
@@ -41,7 +39,7 @@ async def put_organisation(request: web.Request) -> web.Response:
     """Add or replace an organisation (``schemas/organisation.schema.json``); the path names its id."""
     actor = await require(request, (OPERATOR,))
     national_only(actor)
-    data = await read_json(request)
+    data = await read_json_object(request)
     if data.get("id", request.match_info["id"]) != request.match_info["id"]:
         raise ValidationError("id", "must equal the id in the path")
     org = await request.app[HUB].organisations.put({**data, "id": request.match_info["id"]})
@@ -63,14 +61,12 @@ async def issue_token(request: web.Request) -> web.Response:
     """A token for one person (``{name, role}``); the answer holds it once, the store only its hash."""
     actor = await require(request, (OPERATOR,))
     national_only(actor)
-    body = await read_json(request)
+    body = await read_json_object(request)
     for key in ("name", "role"):
         if not isinstance(body.get(key), str):
             raise ValidationError(key, "is required (a string)")
     hub = request.app[HUB]
     org_id = request.match_info["id"]
-    if org_id == NATIONAL_ID and await hub.store.get_organisation(NATIONAL_ID) is None:
-        await hub.organisations.put(NATIONAL.to_dict())
     record, token = await hub.organisations.issue_token(org_id, body["name"], body["role"])
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "organisation.token.issue", record.id,
                                          {"organisation": org_id, "name": record.name, "role": record.role}))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import Forbidden, ValidationError
-from ..inbound import decode_text, read_body
+from ..inbound import decode_text, read_body, read_json_object
 from ..participants import explicit
 from .auth import OPERATOR, PARTICIPANT, optional, require, require_self_or
-from .errors import read_json
+from .guard import client_of
 from .keys import HUB
 from .me import audit_change
 from .organisation_auth import national_only
@@ -35,11 +35,11 @@ async def register(request: web.Request) -> web.Response:
         raise Forbidden("only operators register others; register yourself without a token")
     if actor is not None:
         national_only(actor)
-    data = await read_json(request)
+    data = await read_json_object(request)
     hub = request.app[HUB]
     if actor is None:
         data.pop("id", None)
-        await hub.verifier.limiter.registration(request.remote)
+        await hub.verifier.limiter.registration(client_of(request))
     # a person's contacts stay unverified until proven (/v1/me); an operator may vouch for them
     verified = actor is not None and _vouched(request)
     participant, token = await hub.registry.register(data, issue_token=actor is None, verified=verified)
@@ -64,7 +64,7 @@ async def put(request: web.Request) -> web.Response:
     actor = await require(request, (OPERATOR, PARTICIPANT))
     national_only(actor)
     require_self_or(actor, request.match_info["id"], OPERATOR)
-    data = await read_json(request)
+    data = await read_json_object(request)
     hub = request.app[HUB]
     registry = hub.registry
     verified = actor.role == OPERATOR and _vouched(request)

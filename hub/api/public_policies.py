@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import ValidationError
+from ..inbound import read_json_object
 from ..models import ActionType
 from ..public import policies, policy_from_dict
 from ..public.web import forget
 from ..store import AuditEntry
 from .auth import DISPATCHER, OPERATOR, require
-from .errors import read_json
 from .keys import HUB
 from .organisation_auth import national_only
 
@@ -34,7 +34,7 @@ async def put_policy(request: web.Request) -> web.Response:
         raise ValidationError("type", f"unknown action type {kind!r}")
     hub = request.app[HUB]
     current = policies(await hub.store.public_policies())[kind]
-    policy = policy_from_dict(await read_json(request), current)
+    policy = policy_from_dict(await read_json_object(request), current)
     await hub.store.put_public_policy(kind, policy.to_dict())
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "public_policy.put", kind, policy.to_dict()))
     forget(request.app)

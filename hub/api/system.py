@@ -10,21 +10,18 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from ..errors import UnsupportedMedia, ValidationError
-from ..inbound import BODY, decode_text, read_body
+from ..inbound import BODY, decode_text, read_body, read_json_object
 from ..photos import WEB_TYPES, check_photo
-from ..routing import RouteFacts
+from ..routing import MAX_RULES_BYTES, RouteFacts
 from ..routing_lint import lint
 from ..rules_admin import replace_rules
 from .auth import DISPATCHER, OPERATOR, require
-from .errors import read_json
 from .keys import HUB
 from .organisation_auth import national_only
 from .openapi import openapi_document
 from .params import query_int
 
 routes = web.RouteTableDef()
-#: a rules file is a few kilobytes; this leaves room for comments and many regions
-MAX_RULES_BYTES = 256 * 1024
 
 
 @routes.get("/v1/health")
@@ -96,7 +93,7 @@ async def reload_routes(request: web.Request) -> web.Response:
 async def test_routes(request: web.Request) -> web.Response:
     """Where an action would go, without sending anything. With an ``area``: recipients per channel too."""
     actor = await require(request, (OPERATOR, DISPATCHER))
-    body = await read_json(request)
+    body = await read_json_object(request)
     hub = request.app[HUB]
     at = _moment(body.pop("at", None))
     if "area" in body:

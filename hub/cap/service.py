@@ -117,8 +117,8 @@ class CapService:
     # -- out -----------------------------------------------------------------------------------------
     async def document(self, action: dict[str, Any]) -> bytes:
         """The latest CAP message of ``action``."""
-        chain = outbound.messages(action, await self.hub.store.cap_messages(action["id"]), self.sender)
-        return outbound.write(action, chain, organisation_name=await self._sender_name(action),
+        chain = await self.chain(action)
+        return outbound.write(action, chain, organisation_name=await self.issuer_name(action),
                               public_url=self.hub.config.public_url, network_name=self.hub.config.network_name)
 
     async def document_of(self, action_id: str, version: int | None = None) -> bytes:
@@ -128,11 +128,12 @@ class CapService:
             raise NotFound(f"action {action_id!r} not found")
         chain = await self.chain(action)
         index = next((i for i, m in enumerate(chain) if m.version == version), -1)
-        return outbound.write(action, chain, organisation_name=await self._sender_name(action),
+        return outbound.write(action, chain, organisation_name=await self.issuer_name(action),
                               public_url=self.hub.config.public_url, network_name=self.hub.config.network_name,
                               index=index)
 
-    async def _sender_name(self, action: dict[str, Any]) -> str:
+    async def issuer_name(self, action: dict[str, Any]) -> str:
+        """Who is seen issuing ``action``: its organisation, or the network for the national operator."""
         org = await self.hub.organisations.get(action.get("organisation") or NATIONAL.id)
         return org.name if org and not org.national else self.hub.config.network_name
 

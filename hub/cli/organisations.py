@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ..organisations import NATIONAL, NATIONAL_ID, load_file
+from ..organisations import load_file
 from ..store import AuditEntry
 from .common import config_from, echo_json, local_hub, run
 
@@ -48,10 +48,7 @@ def list_(ctx) -> None:
 
     async def go():
         async with local_hub(config_from(ctx)) as hub:
-            orgs = await hub.organisations.list()
-            if not any(o.id == NATIONAL_ID for o in orgs):
-                orgs.insert(0, NATIONAL)
-            return [o.to_dict() for o in orgs]
+            return [o.to_dict() for o in await hub.organisations.list()]
 
     echo_json({"organisations": run(go())})
 
@@ -85,8 +82,6 @@ def token_add(ctx, org_id: str, name: str, role: str) -> None:
 
     async def go():
         async with local_hub(config_from(ctx)) as hub:
-            if org_id == NATIONAL_ID and await hub.store.get_organisation(NATIONAL_ID) is None:
-                await hub.organisations.put(NATIONAL.to_dict())
             record, value = await hub.organisations.issue_token(org_id, name, role)
             await hub.store.add_audit(AuditEntry(*CLI, "organisation.token.issue", record.id,
                                                  {"organisation": org_id, "name": name, "role": role}))

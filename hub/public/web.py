@@ -188,8 +188,7 @@ def public_action(action: dict[str, Any], view: dict[str, Any]) -> dict[str, Any
 async def _cap(hub, action: dict[str, Any], view: dict[str, Any], version: int | None) -> bytes:
     chain = await hub.cap.chain(action)
     index = next((i for i, m in enumerate(chain) if m.version == version), -1)
-    org = await hub.organisations.get(action.get("organisation") or "national")
-    name = org.name if org and not org.national else hub.config.network_name
+    name = await hub.cap.issuer_name(action)
     return outbound.write(public_action(action, view), chain, organisation_name=name,
                           public_url=hub.config.public_url, network_name=hub.config.network_name, index=index)
 
@@ -235,8 +234,7 @@ async def atom(hub, items: list[tuple[dict[str, Any], dict[str, Any]]]) -> bytes
     for action, view in items:
         org_id = action.get("organisation") or "national"
         if org_id not in authors:
-            org = await hub.organisations.get(org_id)
-            authors[org_id] = org.name if org and not org.national else hub.config.network_name
+            authors[org_id] = await hub.cap.issuer_name(action)
         author = authors[org_id]
         for message in await hub.cap.chain(action):
             entries.append((message, action, view, author))

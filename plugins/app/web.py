@@ -162,7 +162,7 @@ class AppRoutes:
             if not isinstance(document.get(key), kind) or isinstance(document.get(key), bool):
                 return _bad(key, "is required" if key not in document else f"must be a {kind.__name__}")
         if await self.channel.installs.get(document["install"]) is None:
-            return web.json_response({"error": "not_found"}, status=404)
+            raise NotFound("no such install")
         provider_id = f"{document['action']}/{document['kind']}/{document['version']}/{document['install']}"
         # the push may reach the phone before the hub has written that it was sent (outcomes are written
         # in groups within milliseconds): wait a moment for the ledger row rather than lose the confirmation
@@ -181,7 +181,7 @@ class AppRoutes:
             return _bad("endpoint", "the subscription's endpoint is required")
         removed = await self.channel.installs.remove(self.channel.installs.install_id(document["endpoint"]))
         if not removed:
-            return web.json_response({"error": "not_found", "reason": "no such subscription"}, status=404)
+            raise NotFound("no such subscription")
         return web.Response(status=204)
 
     @documented("An anonymous tip with an optional photo (multipart, or a form without a photo)",
