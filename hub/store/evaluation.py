@@ -119,17 +119,30 @@ class EvaluationQueries:
     # provided by the backend: _all, _run_many (hub.store.queries.SharedQueries) and, embedded, _tx
 
     # -- reading on a connection of the report's own --------------------------------------------
+    def _report_file(self) -> Any:
+        """The embedded store's database file, read on connections of a report's own; ``None`` when
+        reports read through the store itself (PostgreSQL, or an in-memory database)."""
+        path = getattr(self, "path", None)
+        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+            return None
+        return path
+
+    @staticmethod
+    def _read_only(path: Any) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA cache_size=-262144")
+        return conn
+
     async def _report_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         """Rows of a long read: an embedded file database is read on a read-only connection in a
         thread of its own (a snapshot, never waiting for or holding up the store's own thread)."""
-        path = getattr(self, "path", None)
-        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+        path = self._report_file()
+        if path is None:
             return await self._all(sql, args)
 
         def read() -> list[tuple]:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = self._read_only(path)
             try:
-                conn.execute("PRAGMA cache_size=-262144")
                 return conn.execute(sql, tuple(args)).fetchall()
             finally:
                 conn.close()
@@ -186,8 +199,8 @@ class EvaluationQueries:
         ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count."""
         clause, extra = self._ids_clause("d.action_id", action_ids)
         args = (start, end, *extra)
-        path = getattr(self, "path", None)
-        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+        path = self._report_file()
+        if path is None:
             rows = await self._report_all(_reach_sql(clause), args)
             return {int(n): int(c) for n, c in rows}
         # SQLite has no hash aggregate: grouping millions of rows by participant sorts them (or walks
@@ -200,9 +213,8 @@ class EvaluationQueries:
         )
 
         def count() -> dict[int, int]:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = self._read_only(path)
             try:
-                conn.execute("PRAGMA cache_size=-262144")
                 per_action: dict[str, set[str]] = {}
                 cursor = conn.execute(sql, args)
                 while rows := cursor.fetchmany(50_000):
