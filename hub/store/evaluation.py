@@ -163,10 +163,12 @@ class EvaluationQueries:
     # -- one action ------------------------------------------------------------------------------
     async def action_figures(self, action_id: str) -> dict[str, Any]:
         """The action's delivery figures from its ledger as it is now (see :func:`figures_from_ledger`)."""
-        return (await self._figures_of([action_id]))[action_id]
+        return (await self.figures_of([action_id]))[action_id]
 
-    async def _figures_of(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """:meth:`action_figures` of each of ``ids``, in two statements for all of them."""
+    async def figures_of(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{id: figures}``: :meth:`action_figures` of each of ``ids``, in two statements for all of them."""
+        if not ids:
+            return {}
         clause, extra = self._ids_clause("action_id", ids)
         groups: dict[str, list[tuple]] = {i: [] for i in ids}
         for action_id, *group in await self._all(ACTIONS_LEDGER.format(ids=clause), extra):
@@ -183,7 +185,7 @@ class EvaluationQueries:
         while True:
             ids = [r[0] for r in await self._all(UNKEPT_ENDED, (since, limit))]
             batch = []
-            for action_id, figures in (await self._figures_of(ids)).items() if ids else ():
+            for action_id, figures in (await self.figures_of(ids)).items():
                 if figures["busy"] or (figures["changed_at"] or 0) > now - settle_seconds:
                     continue
                 batch.append((action_id, now, json.dumps(figures, separators=(",", ":"))))
