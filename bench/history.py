@@ -237,8 +237,9 @@ def write_sqlite(path, items, *, keep: bool = True, progress=None) -> History:
 def _figures(conn, action_id: str) -> str:
     from hub.store.evaluation import ACTION_LEDGER, ACTION_PEOPLE, figures_from_ledger
 
-    rows = conn.execute(ACTION_LEDGER, (action_id,)).fetchall()
+    rows = [r[1:] for r in conn.execute(ACTION_LEDGER, (action_id,))]
     people = conn.execute(ACTION_PEOPLE, (action_id,)).fetchone()
+    people = people[1:] if people else None
     return json.dumps(figures_from_ledger(rows, people), separators=(",", ":"))
 
 
@@ -279,8 +280,9 @@ async def write_postgres(dsn: str, items, *, keep: bool = True) -> History:
         await flush()
         if keep:
             for aid in out.ids:
-                rows = await conn.fetch(numbered(ACTION_LEDGER), aid)
+                rows = [tuple(r)[1:] for r in await conn.fetch(numbered(ACTION_LEDGER), aid)]
                 people = await conn.fetchrow(numbered(ACTION_PEOPLE), aid)
+                people = tuple(people)[1:] if people else None
                 await conn.execute("INSERT INTO action_figures (action_id, kept_at, figures) VALUES ($1,$2,$3)",
                                    aid, time.time(), json.dumps(figures_from_ledger(rows, people)))
     finally:

@@ -1,5 +1,5 @@
 """A loop of the hub's own that runs beside it: started with the hub, cancelled and awaited when it
-stops (the expiry and retention sweeps)."""
+stops (the expiry and retention sweeps, the figure keeper)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from .engine import ChannelRuntime, DeliveryEngine
 from .expiry import ExpirySweeper
 from .fallback import AppFirst
 from .errors import ConfigError, PluginError
-from .evaluation.keeper import keep_figures
+from .evaluation.keeper import FigureKeeper
 from .metrics import HubMetrics
 from .models import ActionEvent
 from .organisations import Organisations
@@ -94,7 +94,7 @@ class Hub:
         self.expiry = ExpirySweeper(self)
         self.started = False
         self._engine_running = False
-        self._keeper: asyncio.Task | None = None
+        self.keeper = FigureKeeper(self.store, lambda: self.duties.holds("sweeps"))
 
     @property
     def audience(self) -> AudienceIndex:
@@ -241,8 +241,7 @@ class Hub:
             await self.engine.start()
             await self.retention.start()
             await self.expiry.start()
-            self._keeper = asyncio.create_task(
-                keep_figures(self.store, lambda: self.duties.holds("sweeps")), name="burgerhub-figures")
+            await self.keeper.start()
         self._engine_running = engine
         self.started = True
 
@@ -269,10 +268,7 @@ class Hub:
         await self.retention.stop()
         await self.expiry.stop()
         await self.verifier.close()
-        if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
-            self._keeper = None
+        await self.keeper.stop()
         if self.started and self._engine_running:
             await self.engine.stop()
         await self.duties.stop()

@@ -174,6 +174,15 @@ async def test_filters_and_reach_of_a_subset(filled):
     assert (await build(store, Selection(date(2026, 1, 1), date(2026, 1, 31), organisation="x"))).actions == []
 
 
+async def test_a_report_counts_actions_without_kept_figures_from_their_ledger(filled):
+    selection = Selection(date(2026, 1, 1), date(2026, 2, 28))
+    kept_before = (await raw(filled, "SELECT count(*) FROM action_figures"))[0][0]
+    live = await build(filled, selection, keep=False)
+    assert kept_before < len(live.actions)
+    kept = await build(filled, selection)
+    assert [t.to_csv() for t in kept.tables] == [t.to_csv() for t in live.tables]
+
+
 async def test_no_small_count_of_people_and_no_personal_data_leaves(filled, participants):
     report = await build(filled, Selection(date(2026, 1, 1), date(2026, 2, 28)))
     for table in report.tables:

@@ -201,3 +201,26 @@ async def test_a_ledger_of_schema_version_1_carries_over(database_url):
         assert await store.apply_provider_status("sms", "ref-3", "delivered", None, retry_at=None) == 1
     finally:
         await store.close()
+
+
+async def test_queued_and_requeued_rows_wake_every_process_for_their_channels(store):
+    import asyncio
+
+    heard: list[str] = []
+    await store.listen("ledger", heard.append)
+    p = await participants(store, 2)
+    rows = [NewDelivery("sms", "+31611111111", p[0], "nl"), NewDelivery("email", "a@example.org", p[1], "nl")]
+    await store.create_action(action(), rows, AUDIT)
+    for _ in range(100):
+        if len(heard) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(heard) == ["email", "sms"]
+    heard.clear()
+    await store.claim("sms", 10, owner="gone", lease_seconds=60)
+    assert await store.requeue_orphans("gone") == 1
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == ["sms"]

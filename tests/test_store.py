@@ -190,3 +190,14 @@ async def test_a_database_from_a_newer_burgerhub_is_refused(store, tmp_path, dat
     again = open_store(database_url, tmp_path / "db.sqlite3")
     with pytest.raises(SchemaTooNew, match="version 999, newer than this burgerhub knows"):
         await again.open()
+
+
+async def test_app_first_state_reads_the_first_channel_rows_of_those_who_chose_it(store):
+    await store.put_participants([("p1", {"id": "p1", "app_first": True}), ("p2", {"id": "p2"})])
+    rows = [NewDelivery("app", "tok-1", "p1", "nl"), NewDelivery("app", "tok-2", "p2", "nl"),
+            NewDelivery("sms", "+31611111111", "p1", "nl")]
+    await store.create_action(action(), rows, AUDIT)
+    state = await store.app_first_state("act-000001", "app", "start", ["p1", "p2", "p3"])
+    assert list(state) == ["p1"] and state["p1"][0] == "queued"
+    assert await store.app_first_state("act-000001", "sms", "start", ["p2"]) == {}
+    assert await store.app_first_state("act-000001", "app", "start", []) == {}

@@ -238,11 +238,9 @@ async def build(store, selection: Selection, *, cells: ParticipantCells | None =
         await store.keep_settled_figures()
     lap("keep")
     start, end = selection.bounds()
-    found = []
-    for action_id, data, figures in await store.period_actions(start, end):
-        if figures is None:
-            figures = await store.action_figures(action_id)
-        found.append((data, figures))
+    period = await store.period_actions(start, end)
+    unkept = await store.figures_of([i for i, _, figures in period if figures is None])
+    found = [(data, unkept[i] if figures is None else figures) for i, data, figures in period]
     lap("actions")
     tips = await store.period_tips(start, end)
     lap("tips")

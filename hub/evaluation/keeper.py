@@ -11,6 +11,8 @@ import asyncio
 import logging
 import time
 
+from ..background import BackgroundLoop
+
 log = logging.getLogger("burgerhub.evaluation")
 
 INTERVAL_SECONDS = 60.0
@@ -34,3 +36,16 @@ async def keep_figures(store, holds=lambda: True, interval: float = INTERVAL_SEC
             raise
         except Exception:
             log.exception("keeping the figures of settled actions failed; trying again later")
+
+
+class FigureKeeper(BackgroundLoop):
+    """:func:`keep_figures` as one of the hub's background loops."""
+
+    task_name = "burgerhub-figures"
+
+    def __init__(self, store, holds) -> None:
+        self.store = store
+        self.holds = holds
+
+    async def _run(self) -> None:
+        await keep_figures(self.store, self.holds)

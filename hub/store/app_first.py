@@ -9,7 +9,7 @@ ledger's unique key and the participants' primary key.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Sequence
 
 _SQL = (
     "SELECT d.participant_id, d.status, d.created_at FROM deliveries d"
@@ -21,8 +21,9 @@ POSTGRES = _SQL.format(wanted="(p.data::jsonb ->> 'app_first') = 'true'", ids="S
 
 
 class AppFirstQueries:
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        raise NotImplementedError
+    """``app_first_state``, on the store's ``_all`` (:class:`hub.store.queries.SharedQueries`)."""
+
+    backend: str
 
     async def app_first_state(
         self, action_id: str, channel: str, kind: str, participant_ids: Sequence[str]
@@ -31,7 +32,7 @@ class AppFirstQueries:
         for those of ``participant_ids`` who chose the app first; the others are left out."""
         if not participant_ids:
             return {}
-        sql = POSTGRES if getattr(self, "shared", False) else SQLITE
+        sql = SQLITE if self.backend == "sqlite" else POSTGRES
         rows = await self._all(sql, (action_id, channel, kind, json.dumps(list(participant_ids))))
         out: dict[str, tuple[str, float]] = {}
         for pid, status, created in rows:

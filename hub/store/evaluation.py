@@ -28,15 +28,19 @@ REACHED = ("sending", "sent", "delivered")
 SETTLE_SECONDS = 900.0
 """How long an ended action's ledger must be unchanged (late provider reports) before its figures are kept."""
 
-ACTION_LEDGER = (
-    "SELECT channel, kind, status, count(*), min(updated_at), max(updated_at) FROM deliveries"
-    " WHERE action_id=? GROUP BY channel, kind, status"
+# {ids}: the actions' ids (see EvaluationQueries._ids_clause)
+ACTIONS_LEDGER = (
+    "SELECT action_id, channel, kind, status, count(*), min(updated_at), max(updated_at) FROM deliveries"
+    " WHERE 1=1 {ids} GROUP BY action_id, channel, kind, status"
 )
-ACTION_PEOPLE = (
-    "SELECT count(DISTINCT participant_id),"
+ACTIONS_PEOPLE = (
+    "SELECT action_id, count(DISTINCT participant_id),"
     " count(DISTINCT CASE WHEN status IN ('sending','sent','delivered') THEN participant_id END)"
-    " FROM deliveries WHERE action_id=? AND kind='start'"
+    " FROM deliveries WHERE kind='start' {ids} GROUP BY action_id"
 )
+#: the same of one action (``?``: its id); each row starts with the id
+ACTION_LEDGER = ACTIONS_LEDGER.format(ids="AND action_id=?")
+ACTION_PEOPLE = ACTIONS_PEOPLE.format(ids="AND action_id=?")
 UNKEPT_ENDED = (
     "SELECT a.id FROM actions a WHERE a.status='ended' AND a.created_at>=?"
     " AND NOT EXISTS (SELECT 1 FROM action_figures f WHERE f.action_id=a.id)"
@@ -119,17 +123,30 @@ class EvaluationQueries:
     # provided by the backend: _all, _run_many (hub.store.queries.SharedQueries) and, embedded, _tx
 
     # -- reading on a connection of the report's own --------------------------------------------
+    def _report_file(self) -> Any:
+        """The embedded store's database file, read on connections of a report's own; ``None`` when
+        reports read through the store itself (PostgreSQL, or an in-memory database)."""
+        path = getattr(self, "path", None)
+        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+            return None
+        return path
+
+    @staticmethod
+    def _read_only(path: Any) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA cache_size=-262144")
+        return conn
+
     async def _report_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         """Rows of a long read: an embedded file database is read on a read-only connection in a
         thread of its own (a snapshot, never waiting for or holding up the store's own thread)."""
-        path = getattr(self, "path", None)
-        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+        path = self._report_file()
+        if path is None:
             return await self._all(sql, args)
 
         def read() -> list[tuple]:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = self._read_only(path)
             try:
-                conn.execute("PRAGMA cache_size=-262144")
                 return conn.execute(sql, tuple(args)).fetchall()
             finally:
                 conn.close()
@@ -146,9 +163,18 @@ class EvaluationQueries:
     # -- one action ------------------------------------------------------------------------------
     async def action_figures(self, action_id: str) -> dict[str, Any]:
         """The action's delivery figures from its ledger as it is now (see :func:`figures_from_ledger`)."""
-        rows = await self._all(ACTION_LEDGER, (action_id,))
-        people = await self._all(ACTION_PEOPLE, (action_id,))
-        return figures_from_ledger(rows, people[0] if people else None)
+        return (await self.figures_of([action_id]))[action_id]
+
+    async def figures_of(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{id: figures}``: :meth:`action_figures` of each of ``ids``, in two statements for all of them."""
+        if not ids:
+            return {}
+        clause, extra = self._ids_clause("action_id", ids)
+        groups: dict[str, list[tuple]] = {i: [] for i in ids}
+        for action_id, *group in await self._all(ACTIONS_LEDGER.format(ids=clause), extra):
+            groups[action_id].append(group)
+        people = {r[0]: r[1:] for r in await self._all(ACTIONS_PEOPLE.format(ids=clause), extra)}
+        return {i: figures_from_ledger(rows, people.get(i)) for i, rows in groups.items()}
 
     async def keep_settled_figures(self, *, now: float | None = None, limit: int = 500,
                                    settle_seconds: float = SETTLE_SECONDS, since: float = 0.0) -> int:
@@ -159,8 +185,7 @@ class EvaluationQueries:
         while True:
             ids = [r[0] for r in await self._all(UNKEPT_ENDED, (since, limit))]
             batch = []
-            for action_id in ids:
-                figures = await self.action_figures(action_id)
+            for action_id, figures in (await self.figures_of(ids)).items():
                 if figures["busy"] or (figures["changed_at"] or 0) > now - settle_seconds:
                     continue
                 batch.append((action_id, now, json.dumps(figures, separators=(",", ":"))))
@@ -186,8 +211,8 @@ class EvaluationQueries:
         ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count."""
         clause, extra = self._ids_clause("d.action_id", action_ids)
         args = (start, end, *extra)
-        path = getattr(self, "path", None)
-        if self.backend != "sqlite" or path is None or str(path) == ":memory:":
+        path = self._report_file()
+        if path is None:
             rows = await self._report_all(_reach_sql(clause), args)
             return {int(n): int(c) for n, c in rows}
         # SQLite has no hash aggregate: grouping millions of rows by participant sorts them (or walks
@@ -200,9 +225,8 @@ class EvaluationQueries:
         )
 
         def count() -> dict[int, int]:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = self._read_only(path)
             try:
-                conn.execute("PRAGMA cache_size=-262144")
                 per_action: dict[str, set[str]] = {}
                 cursor = conn.execute(sql, args)
                 while rows := cursor.fetchmany(50_000):

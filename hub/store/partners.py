@@ -31,7 +31,7 @@ TOKEN_REVOKE = "UPDATE organisation_tokens SET revoked_at=? WHERE id=? AND revok
 
 CAP_ADD = (
     "INSERT INTO cap_messages (sender, identifier, sent, action_id, version, msg_type, organisation, received_at)"
-    " VALUES (?,?,?,?,?,?,?,?)"
+    " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (sender, identifier) DO NOTHING"
 )
 CAP_KEYS = ("sender", "identifier", "sent", "action_id", "version", "msg_type", "organisation")
 CAP_FIND = f"SELECT {', '.join(CAP_KEYS)} FROM cap_messages WHERE sender=? AND identifier=?"
@@ -100,15 +100,8 @@ class PartnerQueries:
     async def add_cap_message(self, message: Mapping[str, Any]) -> None:
         """Record which CAP message (sender, identifier) made which version of an action; a message
         seen before is a :class:`~hub.errors.Conflict`."""
-        seen = Conflict(f"CAP message {message['sender']},{message['identifier']} was received before")
-        if await self.find_cap_message(message["sender"], message["identifier"]):
-            raise seen
-        try:
-            await self._run(CAP_ADD, (*(message[k] for k in CAP_KEYS), time.time()))
-        except Exception as e:  # the same message arriving twice at once: the primary key refuses one
-            if "unique" in str(e).lower() or type(e).__name__ in ("IntegrityError", "UniqueViolationError"):
-                raise seen from e
-            raise
+        if not await self._run(CAP_ADD, (*(message[k] for k in CAP_KEYS), time.time())):
+            raise Conflict(f"CAP message {message['sender']},{message['identifier']} was received before")
 
     async def find_cap_message(self, sender: str, identifier: str) -> dict[str, Any] | None:
         row = await self._one(CAP_FIND, (sender, identifier))

@@ -216,8 +216,9 @@ class PostgresLedger:
 
     @staticmethod
     async def _notify_ledger(conn, channels: Iterable[str]) -> None:
-        for channel in sorted(channels):
-            await conn.execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
+        """Wake every process for ``channels`` (``conn``: a connection in a transaction, or the pool)."""
+        if wanted := sorted(set(channels)):
+            await conn.execute("SELECT pg_notify('burgerhub_ledger', c) FROM unnest($1::text[]) AS c", wanted)
 
     async def create_action(self, action: Mapping[str, Any], rows: NewRows, audit: AuditEntry) -> int:
         import asyncpg
@@ -355,8 +356,7 @@ class PostgresLedger:
             " SELECT channel, count(*) FROM back GROUP BY channel",
             now, *args, now + in_doubt_seconds,
         )
-        for channel, _ in rows:
-            await self._p().execute("SELECT pg_notify('burgerhub_ledger', $1)", channel)
+        await self._notify_ledger(self._p(), [channel for channel, _ in rows])
         return sum(r[1] for r in rows)
 
     async def apply_provider_status(

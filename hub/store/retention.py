@@ -27,11 +27,11 @@ DELETE_CHUNK = {
     table: f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE action_id=? LIMIT ?)"
     for table in ("deliveries", "outbox", "tips")
 }
-OLD_PHOTOS = "SELECT name FROM photos WHERE created_at < ?"
-PHOTO_IN_USE = (
-    "SELECT 1 FROM actions WHERE NOT (status='ended' AND updated_at < ?) AND data LIKE ? LIMIT 1"
+#: photos uploaded before the cut-off that no action still kept (not expired) names
+DELETE_OLD_PHOTOS = (
+    "DELETE FROM photos WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM actions"
+    " WHERE NOT (status='ended' AND updated_at < ?) AND data LIKE '%/v1/photos/' || photos.name || '%')"
 )
-DELETE_PHOTO = "DELETE FROM photos WHERE name=?"
 
 
 @dataclass
@@ -76,9 +76,7 @@ class RetentionQueries:
                     setattr(removed, table, getattr(removed, table) + n)
                     if n < CHUNK:
                         break
-        for (name,) in await self._all(OLD_PHOTOS, (cutoff,)):
-            if not await self._all(PHOTO_IN_USE, (cutoff, f"%/v1/photos/{name}%")):
-                removed.photos += await self._run(DELETE_PHOTO, (name,))
+        removed.photos = await self._run(DELETE_OLD_PHOTOS, (cutoff, cutoff))
         if removed.total:
             await self.add_audit(AuditEntry(audit.actor, audit.role, audit.verb, audit.subject,
                                             {**audit.detail, **removed.counts()}))
