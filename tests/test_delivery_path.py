@@ -16,7 +16,7 @@ from hub.store import LedgerRow, NewDelivery, Outcome
 from hub.store.sqlite import SQLiteStore
 from hub.testing import make_action
 
-from test_store import AUDIT, action, hub_backend, store  # noqa: F401  (fixtures: both backends)
+from test_store import AUDIT, action, hub_backend, store_participants  # noqa: F401  (fixtures: both backends; store is in conftest)
 
 
 # -- the ledger in bulk ------------------------------------------------------------------------
