@@ -34,6 +34,7 @@ from .ratelimit import RateLimiter, SharedRateLimiter
 from .retention import RetentionSweeper
 from .registry import ParticipantRegistry
 from .routing import RuleHolder
+from .rules_cluster import ClusterRules
 from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
 from .store.select import open_store
 from .templates import MessageTemplates
@@ -66,10 +67,12 @@ class Hub:
         registry_opts = {"snapshot_path": config.data_dir / "audience.snapshot"} if self.shared else {}
         self.registry = ParticipantRegistry(self.store, AudienceIndex(), self.metrics, **registry_opts)
         self.rules = RuleHolder.from_path(self._routes_path(), known_channels=None)
+        #: on a cluster, the rules in force are the version stored for every hub
+        self.cluster_rules = ClusterRules(self)
         self.unavailable: dict[str, str] = {}
         self.runtimes: dict[str, ChannelRuntime] = {}
         self._tip_listeners: set[asyncio.Queue] = set()
-        self.api_tips = StoreTips(self.store, "api", self.tip_arrived)
+        self.api_tips = StoreTips(self.store, "api", self.tip_stored)
         #: callables ``f(app)`` that add routes to the web app (the dispatcher console uses this)
         self.web_extensions: list = []
         self._build_channels()
@@ -151,7 +154,7 @@ class Hub:
                 secret=self.channel_secret(name),
                 public_url=self.config.public_url,
                 records=StoreRecords(self.store, name),
-                tips=StoreTips(self.store, name, self.tip_arrived),
+                tips=StoreTips(self.store, name, self.tip_stored),
                 receipts=StoreReceipts(self.store, name, wake=lambda n=name: self.engine.wake([n])),
                 templates=MessageTemplates(cls.templates_dir, defaults={
                     "network": self.config.network_name, "callback_number": self.config.callback_number,
@@ -230,6 +233,7 @@ class Hub:
                 if self.config.strict_plugins:
                     raise PluginError(self.unavailable[name]) from e
         self.rules.known_channels = set(self.channel_classes)
+        await self.cluster_rules.start()
         if gaps := self.rules.current.gaps():
             log.warning("the routing rules in force send %d action type/urgency combinations to no channel at all: %s",
                         len(gaps), ", ".join(f"{t}/{u}" for t, u in gaps))
@@ -265,6 +269,7 @@ class Hub:
             self.tip_arrived(action_id, int(tip_id))
 
     async def stop(self) -> None:
+        await self.cluster_rules.stop()
         await self.retention.stop()
         await self.expiry.stop()
         await self.verifier.close()
@@ -302,6 +307,13 @@ class Hub:
                 impl.function(event=event)
             except Exception:
                 log.exception("plugin %s failed in action_event", self.pm.get_name(impl.plugin))
+
+    def tip_stored(self, action_id: str, tip_id: int) -> None:
+        """This process wrote tip ``tip_id`` for ``action_id`` to the store. On a shared store the
+        store's notification reaches every process, this one included: that is the one path, so
+        nothing is told here. On SQLite the listeners are told directly."""
+        if not self.shared:
+            self.tip_arrived(action_id, tip_id)
 
     def tip_arrived(self, action_id: str, tip_id: int) -> None:
         """Tell this process's tip listeners (event streams) that ``tip_id`` arrived for ``action_id``."""

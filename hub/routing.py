@@ -297,6 +297,8 @@ class RuleHolder:
         self.known_channels = known_channels
         #: how many rule sets have been loaded; 1 for the first
         self.generation = 1
+        #: the stored version of the rules in force on a cluster (:mod:`hub.rules_cluster`); else ``None``
+        self.version: int | None = None
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, known_channels: Collection[str] | None = None) -> "RuleHolder":

@@ -248,6 +248,35 @@ async def test_the_event_stream_sends_counts_and_each_tip(api):
         assert hub_streams(client) == set()
 
 
+async def test_each_tip_reaches_this_processs_event_streams_once(api):
+    """On PostgreSQL a tip is told through the store's notification only (it reaches the process that
+    wrote it too); on SQLite directly. Either way one signal and one stream event per tip."""
+    async with api() as (client, hub):
+        action_id = (await (await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)).json())["id"]
+        signals = hub.subscribe_tips()
+        try:
+            async with client.get(f"/v1/actions/{action_id}/events", headers=DISPATCH) as stream:
+                assert [n for n, _ in await read_events(stream, 1)] == ["action"]
+                ids = []
+                for text in ("eerste", "tweede"):
+                    r = await client.post(f"/v1/actions/{action_id}/tips", json={"text": text})
+                    ids.append((await r.json())["id"])
+                r = await client.post(f"/v1/actions/{action_id}/phone-tips", json={"text": "gebeld"}, headers=DISPATCH)
+                assert r.status == 201, await r.text()
+                ids.append((await r.json())["id"])
+                tips = []
+                while len(tips) < 3:
+                    tips += [d for n, d in await read_events(stream, 1) if n == "tip"]
+                assert [t["id"] for t in tips] == ids
+                await asyncio.sleep(0.5)  # a second signal of any tip would have come by now
+                got = []
+                while not signals.empty():
+                    got.append(signals.get_nowait())
+                assert got == [(action_id, i) for i in ids]
+        finally:
+            hub.unsubscribe_tips(signals)
+
+
 def hub_streams(client):
     from hub.api.events import STREAMS
 

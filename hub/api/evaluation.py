@@ -155,7 +155,7 @@ async def phone_tip(request: web.Request) -> web.Response:
         received = min(max(received, started), now)
     tip_id = await hub.store.add_phone_tip(action_id, text.strip(), received.timestamp())
     await hub.store.add_audit(AuditEntry(actor.name, actor.role, "tip.phone", action_id, {"tip": tip_id}))
-    hub.tip_arrived(action_id, tip_id)
+    hub.tip_stored(action_id, tip_id)
     hub.metrics.tips.labels("phone").inc()
     return web.json_response({"id": tip_id, "action_id": action_id, "channel": "phone",
                               "received_at": received.isoformat()}, status=201)

@@ -35,6 +35,7 @@ def _ref(name: str) -> dict[str, str]:
 
 _STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 _NSTR = {"type": ["string", "null"]}
+_NINT = {"type": ["integer", "null"]}
 _LIST = {"type": "array", "items": {"type": "object"}}
 
 #: response bodies, by component name
@@ -108,6 +109,9 @@ _ME_ERRORS = (400, 404, 409, 413, 415, 422)
 
 #: the query of the evaluation's routes: a period and its filters
 _PERIOD = {key: _STR for key in ("from", "to", "region", "municipality", "type", "urgency", "organisation")}
+
+#: the answer of a rules change
+_RULES_LOADED = _obj(("status", "source", "version", "sha256"), status=_STR, source=_STR, version=_NINT, sha256=_STR)
 
 OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
@@ -188,16 +192,18 @@ OPERATIONS: dict[tuple[str, str], Op | tuple] = {
                                                     {200: {"text/csv": {"type": "string"}}}, (404,), _PERIOD),
     ("GET", "/v1/evaluation/report.html"): Op("The self-contained HTML evaluation report (same query)", READERS, None,
                                               {200: {"text/html": {"type": "string"}}}, (), _PERIOD),
-    ("GET", "/v1/routes"): Op("The routing rules in force", ("operator", "dispatcher"), None,
-                              {200: _obj(("source", "rules"), source=_STR, rules=_STR)}),
+    ("GET", "/v1/routes"): Op("The routing rules in force (`version`: the cluster's stored version on "
+                              "PostgreSQL, null on SQLite)", ("operator", "dispatcher"), None,
+                              {200: _obj(("source", "rules", "version", "sha256"), source=_STR, rules=_STR,
+                                         version=_NINT, sha256=_STR)}),
     ("PUT", "/v1/routes"): Op("Replace the routing rules (YAML) and save them over the rules file (`saved_to`); "
                               "refused with the reason if invalid, or if they leave an action type and urgency "
-                              "without any channel unless `?allow_gaps=true`; answers the diff and warnings",
-                              ("operator",), "application/yaml",
-                              {200: _obj(("status", "source"), status=_STR, source=_STR)}, (), {"allow_gaps": _FLAG}),
+                              "without any channel unless `?allow_gaps=true`; answers the diff and warnings. "
+                              "On PostgreSQL they become the version every hub of the cluster puts in force",
+                              ("operator",), "application/yaml", {200: _RULES_LOADED}, (), {"allow_gaps": _FLAG}),
     ("POST", "/v1/routes/reload"): Op("Re-read the routing rules from their file, as SIGHUP does; answers the "
-                                      "diff and warnings", ("operator",), None,
-                                      {200: _obj(("status", "source"), status=_STR, source=_STR)}, (),
+                                      "diff and warnings. On PostgreSQL they become the version every hub of the "
+                                      "cluster puts in force", ("operator",), None, {200: _RULES_LOADED}, (),
                                       {"allow_gaps": _FLAG}),
     ("POST", "/v1/routes/test"): Op("Where an action would go, and with an area how many it reaches",
                                     ("operator", "dispatcher"), "routes.test",

@@ -15,6 +15,7 @@ from ..photos import WEB_TYPES, check_photo
 from ..routing import MAX_RULES_BYTES, RouteFacts
 from ..routing_lint import lint
 from ..rules_admin import replace_rules
+from ..rules_cluster import rules_sha256
 from .auth import DISPATCHER, OPERATOR, require
 from .keys import HUB
 from .organisation_auth import national_only
@@ -57,7 +58,8 @@ async def get_routes(request: web.Request) -> web.Response:
     await require(request, (OPERATOR, DISPATCHER))
     hub = request.app[HUB]
     warnings = [w.to_dict() for w in lint(hub.rules.current)]
-    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text, "warnings": warnings})
+    return web.json_response({"source": str(hub.rules.path), "rules": hub.rules.text, "version": hub.rules.version,
+                              "sha256": rules_sha256(hub.rules.text), "warnings": warnings})
 
 
 @routes.put("/v1/routes")

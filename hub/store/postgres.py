@@ -6,8 +6,9 @@ What several processes need beyond the embedded store:
   two processes claiming at once each get rows the other did not. The ledger's claims, outcomes and
   requeues are in :mod:`hub.store.pg_ledger` (the claim state lives apart from the ledger's rows).
 * **Wake-ups cross processes**: a transaction that queues ledger rows sends ``NOTIFY burgerhub_ledger``
-  with each channel's name (delivered at commit); a tip sends ``burgerhub_tips``; any change of
-  participants sends ``burgerhub_participants`` (from a trigger, whoever the writer). Every process
+  with each channel's name (delivered at commit); a tip sends ``burgerhub_tips``; a new version of
+  the routing rules sends ``burgerhub_rules``; any change of participants sends
+  ``burgerhub_participants`` (from a trigger, whoever the writer). Every process
   listens on one connection of its own (:meth:`PostgresStore.listen`).
 * **Nothing is lost to a killed process**: every process renews a row in ``hub_processes`` every few
   seconds and holds a session advisory lock of its own (its *presence*) on its listening connection;
@@ -40,13 +41,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import NotFound, StoreError
 from . import AuditEntry, GenerationStep, ParticipantChanges, ParticipantsVersion
-from . import migrations, queries
+from . import migrations, queries, rules
 from .pg_ledger import CANCEL_PARTICIPANT, ERASURE_LOCK, PostgresLedger
 from .pg_ledger import count as _count
 from .app_first import AppFirstQueries
 from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args, numbered
 from .retention import RetentionQueries
+from .rules import RulesQueries
 from .verification import VerificationQueries, erasure_statements
 from .partners import PartnerQueries
 
@@ -63,7 +65,8 @@ HEARTBEAT_SECONDS = 2.0
 #: when no process has been seen to end; finding one that ended takes no such scan
 FULL_SWEEP_SECONDS = 15.0
 
-TOPICS = {"ledger": "burgerhub_ledger", "tips": "burgerhub_tips", "participants": "burgerhub_participants"}
+TOPICS = {"ledger": "burgerhub_ledger", "tips": "burgerhub_tips", "participants": "burgerhub_participants",
+          "rules": "burgerhub_rules"}
 
 #: The ledger's queue and the rows a batch touches are in memory while a fan-out runs; with the
 #: default cost of a random page (4, made for spinning disks) the planner would rather scan the
@@ -89,7 +92,7 @@ def redacted(dsn: str) -> str:
 
 
 class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries,
-                    EvaluationQueries, SharedQueries):
+                    EvaluationQueries, RulesQueries, SharedQueries):
     """:class:`hub.store.Store` on PostgreSQL, shared by any number of hub processes."""
 
     backend = "postgresql"
@@ -270,7 +273,7 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
 
     async def listen(self, topic: str, handler: Callable[[str], None]) -> None:
         """Call ``handler(payload)`` for every notification on ``topic`` ("ledger", "tips",
-        "participants"), whichever process sent it."""
+        "participants", "rules"), whichever process sent it."""
         if self._listener is None:
             await self._connect_listener()
         channel = TOPICS[topic]
@@ -360,6 +363,17 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
         # a batch larger than the bucket may go once the bucket is full, then pays its debt
         debt = -tokens - max(0.0, n - capacity)
         return max(0.0, debt / rate)
+
+    # -- routing rules (hub.store.rules) ---------------------------------------------------------
+    async def _insert_rules(self, sql: str, args: Sequence[Any]) -> int | None:
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", rules.RULES_LOCK)
+            version = await conn.fetchval(numbered(sql), *args)
+            if version is None:
+                return None
+            await conn.execute(numbered(rules.PRUNE_RULES), version - rules.KEEP_VERSIONS)
+            await conn.execute("SELECT pg_notify('burgerhub_rules', $1)", str(version))
+            return int(version)
 
     # -- tips ------------------------------------------------------------------------------------
     async def add_tip(self, tip: Mapping[str, Any]) -> int:

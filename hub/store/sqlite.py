@@ -21,12 +21,13 @@ from itertools import repeat
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Conflict, NotFound
-from . import migrations, queries
+from . import migrations, queries, rules
 from .app_first import AppFirstQueries
 from .checkpoint import Checkpointer
 from .evaluation import EvaluationQueries
 from .queries import SharedQueries, audit_args
 from .retention import RetentionQueries
+from .rules import RulesQueries
 from .sqlite_participants import SQLiteParticipants
 from .verification import VerificationQueries
 from .partners import PartnerQueries
@@ -46,7 +47,7 @@ SCHEMA = "\n".join(m.sql for m in migrations.migrations("sqlite"))
 
 
 class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, VerificationQueries, PartnerQueries,
-                  EvaluationQueries, SharedQueries):
+                  EvaluationQueries, RulesQueries, SharedQueries):
     """:class:`hub.store.Store` on SQLite. One connection, one thread."""
 
     backend = "sqlite"
@@ -405,6 +406,16 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
                     (status, reason, now, channel, provider_id, *earlier),
                 )
             return cur.rowcount
+
+        return await self._tx(fn)
+
+    async def _insert_rules(self, sql: str, args: Sequence[Any]) -> int | None:
+        def fn(conn):
+            row = conn.execute(sql, tuple(args)).fetchone()
+            if row is None:
+                return None
+            conn.execute(rules.PRUNE_RULES, (row[0] - rules.KEEP_VERSIONS,))
+            return int(row[0])
 
         return await self._tx(fn)
 
