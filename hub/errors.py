@@ -11,6 +11,7 @@
     │   └── StoreInUse           another hub serves this embedded database
     ├── PluginError              a plugin failed to load or to start
     ├── NotFound                 an action, participant or record does not exist
+    │   └── Gone                 it existed but is served no more (a photo of an action that ended)
     ├── Conflict                 the request is valid but not in this state (e.g. ending an ended action)
     ├── BadMessage               an interchange message (CAP) is malformed or cannot be mapped; ``.element``
     ├── AuthError                no or wrong credentials
@@ -85,6 +86,10 @@ class PluginError(HubError):
 
 class NotFound(HubError):
     """The thing asked for does not exist."""
+
+
+class Gone(NotFound):
+    """The thing asked for existed but is no longer served (a photo of an action that has ended)."""
 
 
 class Conflict(HubError):

@@ -28,6 +28,7 @@ from .evaluation.keeper import FigureKeeper
 from .metrics import HubMetrics
 from .models import ActionEvent
 from .organisations import Organisations
+from .photo_circulation import PhotoCirculation
 from .cap import CapService
 from .plugins import PluginReport, collect_channels, make_plugin_manager, missing_requirements
 from .ratelimit import RateLimiter, SharedRateLimiter
@@ -82,6 +83,8 @@ class Hub:
             store=self.store, registry=self.registry, secret=self.secret, runtimes=self.runtimes,
             public_url=config.public_url, network_name=config.network_name,
         )
+        #: whether the public still sees an action's photo (not once the action has ended)
+        self.photo_circulation = PhotoCirculation(self.store)
         #: organisations that issue actions, and their people's tokens
         self.organisations = Organisations(self.store)
         #: CAP 1.2 in and out

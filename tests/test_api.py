@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -275,6 +276,39 @@ async def test_each_tip_reaches_this_processs_event_streams_once(api):
                 assert got == [(action_id, i) for i in ids]
         finally:
             hub.unsubscribe_tips(signals)
+
+
+async def test_a_photo_stops_circulating_once_its_action_has_ended(api):
+    from hub.photo_circulation import GRACE_SECONDS, PhotoCirculation
+
+    async with api() as (client, hub):
+        now = [time.time()]
+        hub.photo_circulation = PhotoCirculation(hub.store, clock=lambda: now[0])
+        r = await client.post("/v1/photos", data=tiny_image("image/png"), headers={**DISPATCH, "Content-Type": "image/png"})
+        url = (await r.json())["url"]
+        r = await client.get(url)
+        assert r.status == 200  # no action names it yet: uploaded for one about to start
+        missing = start_payload(type="missing_person", photos=[{"url": url}])
+        action = await (await client.post("/v1/actions", json=missing, headers=DISPATCH)).json()
+        now[0] += 60
+        r = await client.get(url)
+        assert r.status == 200 and r.headers["Cache-Control"] == "public, max-age=300"
+        r = await client.post(f"/v1/actions/{action['id']}/end", json={"result": "found"}, headers=DISPATCH)
+        assert r.status == 200, await r.text()
+        now[0] += 60
+        assert (await client.get(url)).status == 200  # within the grace: the closing message renders
+        now[0] += GRACE_SECONDS
+        r = await client.get(url)
+        assert r.status == 410 and (await r.json())["error"] == "gone"
+        assert (await client.get(url, headers={"Authorization": "Bearer not-a-token-of-this-hub"})).status == 410
+        for staff in (DISPATCH, OPERATE):
+            r = await client.get(url, headers=staff)
+            assert r.status == 200 and await r.read() == tiny_image("image/png")
+            assert r.headers["Cache-Control"] == "private, no-store"
+        # the same picture in a running action goes round again
+        await client.post("/v1/actions", json=start_payload(photos=[{"url": url}]), headers=DISPATCH)
+        now[0] += 60
+        assert (await client.get(url)).status == 200
 
 
 def hub_streams(client):

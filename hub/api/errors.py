@@ -20,6 +20,7 @@ from ..errors import (
     ConfigError,
     Conflict,
     Forbidden,
+    Gone,
     HubError,
     MalformedInput,
     NotFound,
@@ -77,6 +78,8 @@ async def error_middleware(request: web.Request, handler):
         resp = error_response(401, "unauthorized", str(e))
         resp.headers["WWW-Authenticate"] = 'Bearer realm="burgerhub"'
         return resp
+    except Gone as e:
+        return error_response(410, "gone", str(e))
     except NotFound as e:
         return error_response(404, "not_found", str(e))
     except Conflict as e:

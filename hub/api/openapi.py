@@ -217,7 +217,10 @@ OPERATIONS: dict[tuple[str, str], Op | tuple] = {
                              {"subject": _STR}),
     ("POST", "/v1/photos"): Op("Upload a photo for an action (JPEG, PNG or WebP; the bytes must be what the "
                                "type says)", ("dispatcher",), "image", {201: _obj(("url",), url=_STR)}),
-    ("GET", "/v1/photos/{name}"): Op("A photo attached to an action (public)", (), None, {200: IMAGE}),
+    ("GET", "/v1/photos/{name}"): Op("A photo attached to an action (public while the action runs; 410 for "
+                                     "the public from 10 minutes after every action showing it has ended, while a "
+                                     "dispatcher's or operator's token still gets it)", (), None, {200: IMAGE},
+                                     (410,)),
 }
 
 #: request bodies that are not in ``schemas/``
@@ -232,6 +235,7 @@ ERROR_TEXT = {
     403: "The token's role may not do this (or a callback's signature is wrong)",
     404: "Not found",
     409: "Not possible in the current state",
+    410: "Gone: no longer served",
     413: "The body, or a part of it, is too large",
     415: "The body's type is not one this operation takes",
     422: "Invalid input: `field` names it, `reason` says why",

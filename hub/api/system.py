@@ -9,14 +9,15 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from ..errors import UnsupportedMedia, ValidationError
+from ..errors import AuthError, Gone, UnsupportedMedia, ValidationError
 from ..inbound import BODY, decode_text, read_body, read_json_object
+from ..photo_circulation import MAX_AGE_SECONDS
 from ..photos import WEB_TYPES, check_photo
 from ..routing import MAX_RULES_BYTES, RouteFacts
 from ..routing_lint import lint
 from ..rules_admin import replace_rules
 from ..rules_cluster import rules_sha256
-from .auth import DISPATCHER, OPERATOR, require
+from .auth import DISPATCHER, OPERATOR, optional, require
 from .keys import HUB
 from .organisation_auth import national_only
 from .openapi import openapi_document
@@ -144,19 +145,35 @@ async def upload_photo(request: web.Request) -> web.Response:
 
 @routes.get("/v1/photos/{name}")
 async def photo(request: web.Request) -> web.StreamResponse:
+    """An action's photo: public while its action runs; 410 for the public once every action naming it
+    has ended (after a grace, :mod:`hub.photo_circulation`); dispatchers and operators still see it."""
     name = request.match_info["name"]
     if not re.fullmatch(r"[0-9a-f]{32}\.(jpg|png|webp)", name):
         raise web.HTTPNotFound()
     hub = request.app[HUB]
+    staff = await _staff(request)
+    if not staff and await hub.photo_circulation.withdrawn(name):
+        raise Gone("this photo belonged to an action that has ended and is no longer shown")
+    # staff's copies are theirs alone; the public's may be kept, but not much past a withdrawal
+    cache = "private, no-store" if staff else f"public, max-age={MAX_AGE_SECONDS}"
     found = await hub.store.photo_get(name)
     if found is None:
         # a photo uploaded before photos moved into the store
         path = hub.config.data_dir / "photos" / name
         if not await asyncio.to_thread(path.exists):
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+        return web.FileResponse(path, headers={"Cache-Control": cache})
     body, ctype = found
-    return web.Response(body=body, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
+    return web.Response(body=body, content_type=ctype, headers={"Cache-Control": cache})
+
+
+async def _staff(request: web.Request) -> bool:
+    """Whether a dispatcher's or operator's token came with the request (any other, or a wrong one, is the public)."""
+    try:
+        actor = await optional(request)
+    except AuthError:
+        return False
+    return actor is not None and actor.role in (DISPATCHER, OPERATOR)
 
 
 def _moment(value) -> datetime | None:

@@ -122,6 +122,8 @@ PHOTO_PUT = (
     " ON CONFLICT (name) DO NOTHING"
 )
 PHOTO_GET = "SELECT body, content_type FROM photos WHERE name=?"
+#: the actions that name a photo (its name is hex digits and an extension: nothing LIKE reads as a pattern)
+PHOTO_ACTIONS = "SELECT status, updated_at FROM actions WHERE data LIKE '%/v1/photos/' || ? || '%'"
 
 TIP_KEYS = ("id", "action_id", "text", "channel", "participant_id", "sender", "has_photo", "photo_type", "created_at")
 LEDGER_KEYS = ("id", "channel", "kind", "seq", "address", "participant_id", "status", "attempts", "reason", "provider_id")
@@ -307,3 +309,8 @@ class SharedQueries:
     async def photo_get(self, name: str) -> tuple[bytes, str] | None:
         row = await self._one(PHOTO_GET, (name,))
         return (bytes(row[0]), row[1]) if row else None
+
+    async def photo_actions(self, name: str) -> list[tuple[str, float]]:
+        """(status, updated_at) of every action whose photos name the photo ``name``; an ended action's
+        ``updated_at`` is when it ended."""
+        return [(r[0], float(r[1])) for r in await self._all(PHOTO_ACTIONS, (name,))]

@@ -26,11 +26,17 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith("/v1/photos/")) {
+    // network first: a photo the hub no longer shows (410: its action ended) leaves the cache too;
+    // the kept copy serves only when offline
     event.respondWith(caches.open(PHOTOS).then(async (cache) => {
-      const hit = await cache.match(request);
-      if (hit) return hit;
-      const resp = await fetch(request);
+      let resp;
+      try {
+        resp = await fetch(request);
+      } catch {
+        return (await cache.match(request)) || Response.error();
+      }
       if (resp.ok) cache.put(request, resp.clone());
+      else if (resp.status === 410) cache.delete(request);
       return resp;
     }));
     return;

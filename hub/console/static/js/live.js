@@ -27,6 +27,7 @@ export function renderLive(main, ctx, actionId) {
   let shownArea = null;
   const tips = new Map();
   const objectUrls = [];
+  const photoUrls = new Map();
   const newPhotos = [];
 
   // -- skeleton -----------------------------------------------------------------------------
@@ -339,12 +340,26 @@ export function renderLive(main, ctx, actionId) {
     clear(photoRow);
     (action.photos || []).forEach((p, i) => {
       const src = api.photoSrc(p.url);
-      photoRow.append(
-        h("li", {}, src.startsWith("/")
-          ? h("a", { href: src, target: "_blank", rel: "noopener" }, h("img", { src, alt: t("f.photo_alt", { n: i + 1 }), width: 96, height: 96 }))
-          : h("a", { href: src, target: "_blank", rel: "noopener noreferrer" }, src)),
-      );
+      if (!src.startsWith("/")) {
+        photoRow.append(h("li", {}, h("a", { href: src, target: "_blank", rel: "noopener noreferrer" }, src)));
+        return;
+      }
+      // fetched with the token: the public URL answers 410 once the action has ended
+      const img = h("img", { alt: t("f.photo_alt", { n: i + 1 }), width: 96, height: 96 });
+      const link = h("a", { target: "_blank", rel: "noopener" }, img);
+      photoRow.append(h("li", {}, link));
+      photoUrl(src).then((url) => { img.src = url; link.href = url; }).catch(() => img.remove());
     });
+  }
+
+  /** One object URL per photo for as long as the view is open (the row is drawn again on changes). */
+  function photoUrl(src) {
+    if (!photoUrls.has(src)) {
+      const made = api.objectUrl(src).then((url) => { objectUrls.push(url); return url; });
+      made.catch(() => photoUrls.delete(src));
+      photoUrls.set(src, made);
+    }
+    return photoUrls.get(src);
   }
 
   async function addTip(tip, live) {
