@@ -341,3 +341,48 @@ async def test_a_large_message_arrives_whole_and_an_oversized_one_is_refused(par
         assert r.status == 201, await r.text()
         r = await client.post("/v1/cap", data=alert("big-2") + b" " * 600_000, headers=fire)
         assert r.status == 413 and (await r.json())["error"]  # too large, like every body on every route
+
+
+async def test_an_update_asking_for_another_urgency_or_type_is_refused_naming_the_element(partners):
+    """An action's type and urgency are fixed at its start (the update API changes neither): an Update
+    that asks for another is refused with the element, and changes nothing."""
+    async with partners() as (client, hub, tokens):
+        fire = {**bearer(tokens["brandweer-utrecht"]), **CAP}
+        first = alert("VRU-2026-0101")
+        r = await client.post("/v1/cap", data=first, headers=fire)
+        assert r.status == 201, await r.text()
+        action_id = (await r.json())["action_id"]
+        ref = f"{FIRE_SENDER},VRU-2026-0101,{texts(first, 'c:sent')[0]}"
+        plain = alert("VRU-2026-0102", msg_type="Update", references=ref).decode()
+        code = "<eventCode><valueName>burgerhub:type</valueName><value>prevention</value></eventCode>"
+        cases = [
+            (plain.replace("<urgency>Immediate</urgency>", "<urgency>Expected</urgency>", 1),
+             "alert/info[1]/urgency", "urgency 'non_urgent'"),
+            (plain.replace("<certainty>Observed</certainty>", f"<certainty>Observed</certainty>{code}", 1),
+             "alert/info[1]/eventCode/value", "type 'prevention'"),
+            (plain.replace("<category>Fire</category>", "<category>Rescue</category>", 1),
+             "alert/info[1]/category", "type 'missing_person'"),
+        ]
+        for i, (doc, element, words) in enumerate(cases):
+            doc = doc.replace("VRU-2026-0102", f"VRU-2026-02{i}")
+            r = await client.post("/v1/cap", data=doc.encode(), headers=fire)
+            assert r.status == 400, (element, await r.text())
+            body = await r.json()
+            assert body["field"] == element and words in body["reason"] and "fixed" in body["reason"]
+        action = await hub.store.get_action(action_id)
+        assert (action["version"], action["type"], action["urgency"]) == (1, "crisis", "time_critical")
+        # a refused message was not taken: the same identifier, put right, acts
+        right = cases[0][0].replace("<urgency>Expected</urgency>", "<urgency>Unknown</urgency>")
+        r = await client.post("/v1/cap", data=right.replace("VRU-2026-0102", "VRU-2026-020").encode(), headers=fire)
+        assert r.status == 200, await r.text()
+        assert (await hub.store.get_action(action_id))["version"] == 2
+
+
+def test_a_category_alone_is_not_held_against_a_type_no_category_maps_to():
+    doc = alert("x-1", msg_type="Update", references="a@b,c,2026-01-01T00:00:00+00:00").decode().replace(
+        "<category>Fire</category>", "<category>Safety</category>", 1)
+    update = inbound.read(read_alert(doc.encode()))
+    update.check_fixed({"type": "burglary", "urgency": "time_critical"})
+    with pytest.raises(BadMessage) as e:
+        update.check_fixed({"type": "missing_person", "urgency": "time_critical"})
+    assert e.value.element == "alert/info[1]/category"

@@ -12,6 +12,13 @@
   ``Immediate`` is time-critical, ``Expected`` and ``Future`` non-urgent. ``headline`` is the title,
   ``description`` the description (in translations with ``instruction`` after it), ``instruction``
   the safety advice said first, ``expires`` the expiry.
+* An Update may change the texts, the area, the translations and the expiry. An action's type and
+  urgency are fixed when it starts (they decided its route and who was reached), as in the API: an
+  Update whose ``urgency`` maps to another urgency, or whose ``eventCode`` ``burgerhub:type`` names
+  another type, is refused naming the element (end the action and start a new one). A ``category``
+  alone is coarse (most map to crisis), so it is held against the action only when the action's type
+  is one a category maps to (crisis, missing person). ``Past`` and ``Unknown`` urgencies say nothing
+  of the urgency and are not held against it.
 * The info's ``area`` must hold exactly one ``circle`` ("lat,lon radius-km") or ``polygon`` (closed
   "lat,lon" ring): an action has one area. Geocodes alone are not mapped.
 
@@ -47,6 +54,8 @@ CATEGORY_TYPES = {
     "Rescue": ActionType.MISSING_PERSON,
 }
 URGENCIES = {"Immediate": "time_critical", "Expected": "non_urgent", "Future": "non_urgent"}
+#: the action types a category alone maps to
+CATEGORY_TYPED = frozenset(t.value for t in CATEGORY_TYPES.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,17 @@ class Reference:
         return f"{self.sender},{self.identifier},{self.sent}"
 
 
+@dataclass(frozen=True, slots=True)
+class FixedValue:
+    """What an Update says of a field an action keeps from its start (``type``, ``urgency``): the value,
+    the element that says it, and whether it is named outright (not read from a coarse category)."""
+
+    field: str
+    value: str
+    element: str
+    explicit: bool = True
+
+
 @dataclass(frozen=True)
 class InboundAlert:
     """What a CAP message asks for. ``payload`` is an action start (Alert), an update (Update) or an
@@ -73,10 +93,24 @@ class InboundAlert:
     msg_type: str
     references: tuple[Reference, ...] = ()
     payload: dict[str, Any] = field(default_factory=dict)
+    #: an Update's type and urgency, held against the action's (which cannot change)
+    fixed: tuple[FixedValue, ...] = ()
 
     @property
     def dry_run(self) -> bool:
         return self.status in ("Test", "Exercise")
+
+    def check_fixed(self, action: dict[str, Any]) -> None:
+        """Refuse (naming the element) an Update that asks for another type or urgency than ``action``'s."""
+        for fixed in self.fixed:
+            current = action.get(fixed.field)
+            if fixed.value == current:
+                continue
+            if not fixed.explicit and current not in CATEGORY_TYPED:
+                continue
+            raise BadMessage(fixed.element, f"asks for {fixed.field} {fixed.value!r} but the action is {current!r}:"
+                                            f" an action's {fixed.field} is fixed when it starts (it decided where the"
+                                            " action went); end the action and start a new one")
 
 
 def _q(name: str) -> str:
@@ -286,9 +320,27 @@ def read(root: etree._Element, *, now: datetime | None = None) -> InboundAlert:
             payload["area"] = area
         if not payload and not translations:
             raise BadMessage(element_path(main), "changes nothing burgerhub maps (headline, description, area)")
+        base["fixed"] = _fixed(main)
     if translations:
         payload["translations"] = translations
     return InboundAlert(**base, payload=payload)
+
+
+def _fixed(info: etree._Element) -> tuple[FixedValue, ...]:
+    """What an Update's info says of the type and urgency, to hold against the action's."""
+    out = []
+    urgency = info.find(_q("urgency"))
+    if urgency is not None and (urgency.text or "").strip() in URGENCIES:
+        out.append(FixedValue("urgency", URGENCIES[urgency.text.strip()], element_path(urgency)))
+    for code in info.findall(_q("eventCode")):
+        if _text(code, "valueName") == TYPE_CODE:
+            out.append(FixedValue("type", _type(info), element_path(code.find(_q("value")))))
+            return tuple(out)
+    for cat in info.findall(_q("category")):
+        if cat.text in CATEGORY_TYPES:
+            out.append(FixedValue("type", CATEGORY_TYPES[cat.text].value, element_path(cat), explicit=False))
+            break
+    return tuple(out)
 
 
 def _end(root: etree._Element, main: etree._Element | None) -> dict[str, Any]:

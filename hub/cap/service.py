@@ -69,6 +69,8 @@ class CapService:
             if alert.msg_type == "Alert":
                 return await self._alert(alert, actor)
             action = await self._referenced(alert, actor)
+            if alert.msg_type == "Update":
+                alert.check_fixed(action)
             if alert.dry_run:
                 return CapOutcome(alert.msg_type, action["id"], action["version"], dry_run=True, plan={})
             if alert.msg_type == "Update":
