@@ -311,6 +311,30 @@ async def test_a_photo_stops_circulating_once_its_action_has_ended(api):
         assert (await client.get(url)).status == 200
 
 
+async def test_the_ledger_of_an_action_comes_a_bounded_page_at_a_time(api):
+    async with api() as (client, hub):
+        for i in range(7):
+            await hub.registry.register(person(f"p{i}", *UTRECHT))
+        action_id = (await (await client.post("/v1/actions", json=start_payload(), headers=DISPATCH)).json())["id"]
+        url = f"/v1/actions/{action_id}/deliveries"
+        whole = await (await client.get(url, headers=DISPATCH)).json()
+        assert len(whole["deliveries"]) == 7 and whole["next_after"] is None
+        pages, after = [], 0
+        while after is not None:
+            r = await client.get(url, params={"after": after, "limit": 3}, headers=DISPATCH)
+            assert r.status == 200, await r.text()
+            page = await r.json()
+            pages.append([row["id"] for row in page["deliveries"]])
+            after = page["next_after"]
+        assert [len(p) for p in pages] == [3, 3, 1]
+        assert sum(pages, []) == [row["id"] for row in whole["deliveries"]]
+        for bad in ({"limit": 0}, {"limit": 5001}, {"limit": "x"}, {"after": -1}, {"after": "1e3"}):
+            r = await client.get(url, params=bad, headers=DISPATCH)
+            assert r.status == 422 and (await r.json())["field"] == next(iter(bad)), bad
+        r = await client.get(url, params={"limit": 5000}, headers=DISPATCH)
+        assert r.status == 200 and len((await r.json())["deliveries"]) == 7
+
+
 def hub_streams(client):
     from hub.api.events import STREAMS
 

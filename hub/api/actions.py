@@ -13,7 +13,7 @@ from ..schemas import validate
 from .auth import DISPATCHER, OPERATOR, PARTICIPANT, optional, require
 from .events import after_tip, stream_action
 from .keys import HUB
-from .params import path_id, query_int
+from .params import MAX_ID, path_id, query_int
 from .organisation_auth import visible_action
 
 routes = web.RouteTableDef()
@@ -66,12 +66,25 @@ async def end_action(request: web.Request) -> web.Response:
     return web.json_response(await request.app[HUB].actions.end(request.match_info["id"], payload, actor))
 
 
+#: ledger rows per page of ``GET /v1/actions/{id}/deliveries``: by default, and at most
+DELIVERIES_PAGE, DELIVERIES_MAX_PAGE = 1000, 5000
+
+
 @routes.get("/v1/actions/{id}/deliveries")
 async def deliveries(request: web.Request) -> web.Response:
+    """The action's ledger rows in id order, a page at a time: ``?after=<id>`` (the previous page's
+    ``next_after``) and ``?limit=`` (1..5000, default 1000). ``next_after`` is null on the last page."""
     actor = await require(request, READERS)
     hub = request.app[HUB]
-    await visible_action(hub, actor, request.match_info["id"])
-    return web.json_response({"deliveries": await hub.store.ledger_rows(request.match_info["id"])})
+    action_id = request.match_info["id"]
+    after = query_int(request, "after", 0, 0, MAX_ID)
+    limit = query_int(request, "limit", DELIVERIES_PAGE, 1, DELIVERIES_MAX_PAGE)
+    await visible_action(hub, actor, action_id)
+    # one row more than asked tells whether another page follows, without a count of the whole ledger
+    rows = await hub.store.ledger_rows(action_id, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return web.json_response({"deliveries": rows, "next_after": rows[-1]["id"] if more else None})
 
 
 @routes.get("/v1/actions/{id}/audit")

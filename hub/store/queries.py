@@ -41,7 +41,7 @@ DELIVERY_RECIPIENTS = (
 )
 LEDGER_ROWS = (
     "SELECT id, channel, kind, seq, address, participant_id, status, attempts, reason, provider_id"
-    " FROM deliveries WHERE action_id=? ORDER BY id"
+    " FROM deliveries WHERE action_id=? AND id>? ORDER BY id"
 )
 NEXT_DUE = "SELECT min(next_at) FROM deliveries WHERE channel=? AND status='queued'"
 # one query per status, so each is answered from its small partial index
@@ -182,8 +182,12 @@ class SharedQueries:
     async def delivery_recipients(self, action_id: str, kind: str = "start") -> list[tuple[str, str, str | None]]:
         return [tuple(r) for r in await self._all(DELIVERY_RECIPIENTS, (action_id, kind))]
 
-    async def ledger_rows(self, action_id: str) -> list[dict[str, Any]]:
-        return [dict(zip(LEDGER_KEYS, r)) for r in await self._all(LEDGER_ROWS, (action_id,))]
+    async def ledger_rows(self, action_id: str, *, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """The action's ledger rows in id order: those after id ``after``, at most ``limit`` (all: ``None``)."""
+        sql, args = LEDGER_ROWS, (action_id, after)
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", (*args, limit)
+        return [dict(zip(LEDGER_KEYS, r)) for r in await self._all(sql, args)]
 
     async def next_due(self, channel: str) -> float | None:
         row = await self._one(NEXT_DUE, (channel,))
