@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ class Config:
     action_ttl_hours: float = 24.0
     #: the public pages about actions: an action's page is ``<action_page_url>/<id>``; empty: no link
     action_page_url: str = ""
+    #: the CAP ``sender`` of burgerhub's own messages; empty: ``burgerhub@<host of public_url>``
+    cap_sender: str = ""
     #: the police's number for later, non-urgent information (112 for anything urgent)
     police_number: str = "0900 8844"
     #: how long before an action expires the console warns the dispatcher
@@ -202,6 +205,21 @@ def _proxies(problems: _Problems, api: dict[str, Any]) -> tuple[str, ...]:
                       "api.trusted_proxies", "must be a list of addresses or networks"):
         return tuple(value)
     return ()
+
+
+#: a CAP ``sender``: no spaces, commas or the characters CAP restricts (< and &), printable ASCII
+_CAP_SENDER = re.compile(r"[!-~]{1,255}")
+
+
+def _cap_sender(problems: _Problems, hub: dict[str, Any]) -> str:
+    value = _string(problems, hub, "hub", "cap_sender", "")
+    if value and not problems.check(
+        _CAP_SENDER.fullmatch(value) is not None and not any(c in value for c in ",<&"), "hub.cap_sender",
+        "must be 1 to 255 printable ASCII characters without spaces, commas, < or & (CAP's rule for sender),"
+        " e.g. burgerhub@alerts.example.nl",
+    ):
+        return ""
+    return value
 
 
 def _network(text: str) -> bool:
@@ -324,6 +342,7 @@ def config_from_dict(data: Mapping[str, Any], *, base: Path | None = None, sourc
         action_ttl_hours=_number(problems, hub, "hub", "action_ttl_hours", 24.0),
         action_page_url=_string(problems, hub, "hub", "action_page_url", ""),
         police_number=_string(problems, hub, "hub", "police_number", "0900 8844"),
+        cap_sender=_cap_sender(problems, hub),
         expiry_warning_minutes=_number(problems, hub, "hub", "expiry_warning_minutes", 30.0),
         app_first_seconds=_number(problems, hub, "hub", "app_first_seconds", 120.0),
         max_photo_bytes=_number(problems, api, "api", "max_photo_bytes", 5 * 1024 * 1024, int),

@@ -386,3 +386,25 @@ def test_a_category_alone_is_not_held_against_a_type_no_category_maps_to():
     with pytest.raises(BadMessage) as e:
         update.check_fixed({"type": "missing_person", "urgency": "time_critical"})
     assert e.value.element == "alert/info[1]/category"
+
+
+async def test_burgerhubs_own_cap_sender_is_the_configured_one_and_references_to_either_find_the_action(
+        partners, routes_to_recording):
+    sender = "alerts@burgernet.example"
+    async with partners(hub={"routes": routes_to_recording, "cap_sender": sender}) as (client, _, tokens):
+        police = bearer(tokens["meldkamer-midden-nederland"])
+        action = await (await client.post(
+            "/v1/actions", json=prevention(*UTRECHT_CENTRE, type="burglary", urgency="time_critical"), headers=police
+        )).json()
+        doc = await (await client.get(f"/v1/actions/{action['id']}/cap", headers=police)).read()
+        validate_document(doc)
+        assert texts(doc, "c:sender") == [sender]
+        info = """<info><category>Security</category><event>Inbraak</event><urgency>Immediate</urgency>
+            <severity>Unknown</severity><certainty>Unknown</certainty>
+            <description>Man, rode jas, op een zwarte fiets. {}</description></info>"""
+        # the configured sender, and the one burgerhub used before it was configured
+        for i, own in enumerate((sender, "burgerhub@127.0.0.1")):
+            ref = f"{own},{action['id']}.1,{texts(doc, 'c:sent')[0]}"
+            r = await client.post("/v1/cap", headers={**police, **CAP}, data=alert(
+                f"mk-{i}", msg_type="Update", sender="meldkamer@politie.example", references=ref, info=info.format(i)))
+            assert r.status == 200, await r.text()

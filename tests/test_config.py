@@ -78,3 +78,25 @@ def test_a_trusted_proxy_that_is_no_address_or_network_is_named():
     assert config_from_dict({"api": {"trusted_proxies": ["10.0.0.0/8", "::1"]}}).trusted_proxies == ("10.0.0.0/8", "::1")
     with pytest.raises(ConfigError, match=r"api.trusted_proxies: must be a list of addresses or networks"):
         config_from_dict({"api": {"trusted_proxies": ["10.0.0.0/8", "proxy.example"]}})
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("alerts@burgernet.example", True),
+    ("urn:oid:2.49.0.0.528.0", True),
+    ("", True),
+    ("two words@x", False),
+    ("a,b@x", False),
+    ("a<b@x", False),
+    ("a&b@x", False),
+    ("é@x", False),
+    ("x" * 256, False),
+    (42, False),
+])
+def test_the_cap_sender_is_checked_as_cap_defines_a_sender(value, ok):
+    from hub.config import config_from_dict
+
+    if ok:
+        assert config_from_dict({"hub": {"cap_sender": value}}).cap_sender == value
+    else:
+        with pytest.raises(ConfigError, match=r"hub.cap_sender: must be"):
+            config_from_dict({"hub": {"cap_sender": value}})

@@ -4,7 +4,7 @@ An action's life is a chain of CAP messages: version 1 is the ``Alert``, every u
 the end a ``Cancel`` (its result in the parameter ``burgerhub:result``). Each message references every
 earlier one (``sender,identifier,sent``). A version that came in as CAP keeps that message's sender,
 identifier and sent time, so a partner recognises its own messages; the others are burgerhub's own:
-identifier ``<action id>.<version>``, sender :func:`hub_sender`.
+identifier ``<action id>.<version>``, sender ``[hub] cap_sender`` (default :func:`hub_sender`).
 
 What is written is public by nature: the alert's texts, the area, the callback number, the
 organisation's name, and a link to the public page. Never participants, tips, photos or who at the

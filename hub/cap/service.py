@@ -53,7 +53,13 @@ class CapService:
 
     @property
     def sender(self) -> str:
-        return outbound.hub_sender(self.hub.config.public_url)
+        """The CAP ``sender`` of burgerhub's own messages: ``[hub] cap_sender``, else derived from the public URL."""
+        return self.hub.config.cap_sender or outbound.hub_sender(self.hub.config.public_url)
+
+    def own_senders(self) -> set[str]:
+        """The senders burgerhub's own messages carry or carried: the configured one and the default (a
+        reference to a message sent before ``cap_sender`` was set still finds its action)."""
+        return {self.sender, outbound.hub_sender(self.hub.config.public_url)}
 
     # -- in ------------------------------------------------------------------------------------------
     async def receive(self, body: bytes, actor: Actor) -> CapOutcome:
@@ -99,10 +105,11 @@ class CapService:
     async def _referenced(self, alert: inbound.InboundAlert, actor: Actor) -> dict[str, Any]:
         """The action the message's references name (the newest reference that burgerhub knows)."""
         own = re.compile(r"^(act-[0-9a-f]+|[A-Za-z0-9_-]{6,64})\.(\d+)$")
+        own_senders = self.own_senders()
         for ref in reversed(alert.references):
             found = await self.hub.store.find_cap_message(ref.sender, ref.identifier)
             action_id = found["action_id"] if found else None
-            if action_id is None and ref.sender == self.sender and (m := own.match(ref.identifier)):
+            if action_id is None and ref.sender in own_senders and (m := own.match(ref.identifier)):
                 action_id = m.group(1)
             if action_id is None:
                 continue
