@@ -9,9 +9,10 @@ One kind of answer is not in this shape: a request aiohttp cannot parse at all (
 line, a header line past 8,190 bytes, an unknown HTTP version) gets aiohttp's own plain-text 400.
 aiohttp answers it in its connection handler (``RequestHandler.handle_error``, called from
 ``_make_error_handler``) before the request has a path or an application: no middleware and no
-``on_response_prepare`` signal sees it. aiohttp (3.14) has no public hook for it; the handler class is fixed inside ``web.Server``, which ``Application`` builds privately, so
-changing it would mean subclassing private parts that change between releases. Such a request is no
-API call (no client library sends one), and a reverse proxy in front answers it before the hub.
+``on_response_prepare`` signal sees it. aiohttp (3.14) has no public hook for it; the handler class
+is fixed inside ``web.Server``, which ``Application`` builds privately, so changing it would mean
+subclassing private parts that change between releases. Such a request is no API call (no client
+library sends one), and a reverse proxy in front answers it before the hub.
 """
 
 from __future__ import annotations
