@@ -142,3 +142,22 @@ async def test_on_sqlite_the_rules_file_stays_the_rules_in_force(make_hub, tmp_p
         assert r.status == 200 and (await r.json())["version"] is None
         assert await hub_a.store.active_rules() is None and rules.read_text() == SECOND
         assert (await _rules_of(a))["version"] is None
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_routes_show_prints_the_clusters_stored_version(make_hub, tmp_path, database_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _):
+        assert (await a.put("/v1/routes", data=SECOND, headers=OPERATE)).status == 200
+    rules = tmp_path / "own.yaml"
+    rules.write_text(THIRD)
+    config = tmp_path / "burgerhub.toml"
+    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "cli"}"\ndatabase = "{database_url}"\nroutes = "{rules}"\n')
+    monkeypatch.delenv("BURGERHUB_CONFIG", raising=False)
+    # the command runs its own event loop: in a thread of its own, away from the test's
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["--config", str(config), "routes", "show"])
+    assert result.exit_code == 0, result.output
+    assert SECOND in result.output and "version 2 stored for the cluster" in result.output

@@ -13,6 +13,7 @@ from ..models import ActionType, Domain, TransportMode, Urgency
 from ..plugins import collect_channels, make_plugin_manager
 from ..routing import RouteFacts, RuleSet
 from ..routing_lint import lint
+from ..store.select import open_store
 from .common import config_from, echo_json, local_hub, read_file, run
 
 
@@ -51,7 +52,7 @@ def test(ctx, action_type, urgency, region, domain, lat, lon, radius_m, transpor
         raise click.UsageError("--lat and --lon go together")
     moment = _moment(at)
     if lat is None:
-        rules = RuleSet.load(read_file(rules_file) if rules_file else config.rules_in_force.read_text())
+        rules = RuleSet.load(read_file(rules_file) if rules_file else rules_in_force(config)[0])
         decision = rules.route(RouteFacts(type=action_type, urgency=urgency, region=region, domain=domain))
         result = {"route": decision.to_dict()}
     else:
@@ -160,7 +161,25 @@ def known_channels(config) -> set[str]:
 @routes.command("show")
 @click.pass_context
 def show(ctx) -> None:
-    """Print the rules in force."""
-    config = config_from(ctx)
-    click.echo(f"# {config.rules_in_force}", err=True)
-    click.echo(config.rules_in_force.read_text())
+    """Print the rules in force (on a cluster: the version stored for every hub)."""
+    text, where = rules_in_force(config_from(ctx))
+    click.echo(f"# {where}", err=True)
+    click.echo(text)
+
+
+def rules_in_force(config) -> tuple[str, str]:
+    """The text of the rules in force and where it is kept: on a shared database the stored version
+    (:mod:`hub.rules_cluster`) once one is stored; else the rules file."""
+    if config.shared_database:
+        async def stored():
+            store = open_store(config.database, config.database_path)
+            await store.open()
+            try:
+                return await store.active_rules()
+            finally:
+                await store.close()
+
+        found = run(stored())
+        if found is not None:
+            return found.text, f"version {found.version} stored for the cluster (loaded by {found.actor} from {found.source})"
+    return config.rules_in_force.read_text(), str(config.rules_in_force)
