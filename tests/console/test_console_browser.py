@@ -126,6 +126,9 @@ async def test_a_dispatcher_starts_follows_and_ends_a_missing_person_action(
             await expect(page.get_by_test_id("tile-sent")).to_have_text(str(PARTICIPANTS))
             await expect(page.locator('tr[data-channel="recording"][data-kind="start"] [data-col="sent"]')).to_have_text(str(PARTICIPANTS))
             await expect(page.locator(".view-live .photo-list img")).to_have_count(1)
+            # fetched with the dispatcher's token (the public URL answers 410 once the action ends)
+            await expect(page.locator(".view-live .photo-list img")).to_have_attribute("src", re.compile(r"^blob:"))
+            assert await page.locator(".view-live .photo-list img").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
 
             # a sharper description and a wider area: the newly covered get the start, the others the update
             await page.get_by_label("Nieuw signalement").fill(
