@@ -181,5 +181,6 @@ def rules_in_force(config) -> tuple[str, str]:
 
         found = run(stored())
         if found is not None:
-            return found.text, f"version {found.version} stored for the cluster (loaded by {found.actor} from {found.source})"
+            return found.text, (f"version {found.version} stored for the cluster"
+                                f" (loaded by {found.actor} from {found.source})")
     return config.rules_in_force.read_text(), str(config.rules_in_force)
