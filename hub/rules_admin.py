@@ -41,8 +41,11 @@ async def replace_rules(
     # parsing and checking take time on a large or hostile file: never on the event loop
     parsed = await asyncio.to_thread(hub.rules.parse, text, source=source, allow_gaps=allow_gaps)
     version = await hub.cluster_rules.publish(parsed, source=source, actor=actor)
-    new = hub.rules.install(parsed)
-    hub.rules.version = version
+    new = parsed
+    # two loads at once on a cluster: the later version may already be in force here
+    if version is None or version > (hub.rules.version or 0):
+        hub.rules.install(parsed)
+        hub.rules.version = version
     saved = str(hub.save_rules()) if text is not None else None
     diff = rules_diff(before, new.text)
     warnings = [w.to_dict() for w in lint(new)]

@@ -161,3 +161,19 @@ async def test_routes_show_prints_the_clusters_stored_version(make_hub, tmp_path
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["--config", str(config), "routes", "show"])
     assert result.exit_code == 0, result.output
     assert SECOND in result.output and "version 2 stored for the cluster" in result.output
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_two_loads_at_once_leave_every_hub_on_the_later_version(make_hub, tmp_path):
+    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _), \
+            _served(make_hub, tmp_path, "b", FIRST) as (b, hub_b, _):
+        answers = await asyncio.gather(a.put("/v1/routes", data=SECOND, headers=OPERATE),
+                                       b.put("/v1/routes", data=THIRD, headers=OPERATE),
+                                       a.put("/v1/routes", data=THIRD, headers=OPERATE))
+        assert sorted([(await r.json())["version"] for r in answers]) == [2, 3, 4]
+        active = await hub_a.store.active_rules()
+
+        async def settled() -> bool:
+            return all(await asyncio.gather(*(_version_text(c, 4, active.text) for c in (a, b))))
+
+        await _until(settled)
