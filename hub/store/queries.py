@@ -289,8 +289,11 @@ class SharedQueries:
         )
 
     async def outbox_list(
-        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100
+        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100,
+        personal: bool = False,
     ) -> list[dict[str, Any]]:
+        """Sandboxed messages, newest first; ``personal``: only the codes and links that prove contacts
+        (they belong to no action)."""
         where, args = [], []
         if channel:
             where.append("channel=?")
@@ -298,6 +301,8 @@ class SharedQueries:
         if action_id:
             where.append("action_id=?")
             args.append(action_id)
+        if personal:
+            where.append("action_id=''")
         q = OUTBOX_COLUMNS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
         out = []
         for r in await self._all(q, (*args, limit)):

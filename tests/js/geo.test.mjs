@@ -1,7 +1,7 @@
 // node --test tests/js/ : the participant app's pure functions (area checks, grid cells, decisions).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asFollowUp, cellOf, cellsAround, decide, distanceM, handledAlready, inArea, inPolygon, regionsFor } from "../../hub/participant/static/js/geo.js";
+import { asFollowUp, cellOf, cellsAround, decide, distanceM, handledAlready, inArea, inPolygon, regionsFor, strangeClosing } from "../../hub/participant/static/js/geo.js";
 
 const UTRECHT = { lat: 52.0894, lon: 5.11 };
 const circle = { type: "circle", lat: 52.0894, lon: 5.11, radius_m: 1500 };
@@ -65,4 +65,11 @@ test("a newer start for an action shown before follows it as an update", () => {
   // followed, it is shown wherever the device is now
   assert.deepEqual(decide(asFollowUp(start, { ...start, version: 1, shown: true }), { lat: 53.2, lon: 6.5 }, true),
     { show: true, reason: "follow_up" });
+});
+
+test("the closing of an action never received is not shown", () => {
+  const end = { v: 1, action: "act-1", kind: "end", version: 2, area: circle };
+  assert.equal(strangeClosing(end, undefined), true);
+  assert.equal(strangeClosing(end, { ...end, kind: "start", version: 1, shown: false }), false);
+  assert.equal(strangeClosing({ ...end, kind: "start" }, undefined), false);
 });

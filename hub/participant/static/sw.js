@@ -4,7 +4,7 @@
 // open (for a browser without a push service); both take the same path here. The position is read
 // from this device's IndexedDB and never sent.
 
-import { asFollowUp, decide, handledAlready } from "./js/geo.js";
+import { asFollowUp, decide, handledAlready, strangeClosing } from "./js/geo.js";
 import * as idb from "./js/idb.js";
 
 const SHELL = "burgerhub-participant-v1";
@@ -53,7 +53,7 @@ async function keepPhotos(urls) {
 
 async function handle(received) {
   const before = (await idb.alerts()).find((a) => a.action === received.action);
-  if (handledAlready(received, before)) return;
+  if (handledAlready(received, before) || strangeClosing(received, before)) return;
   const payload = asFollowUp(received, before);
   const position = await idb.get("position");
   const verdict = decide(payload, position, !!(before && before.shown));

@@ -80,3 +80,9 @@ export function asFollowUp(payload, before) {
   if (before && before.shown && payload.kind === "start") return { ...payload, kind: "update" };
   return payload;
 }
+
+// The closing of an action this device never received tells it nothing (a look-up answers the
+// closings of the last hour to every device of the cells; a push brings one only after the start).
+export function strangeClosing(payload, before) {
+  return !!payload && payload.kind === "end" && !before;
+}
