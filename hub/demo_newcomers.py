@@ -96,6 +96,7 @@ class Newcomers(BackgroundLoop):
         self.runs_seconds, self.interval = runs_seconds, interval
         self._generation: int | None = None
         self._ends: set[asyncio.Task] = set()
+        self._looking = asyncio.Lock()
 
     async def start(self) -> None:
         self._generation = (await self.hub.store.participants_version()).generation
@@ -110,16 +111,20 @@ class Newcomers(BackgroundLoop):
 
     async def _run(self) -> None:
         while True:
+            await asyncio.sleep(self.interval)
             try:
                 await self.look()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("looking for newcomers failed")
-            await asyncio.sleep(self.interval)
 
     async def look(self) -> list[str]:
         """Welcome whoever qualified since the last look; returns the demo actions started."""
+        async with self._looking:
+            return await self._look()
+
+    async def _look(self) -> list[str]:
         version = await self.hub.store.participants_version()
         if version.generation == self._generation:
             return []

@@ -36,7 +36,7 @@ async def test_a_newcomer_with_a_proven_contact_and_an_address_gets_one_demo_act
     async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
         await hub.registry.import_rows(sample_participants(5))
         said: list[str] = []
-        welcome = Newcomers(hub, said.append, runs_seconds=0.5)
+        welcome = Newcomers(hub, said.append, runs_seconds=0.5, interval=3600)
         await welcome.start()
         try:
             # what a person entered is unproven: no welcome yet; nor for someone without an address
@@ -73,13 +73,13 @@ async def test_a_newcomer_with_a_proven_contact_and_an_address_gets_one_demo_act
 
 async def test_after_a_restart_a_welcome_that_ran_its_time_ends(make_hub, recording_channel, hub_cfg):
     async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
-        first = Newcomers(hub, runs_seconds=3600)
+        first = Newcomers(hub, runs_seconds=3600, interval=3600)
         await first.start()
         await hub.registry.register(person("cas", *HOME, channels=("recording",)))
         [action_id] = await first.look()
         await first.stop()  # the demo stopped before the action's time was up
         assert (await hub.store.get_action(action_id))["status"] == "active"
-        again = Newcomers(hub, runs_seconds=0.0)
+        again = Newcomers(hub, runs_seconds=0.0, interval=3600)
         await again.start()
         try:
             for _ in range(50):
@@ -91,3 +91,12 @@ async def test_after_a_restart_a_welcome_that_ran_its_time_ends(make_hub, record
             assert await again.look() == []  # once per newcomer, also across a restart
         finally:
             await again.stop()
+
+
+async def test_the_outbox_lists_the_codes_and_links_apart(store):
+    """What ``burgerhub outbox --personal`` shows a newcomer: their code, not the actions' messages."""
+    row = {"delivery_id": 0, "channel": "sms", "language": "nl", "address": "+31612345678"}
+    await store.outbox_add([{**row, "action_id": "", "kind": "code", "text": "Uw code is 123456."},
+                            {**row, "delivery_id": 7, "action_id": "act-1", "kind": "start", "text": "Hier volgt een oproep."}])
+    assert [m["text"] for m in await store.outbox_list(channel="sms", limit=1)] == ["Hier volgt een oproep."]
+    assert [m["text"] for m in await store.outbox_list(channel="sms", personal=True, limit=1)] == ["Uw code is 123456."]

@@ -2,7 +2,7 @@
 headless Chromium (without a push service, as Debian's) a newcomer opens the printed participant page,
 signs up with the link and proves a mobile with the code that the printed outbox commands show, adds
 an address and turns alerts on; the demo starts a demo action around that address, the page shows it,
-and a little later its closing."""
+and a little later its closing. Set ``BURGERHUB_SCREENSHOT=1`` to refresh ``docs/participant-demo.png``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from conftest import needs_chromium
 from test_participant_current import NO_PUSH_SERVICE
 
 BURGERHUB = Path(sys.executable).with_name("burgerhub")
+#: the README's picture of a received demo alert; set BURGERHUB_SCREENSHOT=1 to make it again
+DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "participant-demo.png"
 
 pytestmark = needs_chromium
 
@@ -126,6 +128,9 @@ async def test_a_newcomer_signs_up_on_the_demo_and_receives_its_demo_action(brow
         assert await page.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => n.title))") \
             == ["Burgernet: Vermissing"]
+        if os.environ.get("BURGERHUB_SCREENSHOT") or not DOCS_SHOT.exists():
+            await page.evaluate("document.getElementById('app').scrollIntoView({block: 'start'})")
+            await page.screenshot(path=str(DOCS_SHOT))
         # the closing follows a little later
         await line_matching(demo.stdout, rf"Demo action {action_id} ended as 'found'", seen)
         await look_until(page, alert, "ongedeerd gevonden")
