@@ -162,7 +162,7 @@ def demo(ctx, count, port, exit_after, newcomer_minutes) -> None:
         if await hub.store.count_participants() == 0:
             click.echo(f"creating {count} sample participants around Utrecht ...")
             await hub.registry.import_rows(sample_participants(count))
-        await run_demo(hub, click.echo, command=_command_line(ctx), newcomer_minutes=newcomer_minutes)
+        await run_demo(hub, click.echo, command=_command_line(ctx), newcomer_minutes=None if exit_after else newcomer_minutes)
         if exit_after:
             return None
         newcomers = Newcomers(hub, click.echo, runs_seconds=newcomer_minutes * 60)
