@@ -128,3 +128,18 @@ async def test_bad_questions_are_refused_naming_the_field(served, query, field):
     _, client, _ = served
     body = await ask(client, query, 400)
     assert body["error"] == "validation_error" and body["field"] == field
+
+
+async def test_an_area_over_hundreds_of_cells_is_matched_by_its_range(served):
+    hub, client, _ = served
+    square = [[51.0, 4.0], [51.0, 6.0], [53.0, 6.0], [53.0, 4.0]]  # 400 cells
+    wide = await hub.actions.start({"type": "crisis", "urgency": "time_critical", "safety_advice": "Blijf binnen.",
+                                    "description": "Grote brand, veel rook.", "area": {"type": "polygon", "points": square}},
+                                   DISPATCHER)
+    small = await hub.actions.start(action(*UTRECHT, "Jongen van 5, rode jas."), DISPATCHER)
+    got = (await ask(client, f"regions={cell_of(*UTRECHT)}"))["actions"]
+    assert [p["action"] for p in got] == [small["id"], wide["id"]]
+    assert [p["action"] for p in (await ask(client, "regions=r:51.0:5.9"))["actions"]] == [wide["id"]]
+    assert (await ask(client, "regions=r:53.1:5.1,r:50.9:5.1,r:52.0:6.1"))["actions"] == []  # just outside
+    # the cells its box touches at the edge count, as for pushes (cells_covering)
+    assert len((await ask(client, "regions=r:53.0:5.1"))["actions"]) == 1
