@@ -106,6 +106,15 @@ class CapDocuments(Protocol):
         ...
 
 
+class ActionFeed(Protocol):
+    async def current(self, *, ended_since: float, limit: int) -> Sequence[ActionView]:
+        """The actions routed to this channel (that it was running for when they started): the running
+        ones, newest first, then those that ended at or after ``ended_since`` (seconds since the
+        epoch), the latest first; at most ``limit`` of each. For channels that answer a device asking
+        what its pushes would have brought."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelContext:
     """Everything a channel may use. Narrow on purpose: no app, no store, no plugin manager."""
@@ -133,6 +142,8 @@ class ChannelContext:
     identify: Callable[[str], Awaitable[str | None]] | None = None
     #: actions as CAP 1.2 messages, for channels that forward CAP to partners' systems (``None``: not offered)
     cap: CapDocuments | None = None
+    #: the actions routed to this channel, running or ended lately (``None``: not offered)
+    actions: ActionFeed | None = None
 
     def url(self, path: str) -> str:
         """The public URL of one of this channel's web routes (``path`` relative to its mount point)."""

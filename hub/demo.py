@@ -73,12 +73,23 @@ def with_demo_app_keys(config):
     return replace(config, channels={**config.channels, "app": settings})
 
 
-def participant_page_help(base_url: str, echo: Callable[[str], None]) -> None:
-    """How a newcomer tries the participant page and the app on the demo."""
-    echo(f"\nPARTICIPANT PAGE: {base_url}/participant/  (sign up there; codes and links stay in the sandbox:)")
-    echo("  burgerhub --config examples/demo.toml outbox --channel email --limit 1   # the sign-up link")
-    echo("  burgerhub --config examples/demo.toml outbox --channel sms --limit 1     # the SMS code")
-    echo(f"  Turn notifications on there, then start an action near you in the console ({base_url}/console/).")
+def participant_page_help(base_url: str, echo: Callable[[str], None], *,
+                          command: str = "burgerhub --config examples/demo.toml", minutes: float | None = 5) -> None:
+    """How a newcomer tries the participant page and the app on the demo. ``command``: how to call the
+    command line on the demo's configuration; ``minutes``: how long a newcomer's demo action runs
+    (``None``: the demo welcomes no newcomers)."""
+    echo(f"\nPARTICIPANT PAGE: {base_url}/participant/")
+    echo("  1. Sign up there with any e-mail address. Nothing leaves this machine: the link is in the sandbox outbox:")
+    echo(f"       {command} outbox --personal --channel email --limit 1")
+    echo("  2. Open the link and add an address (type a place, e.g. Utrecht); a mobile number's code is in the outbox too:")
+    echo(f"       {command} outbox --personal --channel sms --limit 1")
+    if minutes is None:
+        echo("  3. Turn notifications on.")
+    else:
+        echo("  3. Turn notifications on. Once you have an address, a DEMO missing-person action starts around it and")
+        echo(f"     ends as 'found' {minutes:g} minutes later; the page shows both (in a browser without a push service")
+        echo("     while the page is open).")
+    echo(f"  Start more actions near you in the console ({base_url}/console/).")
 
 
 def _counts_line(counts: dict[str, Any], kind: str) -> str:
@@ -103,8 +114,11 @@ async def _follow(hub, action_id: str, kind: str, echo: Callable[[str], None]) -
         await asyncio.sleep(0.3)
 
 
-async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
-    """Start a missing-person action near Utrecht Centraal, show the fan-out, a tip, and the end."""
+async def run_demo(hub, echo: Callable[[str], None] = print, *, command: str = "burgerhub --config examples/demo.toml",
+                   newcomer_minutes: float | None = 5) -> str:
+    """Start a missing-person action near Utrecht Centraal, show the fan-out, a tip, and the end; then
+    say how a newcomer tries the participant page (``command`` and ``newcomer_minutes``: see
+    :func:`participant_page_help`)."""
     dispatcher = Actor("demo-meldkamer", "dispatcher")
     payload = {
         "type": "missing_person",
@@ -140,7 +154,7 @@ async def run_demo(hub, echo: Callable[[str], None] = print) -> str:
         echo(f"  [{m['channel']}/{m['kind']}] to {m['address']}: {text if m['kind'] == 'end' else text[:150]}")
     echo(f"\nInspect more: burgerhub --config examples/demo.toml outbox --action {action['id']}")
     await _crisis(hub, dispatcher, echo)
-    participant_page_help(hub.config.public_url.rstrip("/"), echo)
+    participant_page_help(hub.config.public_url.rstrip("/"), echo, command=command, minutes=newcomer_minutes)
     return action["id"]
 
 

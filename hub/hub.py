@@ -36,7 +36,7 @@ from .retention import RetentionSweeper
 from .registry import ParticipantRegistry
 from .routing import RuleHolder
 from .rules_cluster import ClusterRules
-from .sinks import StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
+from .sinks import StoreActions, StoreOptOuts, StoreReceipts, StoreRecords, StoreTips
 from .store.select import open_store
 from .templates import MessageTemplates
 from .verification import Verifier
@@ -169,6 +169,7 @@ class Hub:
                 duty=lambda n=name: self.duties.holds(f"channel:{n}"),
                 identify=self.registry.by_token,
                 cap=_HubCap(self),
+                actions=StoreActions(self.store, name),
             )
             self.duties.want(f"channel:{name}")
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .models import ReceiptStatus, Tip
+from .models import ActionView, ReceiptStatus, Tip, action_from_dict
 from .text import clean_text
 
 
@@ -95,3 +95,19 @@ class StoreOptOuts:
         if participant_id is None:
             return False
         return await self.registry.opt_out(participant_id, self.channel)
+
+
+class StoreActions:
+    """The actions routed to one channel, read from the store (see :class:`~hub.channel.ActionFeed`)."""
+
+    def __init__(self, store, channel: str):
+        self.store, self.channel = store, channel
+
+    def _routed(self, data: dict[str, Any]) -> bool:
+        route = data.get("route") or {}
+        audience = ((data.get("audience") or {}).get("channels") or {}).get(self.channel) or {}
+        return self.channel in route.get("channels", ()) and "unavailable" not in audience
+
+    async def current(self, *, ended_since: float, limit: int) -> list[ActionView]:
+        rows = await self.store.current_actions(ended_since, limit=limit)
+        return [action_from_dict(d) for d in rows if self._routed(d)]

@@ -128,6 +128,7 @@ def operation_labels() -> list[str]:
                 "GET /v1/channels/voice/twiml/{key}", "POST /v1/channels/voice/twiml/{key}", "POST /v1/channels/voice/menu",
                 "GET /v1/channels/app/config", "POST /v1/channels/app/subscriptions",
                 "DELETE /v1/channels/app/subscriptions", "POST /v1/channels/app/tips", "POST /v1/channels/app/received",
+                "GET /v1/channels/app/current",
                 "GET /v1/channels/email/reply/{token}", "POST /v1/channels/email/reply/{token}",
                 "GET /v1/channels/email/unsubscribe/{token}", "POST /v1/channels/email/unsubscribe/{token}",
                 "GET /v1/channels/messenger/webhook", "POST /v1/channels/messenger/webhook"]

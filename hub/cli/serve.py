@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import shlex
 import signal
 import socket
+import sys
+from pathlib import Path
 
 import click
 from aiohttp import web
@@ -81,12 +84,16 @@ async def _serve(hub: Hub, host: str, port: int, after_start=None, *, stay: bool
         loop.add_signal_handler(signal.SIGHUP, hangup)
     except (NotImplementedError, RuntimeError, AttributeError):
         pass
+    cleanup = None
     try:
         if after_start is not None:
-            await after_start(hub)
+            # what ``after_start`` leaves running ends (with the callable it may return) before the hub stops
+            cleanup = await after_start(hub)
         if stay:
             await stop.wait()
     finally:
+        if cleanup is not None:
+            await cleanup()
         await runner.cleanup()
 
 
@@ -138,19 +145,36 @@ def serve(ctx, host, port) -> None:
 @click.option("--participants", "count", default=2000, show_default=True, help="Sample participants to create.")
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--exit", "exit_after", is_flag=True, help="Stop after the scripted action instead of serving on.")
+@click.option("--newcomer-minutes", type=click.FloatRange(min=0.01, max=24 * 60), default=5, show_default=True,
+              help="How long the demo action started around a newcomer's first address runs before it ends as found.")
 @click.pass_context
-def demo(ctx, count, port, exit_after) -> None:
-    """Start the hub on its embedded defaults with sample participants and run a scripted action."""
+def demo(ctx, count, port, exit_after, newcomer_minutes) -> None:
+    """Start the hub on its embedded defaults with sample participants and run a scripted action; while it
+    serves on, each newcomer on the participant page gets a demo action around their first address."""
     from ..demo import run_demo, sample_participants, with_demo_app_keys
+    from ..demo_newcomers import Newcomers
 
     config = with_demo_app_keys(with_local_tokens(config_from(ctx, **{"api.port": port})))
     hub = Hub(config)
     _banner(hub)
 
-    async def script(hub: Hub) -> None:
+    async def script(hub: Hub):
         if await hub.store.count_participants() == 0:
             click.echo(f"creating {count} sample participants around Utrecht ...")
             await hub.registry.import_rows(sample_participants(count))
-        await run_demo(hub, click.echo)
+        await run_demo(hub, click.echo, command=_command_line(ctx), newcomer_minutes=None if exit_after else newcomer_minutes)
+        if exit_after:
+            return None
+        newcomers = Newcomers(hub, click.echo, runs_seconds=newcomer_minutes * 60)
+        await newcomers.start()
+        return newcomers.stop
 
     asyncio.run(_serve(hub, config.host, config.port, script, stay=not exit_after))
+
+
+def _command_line(ctx: click.Context) -> str:
+    """How to call this command line on the same configuration (for the lines the demo prints)."""
+    program = Path(sys.argv[0])
+    name = str(program) if program.name == "burgerhub" else "burgerhub"
+    config = ctx.obj.get("config_path")
+    return shlex.join([name, "--config", str(config)]) if config else name

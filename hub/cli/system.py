@@ -40,14 +40,15 @@ def plugins(ctx, as_json) -> None:
 @click.option("--channel")
 @click.option("--action", "action_id")
 @click.option("--limit", default=20, show_default=True)
+@click.option("--personal", is_flag=True, help="Only the codes and links that prove contacts (sign-up, sign-in, phone codes).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def outbox(ctx, channel, action_id, limit, as_json) -> None:
+def outbox(ctx, channel, action_id, limit, personal, as_json) -> None:
     """Messages that sandboxed channels would have sent (newest first)."""
 
     async def go():
         async with local_hub(config_from(ctx)) as hub:
-            return await hub.store.outbox_list(channel=channel, action_id=action_id, limit=limit)
+            return await hub.store.outbox_list(channel=channel, action_id=action_id, limit=limit, personal=personal)
 
     items = run(go())
     if as_json:

@@ -30,6 +30,7 @@ def numbered(sql: str) -> str:
 GET_ACTION = "SELECT data FROM actions WHERE id=?"
 LIST_ACTIONS = "SELECT data FROM actions ORDER BY created_at DESC LIMIT ?"
 LIST_ACTIONS_BY_STATUS = "SELECT data FROM actions WHERE status=? ORDER BY created_at DESC LIMIT ?"
+ENDED_SINCE = "SELECT data FROM actions WHERE status='ended' AND updated_at>=? ORDER BY updated_at DESC LIMIT ?"
 ACTION_COUNTS = (
     "SELECT channel, kind, status, reason, count(*) FROM deliveries WHERE action_id=?"
     " GROUP BY channel, kind, status, reason"
@@ -161,6 +162,13 @@ class SharedQueries:
             rows = await self._all(LIST_ACTIONS, (limit,))
         return [json.loads(r[0]) for r in rows]
 
+    async def current_actions(self, ended_since: float, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The running actions (newest first), then those that ended at or after ``ended_since`` (the
+        latest ended first); at most ``limit`` of each."""
+        running = await self._all(LIST_ACTIONS_BY_STATUS, ("active", limit))
+        ended = await self._all(ENDED_SINCE, (ended_since, limit))
+        return [json.loads(r[0]) for r in running + ended]
+
     async def action_counts(self, action_id: str) -> dict[str, Any]:
         """``{channel: {kind: {status: n}}}`` plus failure and skip reasons."""
         out: dict[str, Any] = {}
@@ -287,8 +295,11 @@ class SharedQueries:
         )
 
     async def outbox_list(
-        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100
+        self, *, channel: str | None = None, action_id: str | None = None, limit: int = 100,
+        personal: bool = False,
     ) -> list[dict[str, Any]]:
+        """Sandboxed messages, newest first; ``personal``: only the codes and links that prove contacts
+        (they belong to no action)."""
         where, args = [], []
         if channel:
             where.append("channel=?")
@@ -296,6 +307,8 @@ class SharedQueries:
         if action_id:
             where.append("action_id=?")
             args.append(action_id)
+        if personal:
+            where.append("action_id=''")
         q = OUTBOX_COLUMNS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
         out = []
         for r in await self._all(q, (*args, limit)):

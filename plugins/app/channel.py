@@ -26,6 +26,7 @@ from hub.models import ActionView, Delivery, MessageKind, Notice, Receipt, Recip
 from hub.retry import parse_retry_after
 
 from . import payload as payloads
+from .current import CurrentActions
 from .installs import Installs
 from .push import BadSubscription, VapidSigner, b64url, encrypt
 from .regions import cells_covering
@@ -60,6 +61,8 @@ class AppChannel(Channel):
         self.timeout = float(s.get("request_timeout", 10))
         self.signer: VapidSigner | None = None
         self._session: aiohttp.ClientSession | None = None
+        #: the answer to devices asking for the actions around them (``GET current``)
+        self.current = CurrentActions(self)
         self._routes = AppRoutes(self)
 
     async def start(self) -> None:
@@ -114,7 +117,8 @@ class AppChannel(Channel):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def _payload(self, notice: Notice, language: str) -> dict[str, Any]:
+    def payload_for(self, notice: Notice, language: str) -> dict[str, Any]:
+        """The payload of a notice in a language, as pushed (before :func:`~plugins.app.payload.fit`)."""
         templates = self.context.templates
         action = notice.action
         title = templates.render("push_title.txt.j2", language, action=action, notice=notice, ref=action.reference)
@@ -122,7 +126,7 @@ class AppChannel(Channel):
         return payloads.build_payload(notice, title=title, text=text, tip_url=self.context.url("tips"))
 
     def render(self, notice: Notice, recipient: Recipient) -> Rendered:
-        body = self._payload(notice, recipient.language)
+        body = self.payload_for(notice, recipient.language)
         return Rendered(text=body["text"], subject=body["title"], extra={"payload": body})
 
     def _headers(self, notice: Notice, now: datetime | None = None) -> dict[str, str]:
@@ -167,7 +171,7 @@ class AppChannel(Channel):
             return Receipt.failed(delivery, PermanentDeliveryError("the install has unsubscribed", code="unsubscribed"))
         language = install.get("language") or delivery.recipient.language
         if language not in bodies:
-            bodies[language] = payloads.fit(self._payload(notice, language))
+            bodies[language] = payloads.fit(self.payload_for(notice, language))
         endpoint = install["endpoint"]
         try:
             body = encrypt(endpoint, install["keys"], bodies[language])

@@ -77,15 +77,33 @@ def bounding_box(area: Area) -> BBox:
     raise TypeError(f"unknown area type {type(area).__name__}")
 
 
-def cells_covering(area: Area, *, limit: int = 50_000) -> list[str]:
-    """Every cell that the area's bounding box touches, or ``ValueError`` beyond ``limit`` cells."""
+#: the most cells an action's area may touch for the app channel to reach it at all
+MAX_COVERING_CELLS = 50_000
+
+CellRange = tuple[int, int, int, int]  # first and last row (latitude index), first and last column
+
+
+def cell_range(area: Area, *, limit: int = MAX_COVERING_CELLS) -> CellRange:
+    """The grid indices ``(i0, i1, j0, j1)`` of the cells the area's bounding box touches (inclusive),
+    or ``ValueError`` beyond ``limit`` cells."""
     min_lat, min_lon, max_lat, max_lon = bounding_box(area)
     i0, i1 = _index(min_lat), min(_index(max_lat), 90 * CELLS_PER_DEGREE - 1)
     j0, j1 = _index(min_lon), min(_index(max_lon), 180 * CELLS_PER_DEGREE - 1)
     count = (i1 - i0 + 1) * (j1 - j0 + 1)
     if count > limit:
         raise ValueError(f"area covers {count} cells, more than the limit of {limit}")
-    return list(_cells(i0, i1, j0, j1))
+    return i0, i1, j0, j1
+
+
+def in_range(cell: tuple[int, int], cells: CellRange) -> bool:
+    """Whether a cell (its indices, from :func:`parse_cell`) lies in a :func:`cell_range`."""
+    i0, i1, j0, j1 = cells
+    return i0 <= cell[0] <= i1 and j0 <= cell[1] <= j1
+
+
+def cells_covering(area: Area, *, limit: int = MAX_COVERING_CELLS) -> list[str]:
+    """Every cell that the area's bounding box touches, or ``ValueError`` beyond ``limit`` cells."""
+    return list(_cells(*cell_range(area, limit=limit)))
 
 
 def _cells(i0: int, i1: int, j0: int, j1: int) -> Iterator[str]:

@@ -3,7 +3,9 @@
 * ``GET config`` - the VAPID application server key and the grid the app subscribes with;
 * ``POST subscriptions`` - store or update an install (JSON, see ``subscription.schema.json``);
 * ``DELETE subscriptions`` - forget an install; the body names its endpoint: ``{"endpoint": ...}``;
-* ``POST tips`` - a tip with an optional photo (``multipart/form-data``: ``action_id``, ``text``, ``photo``).
+* ``POST tips`` - a tip with an optional photo (``multipart/form-data``: ``action_id``, ``text``, ``photo``);
+* ``GET current?regions=<cells>&language=nl`` - what pushes to an install of those cells would have
+  brought: the running actions and the closings of lately ended ones (see :mod:`plugins.app.current`).
 
 Bad input is answered with HTTP 400 and ``{"error": "validation_error", "field": ..., "reason": ...}``.
 """
@@ -27,7 +29,7 @@ from hub.photos import HEIC, JPEG, PNG, WEBP, check_photo
 
 from .installs import check_regions
 from .push import check_client_keys
-from .regions import CELL_PATTERN, CELLS_PER_DEGREE
+from .regions import CELL_PATTERN, CELLS_PER_DEGREE, parse_cell
 
 if TYPE_CHECKING:
     from .channel import AppChannel
@@ -43,6 +45,8 @@ _ACTION_ID = jsonschema.Draft202012Validator({"type": "string", "pattern": "^[A-
 #: photo types accepted with a tip, recognised by their bytes (hub.photos; the declared type is not trusted)
 PHOTO_TYPES = (JPEG, PNG, WEBP, HEIC)
 _MAX_SUBSCRIPTION_BYTES = 64 * 1024
+_CURRENT = {"type": "object", "required": ["actions"],
+            "properties": {"actions": {"type": "array", "items": {"type": "object"}}}}
 _INSTALL = {"type": "object", "required": ["id", "regions"],
             "properties": {"id": {"type": "string"}, "regions": {"type": "array", "items": {"type": "string"}}}}
 
@@ -89,6 +93,7 @@ class AppRoutes:
             web.delete("/subscriptions", self.unsubscribe),
             web.post("/tips", self.tip),
             web.post("/received", self.received),
+            web.get("/current", self.current),
         ]
 
     @documented("What the app needs: the VAPID key, the grid, the tip URL and limits", responses={200: {"type": "object"}})
@@ -108,6 +113,28 @@ class AppRoutes:
                          "photo_types": list(PHOTO_TYPES)},
             }
         )
+
+    @documented("The app payloads that pushes to an install of these cells would have brought: running actions "
+                "(kind start, current version) and the closings of those ended within the hour",
+                responses={200: _CURRENT, 400: ERROR},
+                query={"regions": {"type": "string", "description": "cell names, comma-separated: r:52.0:5.1,r:52.0:5.2"},
+                       "language": {"type": "string", "enum": ["nl", "en"]}})
+    async def current(self, request: web.Request) -> web.Response:
+        """What a device without a push service (or installed after an action started) asks for itself."""
+        unknown = [k for k in request.query if k not in ("regions", "language")]
+        if unknown:
+            return _bad(unknown[0], "unknown parameter")
+        language = request.query.get("language", "nl")
+        if language not in ("nl", "en"):
+            return _bad("language", "one of nl, en")
+        names = [c.strip() for value in request.query.getall("regions", []) for c in value.split(",") if c.strip()]
+        if not names:
+            return _bad("regions", "the cells to ask for are required: regions=r:52.0:5.1,r:52.0:5.2")
+        problem = check_regions(names, self.channel.max_regions)
+        if problem:
+            return _bad(f"regions.{problem[0]}", problem[1])
+        body = await self.channel.current.answer(sorted({parse_cell(c) for c in names}), language)
+        return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
     async def _json(self, request: web.Request) -> Any:
         return await read_json(request, limit=_MAX_SUBSCRIPTION_BYTES)

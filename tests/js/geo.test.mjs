@@ -1,7 +1,7 @@
 // node --test tests/js/ : the participant app's pure functions (area checks, grid cells, decisions).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cellOf, cellsAround, decide, distanceM, inArea, inPolygon, regionsFor } from "../../hub/participant/static/js/geo.js";
+import { asFollowUp, cellOf, cellsAround, decide, distanceM, handledAlready, inArea, inPolygon, regionsFor, strangeClosing } from "../../hub/participant/static/js/geo.js";
 
 const UTRECHT = { lat: 52.0894, lon: 5.11 };
 const circle = { type: "circle", lat: 52.0894, lon: 5.11, radius_m: 1500 };
@@ -44,4 +44,32 @@ test("updates and the end follow an action shown before, wherever the device is 
   assert.equal(decide(end, { lat: 52.37, lon: 4.89 }, true).show, true);
   assert.equal(decide(end, { lat: 52.37, lon: 4.89 }, false).show, false);
   assert.equal(decide({ v: 2, action: "a1", kind: "start" }, UTRECHT, false).show, false);
+});
+
+test("a version handled already is skipped; one not shown is decided again", () => {
+  const start = { v: 1, action: "act-1", kind: "start", version: 2 };
+  assert.equal(handledAlready(start, undefined), false);
+  assert.equal(handledAlready(start, { ...start, shown: true }), true); // by push, then by a look-up
+  assert.equal(handledAlready(start, { ...start, shown: false }), false); // the device may have moved in
+  assert.equal(handledAlready(start, { ...start, version: 3, kind: "end", shown: false }), true); // older
+  assert.equal(handledAlready({ ...start, kind: "end", version: 3 }, { ...start, shown: true }), false);
+});
+
+test("a newer start for an action shown before follows it as an update", () => {
+  const start = { v: 1, action: "act-1", kind: "start", version: 2, area: circle };
+  assert.equal(asFollowUp(start, { ...start, version: 1, shown: true }).kind, "update");
+  assert.equal(asFollowUp(start, { ...start, version: 1, shown: false }).kind, "start");
+  assert.equal(asFollowUp(start, undefined).kind, "start");
+  const end = { ...start, kind: "end", version: 3 };
+  assert.equal(asFollowUp(end, { ...start, shown: true }).kind, "end");
+  // followed, it is shown wherever the device is now
+  assert.deepEqual(decide(asFollowUp(start, { ...start, version: 1, shown: true }), { lat: 53.2, lon: 6.5 }, true),
+    { show: true, reason: "follow_up" });
+});
+
+test("the closing of an action never received is not shown", () => {
+  const end = { v: 1, action: "act-1", kind: "end", version: 2, area: circle };
+  assert.equal(strangeClosing(end, undefined), true);
+  assert.equal(strangeClosing(end, { ...end, kind: "start", version: 1, shown: false }), false);
+  assert.equal(strangeClosing({ ...end, kind: "start" }, undefined), false);
 });

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.async_api import expect
 
 import plugins.app
+import plugins.app.current
 
 # the app channel's Web Push emulator lives with its tests
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "app" / "tests"))
@@ -38,6 +39,16 @@ VAPID_PRIVATE = b64u(_VAPID.private_numbers().private_value.to_bytes(32, "big"))
 VAPID_PUBLIC = b64u(_VAPID.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
 
 pytestmark = needs_chromium
+#: the alerts the device keeps (IndexedDB), as (action, version, shown, when handled)
+ALERTS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("burgerhub-participant", 1);
+  open.onsuccess = () => {
+    const req = open.result.transaction("kv").objectStore("kv").get("alerts");
+    req.onsuccess = () => resolve((req.result || []).map((a) => [a.action, a.version, a.shown, a.received]));
+    req.onerror = () => reject(req.error);
+  };
+  open.onerror = () => reject(open.error);
+})"""
 
 
 def png() -> bytes:
@@ -56,7 +67,8 @@ def start(lat: float, lon: float, description: str) -> dict:
             "area": {"type": "circle", "lat": lat, "lon": lon, "radius_m": 1500}}
 
 
-async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_works_offline(browser, make_hub, tmp_path):
+async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_works_offline(browser, make_hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(plugins.app.current, "CACHE_SECONDS", 0.0)  # each look-up of the page reads the store
     routes = tmp_path / "routes.yaml"
     routes.write_text("version: 1\nchannels: [app]\n")
     sock = socket.socket()
@@ -127,6 +139,14 @@ async def test_the_app_shows_alerts_in_its_area_takes_a_tip_with_a_photo_and_wor
         titles = await page.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => n.tag))")
         assert titles == [near["id"]]
+        # with a push service the page's look-ups bring the same versions: handled once, not shown again
+        pushed = await page.evaluate(ALERTS)
+        async with page.expect_response(lambda r: "/v1/channels/app/current?" in r.url) as answer:
+            await page.reload()
+        assert {p["action"] for p in (await (await answer.value).json())["actions"]} == {near["id"], far["id"]}
+        await expect(page.locator("#alerts li.alert")).to_have_count(1)
+        await page.wait_for_timeout(500)
+        assert await page.evaluate(ALERTS) == pushed
 
         # a tip with a photo from the phone
         alert = page.locator(f"#alerts li[data-action='{near['id']}']")

@@ -1,8 +1,10 @@
 // The participant app's service worker: keeps the page usable offline, and decides on the device
-// whether a pushed alert concerns it (its last known position against the action's area). The
-// position is read from this device's IndexedDB and never sent.
+// whether an alert concerns it (its last known position against the action's area). Alerts come by
+// Web Push, and from the page, which asks the hub for the current actions of its cells while it is
+// open (for a browser without a push service); both take the same path here. The position is read
+// from this device's IndexedDB and never sent.
 
-import { decide } from "./js/geo.js";
+import { asFollowUp, decide, handledAlready, strangeClosing } from "./js/geo.js";
 import * as idb from "./js/idb.js";
 
 const SHELL = "burgerhub-participant-v1";
@@ -55,14 +57,26 @@ async function keepPhotos(urls) {
   await Promise.all((urls || []).map((u) => fetch(u).then((r) => r.ok && cache.put(u, r)).catch(() => {})));
 }
 
-async function handle(payload) {
+async function handle(received) {
+  const before = (await idb.alerts()).find((a) => a.action === received.action);
+  if (handledAlready(received, before) || strangeClosing(received, before)) return;
+  const payload = asFollowUp(received, before);
   const position = await idb.get("position");
-  const before = (await idb.alerts()).find((a) => a.action === payload.action && a.shown);
-  const verdict = decide(payload, position, !!before);
+  const verdict = decide(payload, position, !!(before && before.shown));
   if (verdict.reason === "unknown") return;
+  if (!verdict.show && before && before.version === payload.version) return; // decided so before
   await idb.remember(payload, verdict.show);
   if (verdict.show) {
     await keepPhotos(payload.photos);
+    await notify(payload);
+  }
+  for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
+    client.postMessage({ type: "alert", action: payload.action, shown: verdict.show, reason: verdict.reason });
+  }
+}
+
+async function notify(payload) {
+  try {
     await self.registration.showNotification(payload.title, {
       body: payload.text,
       tag: payload.action,
@@ -72,13 +86,19 @@ async function handle(payload) {
       data: { action: payload.action },
       requireInteraction: payload.urgency === "time_critical",
     });
-  }
-  for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
-    client.postMessage({ type: "alert", action: payload.action, shown: verdict.show, reason: verdict.reason });
+  } catch {
+    // notifications were turned off since: the page still lists the alert
   }
 }
 
+// One message at a time, pushed or looked up: an update or the end right after a start sees whether
+// the start was shown, and a version that arrives both ways is shown once.
 let queue = Promise.resolve();
+
+function enqueue(payload) {
+  queue = queue.then(() => handle(payload)).catch(() => {});
+  return queue;
+}
 
 self.addEventListener("push", (event) => {
   let payload = null;
@@ -88,9 +108,16 @@ self.addEventListener("push", (event) => {
     payload = null;
   }
   if (!payload) return;
-  // one push at a time: an update or the end right after a start sees whether the start was shown
-  queue = queue.then(() => handle(payload)).catch(() => {});
-  event.waitUntil(queue);
+  event.waitUntil(enqueue(payload));
+});
+
+// The page hands over what the hub answered for its cells (GET /v1/channels/app/current).
+self.addEventListener("message", (event) => {
+  const data = event.data;
+  if (!data || data.type !== "current" || !Array.isArray(data.payloads)) return;
+  let last = queue;
+  for (const payload of data.payloads) if (payload && typeof payload === "object") last = enqueue(payload);
+  event.waitUntil(last);
 });
 
 self.addEventListener("notificationclick", (event) => {

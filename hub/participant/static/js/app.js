@@ -1,6 +1,8 @@
-// The app on this device: a service worker, Web Push through the hub's app channel, the alerts this
-// device received (readable offline), and tips with a photo. The device's position is kept here
-// (IndexedDB) for the service worker's decision; only coarse grid cells go to the hub.
+// The app on this device: a service worker, alerts by Web Push through the hub's app channel and,
+// while the page is open, by asking the hub for the current actions of this device's cells (for a
+// browser without a push service); the alerts this device received (readable offline), and tips with
+// a photo. The device's position is kept here (IndexedDB) for the service worker's decision; only
+// coarse grid cells go to the hub.
 
 import { call } from "./api.js";
 import { clear, field, h } from "./dom.js";
@@ -9,14 +11,17 @@ import { regionsFor } from "./geo.js";
 import * as idb from "./idb.js";
 
 let watching = false;
+let current = null; // the page's state, for the look-ups (its addresses); set once the app section is drawn
+const LOOK_EVERY_MS = 30000;
 
 function urlBase64ToUint8Array(base64) {
   const padded = (base64 + "=".repeat((4 - (base64.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/");
   return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
 }
 
+// Alerts need a service worker and notifications; Web Push is used where the browser has it.
 export function supported() {
-  return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  return "serviceWorker" in navigator && "Notification" in window;
 }
 
 export async function registerWorker() {
@@ -49,6 +54,24 @@ async function rememberPosition() {
   return here;
 }
 
+async function pushSubscription(registration, config) {
+  if (!config.vapid_public_key || !("PushManager" in window)) return null;
+  try {
+    return await registration.pushManager.subscribe({
+      userVisibleOnly: true,
+      applicationServerKey: urlBase64ToUint8Array(config.vapid_public_key),
+    });
+  } catch {
+    return null; // no push service in this browser (e.g. Chromium without Google's, an offline network)
+  }
+}
+
+function places(here, state) {
+  return [...(here ? [here] : []), ...((state.me && state.me.addresses) || [])];
+}
+
+// Turn alerts on: the worker, the position, the permission, and a push subscription where the browser
+// has a push service. Without one the device keeps its cells and asks while the page is open.
 export async function subscribe(state) {
   const registration = await registerWorker();
   await navigator.serviceWorker.ready;
@@ -56,15 +79,45 @@ export async function subscribe(state) {
   const permission = await Notification.requestPermission();
   if (permission !== "granted") throw new Error(t("app.unavailable"));
   const config = await call("GET", "/v1/channels/app/config", undefined, { auth: false });
-  if (!config.vapid_public_key) throw new Error(t("app.unavailable"));
-  const subscription = await registration.pushManager.subscribe({
-    userVisibleOnly: true,
-    applicationServerKey: urlBase64ToUint8Array(config.vapid_public_key),
+  const regions = regionsFor(places(here, state), config.grid.max_regions);
+  const subscription = await pushSubscription(registration, config);
+  let push = false;
+  if (subscription) {
+    const body = { ...subscription.toJSON(), regions, language: language() };
+    await call("POST", "/v1/channels/app/subscriptions", body, { auth: false });
+    push = true;
+  }
+  await idb.put("subscribed", { at: Date.now(), regions, push, max: config.grid.max_regions });
+  return push;
+}
+
+// The current actions of this device's cells, handed to the service worker, which decides on each as
+// on a push (and skips what it handled already).
+export async function lookUp() {
+  const subscribed = await idb.get("subscribed");
+  if (!subscribed || !navigator.serviceWorker) return;
+  const here = await idb.get("position");
+  const max = subscribed.max || 64;
+  const regions = [...new Set([...regionsFor(places(here, current || {}), max), ...(subscribed.regions || [])])].slice(0, max);
+  if (!regions.length) return;
+  const query = `regions=${encodeURIComponent(regions.join(","))}&language=${language()}`;
+  const answer = await call("GET", `/v1/channels/app/current?${query}`, undefined, { auth: false });
+  const registration = await navigator.serviceWorker.ready;
+  if (registration.active && answer.actions.length) registration.active.postMessage({ type: "current", payloads: answer.actions });
+}
+
+function lookQuietly() {
+  lookUp().catch(() => {}); // offline or the hub away: the next look-up tries again
+}
+
+function keepLooking() {
+  if (current !== null) return;
+  setInterval(() => {
+    if (document.visibilityState === "visible") lookQuietly();
+  }, LOOK_EVERY_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") lookQuietly();
   });
-  const places = [...(here ? [here] : []), ...((state.me && state.me.addresses) || [])];
-  const body = { ...subscription.toJSON(), regions: regionsFor(places, config.grid.max_regions), language: language() };
-  await call("POST", "/v1/channels/app/subscriptions", body, { auth: false });
-  await idb.put("subscribed", { at: Date.now(), regions: body.regions });
 }
 
 function tipForm(alert, helpers) {
@@ -116,19 +169,24 @@ export async function renderApp(section, state, helpers) {
   if (!available) {
     section.append(h("p.hint", { i18n: "app.unavailable" }));
   } else {
-    const status = h("p.hint");
+    const status = h("p.hint", { id: "app-mode" });
     const enable = h("button", { type: "button", i18n: "app.enable" });
     enable.addEventListener("click", () => helpers.busy(enable, async () => {
-      await subscribe(state);
-      tx(status, "app.enabled");
-      helpers.say("app.enabled");
+      const push = await subscribe(state);
+      tx(status, push ? "app.enabled" : "app.page_only");
+      helpers.say(push ? "app.enabled" : "app.page_only");
+      await lookUp();
     }));
-    if (await idb.get("subscribed")) {
-      tx(status, "app.enabled");
+    const subscribed = await idb.get("subscribed");
+    if (subscribed) {
+      tx(status, subscribed.push ? "app.enabled" : "app.page_only");
       registerWorker().catch(() => {});
       rememberPosition().catch(() => {});
     }
     section.append(enable, status);
+    keepLooking();
+    current = state;
+    if (subscribed) lookQuietly();
   }
   section.append(h("h3", { i18n: "app.alerts" }), await alertsList(helpers));
   if ("serviceWorker" in navigator && !section.dataset.listening) {

@@ -64,3 +64,25 @@ export function decide(payload, position, shownBefore) {
   if (position && inArea(position, payload.area)) return { show: true, reason: "inside" };
   return { show: false, reason: position ? "outside" : "not_shown_before" };
 }
+
+// A message this device has handled already: pushes and the page's look-ups of the current actions
+// bring the same versions, and a push may come twice. A version shown is never shown again; one not
+// shown is decided again (the device may have moved into the area since).
+export function handledAlready(payload, before) {
+  if (!before || !payload) return false;
+  if (before.version > payload.version) return true;
+  return before.version === payload.version && !!before.shown;
+}
+
+// A device that showed an action follows it: a newer start (what a look-up answers for a running
+// action that changed) is an update to it, shown wherever the device is now.
+export function asFollowUp(payload, before) {
+  if (before && before.shown && payload.kind === "start") return { ...payload, kind: "update" };
+  return payload;
+}
+
+// The closing of an action this device never received tells it nothing (a look-up answers the
+// closings of the last hour to every device of the cells; a push brings one only after the start).
+export function strangeClosing(payload, before) {
+  return !!payload && payload.kind === "end" && !before;
+}

@@ -1,0 +1,102 @@
+"""The demo's welcome for newcomers, on both store backends: a person who signed up, proved a contact
+and has an address gets one demo action around it, ended as found a little later; sample participants
+and people without a proven contact or an address get none; a restart ends what ran its time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hub.demo import sample_participants
+from hub.demo_newcomers import DEMO_DISPATCHER, TITLE, Newcomers, welcome_id
+from hub.geo import haversine_m
+from hub.participants import Participant
+from hub.testing import BACKENDS, RecordingPlugin
+
+from conftest import person
+
+HOME = (52.0907, 5.1214)
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_backend(request):
+    return request.param
+
+
+def newcomer(pid: str, **extra) -> dict:
+    data = {"id": pid, "email": f"{pid}@example.net", "channels": ["recording"],
+            "phones": [{"number": "+31612345670", "kind": "mobile"}],
+            "addresses": [{"label": "home", "lat": HOME[0], "lon": HOME[1]}]}
+    data.update(extra)
+    return data
+
+
+async def test_a_newcomer_with_a_proven_contact_and_an_address_gets_one_demo_action(make_hub, recording_channel, hub_cfg):
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        await hub.registry.import_rows(sample_participants(5))
+        said: list[str] = []
+        welcome = Newcomers(hub, said.append, runs_seconds=0.5, interval=3600)
+        await welcome.start()
+        try:
+            # what a person entered is unproven: no welcome yet; nor for someone without an address
+            await hub.registry.register(newcomer("ann"), verified=False)
+            # signed up (the link proved the address), no address yet
+            await hub.registry.store_participant(Participant(id="bob", addresses=(), email="bob@example.net"))
+            await hub.registry.register(sample_participants(7)[6])  # a sample participant (demo-00006)
+            assert await welcome.look() == []
+            # proven (as the sign-up link proves the e-mail address and a code the number)
+            await hub.registry.register(newcomer("ann"))
+            [action_id] = await welcome.look()
+            assert action_id == welcome_id(hub.secret, "ann") and "ann" not in action_id
+            action = await hub.store.get_action(action_id)
+            assert action["title"] == TITLE and action["description"].startswith("DEMO, geen echte vermissing")
+            assert action["started_by"] == DEMO_DISPATCHER.name and action["type"] == "missing_person"
+            area = action["area"]
+            distance = haversine_m(HOME[0], HOME[1], area["lat"], area["lon"])
+            assert 100 < distance < area["radius_m"]  # the address lies inside, and is not the centre
+            assert (await hub.actions.get(action_id))["counts"]["recording"]["start"]["targeted"] >= 1
+            assert any("demo action" in line and action_id in line for line in said)
+
+            # later changes of the same person start nothing new
+            await hub.registry.register(newcomer("ann", language="en"))
+            assert await welcome.look() == []
+            for _ in range(50):
+                if (await hub.store.get_action(action_id))["status"] == "ended":
+                    break
+                await asyncio.sleep(0.1)
+            ended = await hub.store.get_action(action_id)
+            assert ended["status"] == "ended" and ended["result"] == "found" and "ongedeerd" in ended["result_text"]
+        finally:
+            await welcome.stop()
+
+
+async def test_after_a_restart_a_welcome_that_ran_its_time_ends(make_hub, recording_channel, hub_cfg):
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        first = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await first.start()
+        await hub.registry.register(person("cas", *HOME, channels=("recording",)))
+        [action_id] = await first.look()
+        await first.stop()  # the demo stopped before the action's time was up
+        assert (await hub.store.get_action(action_id))["status"] == "active"
+        again = Newcomers(hub, runs_seconds=0.0, interval=3600)
+        await again.start()
+        try:
+            for _ in range(50):
+                if (await hub.store.get_action(action_id))["status"] == "ended":
+                    break
+                await asyncio.sleep(0.1)
+            assert (await hub.store.get_action(action_id))["result"] == "found"
+            await hub.registry.register(person("cas", *HOME, channels=("recording", "sms")))
+            assert await again.look() == []  # once per newcomer, also across a restart
+        finally:
+            await again.stop()
+
+
+async def test_the_outbox_lists_the_codes_and_links_apart(store):
+    """What ``burgerhub outbox --personal`` shows a newcomer: their code, not the actions' messages."""
+    row = {"delivery_id": 0, "channel": "sms", "language": "nl", "address": "+31612345678"}
+    await store.outbox_add([{**row, "action_id": "", "kind": "code", "text": "Uw code is 123456."},
+                            {**row, "delivery_id": 7, "action_id": "act-1", "kind": "start", "text": "Hier volgt een oproep."}])
+    assert [m["text"] for m in await store.outbox_list(channel="sms", limit=1)] == ["Hier volgt een oproep."]
+    assert [m["text"] for m in await store.outbox_list(channel="sms", personal=True, limit=1)] == ["Uw code is 123456."]
