@@ -8,8 +8,9 @@ kept compact (a few dozen bytes per participant and per address):
 * **Addresses**: ``float32`` lat/lon (under half a metre of rounding), the ``int32`` participant slot
   and an ``int32`` *window set*, sorted by cell (0.02° by default); a cell's range is found with
   ``np.searchsorted`` over the sorted keys of the occupied cells.
-* **Participants**: one row per slot with a *profile* number, the pause end (minutes), the phone
-  number as an ``int64`` of its E.164 digits and a hash of the e-mail address. Ids and e-mail
+* **Participants**: one row per slot with a *profile* number, the pause end (minutes), the number to
+  text and the number to call (each an ``int64`` of its E.164 digits, 0 for none: a participant may
+  want SMS on the mobile and calls on the landline) and a hash of the e-mail address. Ids and e-mail
   addresses live in one byte string each with offsets. Slots are numbered by the grid cell of each
   participant's first address, so the participants of one area lie close together in memory.
 * **Profiles**: what many participants share is stored once: chosen channels, quiet hours, time zone,

@@ -10,7 +10,7 @@ the index as small as a freshly built one:
 * ``ids``: ids of newcomers, looked up in a dict, and stale entries of the sorted id lookup.
 * ``id_strings`` and ``email_strings``: texts replaced, appended or erased since, kept aside; the step
   writes one column's texts into a new byte string.
-* ``flags``: shared-contact flags set since they were counted (a flag may outlive the sharing), and
+* ``flags``: shared-contact flags (number to text, number to call, e-mail) set since they were counted (a flag may outlive the sharing), and
   values added to the bitmap of values present since it was built; the step counts and builds again.
 * ``slots``: empty slots nobody took (more participants left than came). The step moves the
   participants of the last slots into the empty ones below and cuts the columns short; it waits for
@@ -238,10 +238,9 @@ class _Compacting:
 
     def _compact_flags(self) -> dict[str, Any]:
         """The shared-contact flags counted again, and the value bitmaps (if used) built again."""
-        columns = {False: self._phone.v, True: self._email_h.v}
         return {
-            "_flags": _Grow(shared_flags(columns[False], columns[True])),
-            "_value_bits": {email: value_bitmap(columns[email]) for email in self._value_bits},
+            "_flags": _Grow(shared_flags(self._phone.v, self._voice.v, self._email_h.v)),
+            "_value_bits": {column: value_bitmap(getattr(self, column).v) for column in self._value_bits},
         }
 
     def _compact_slots(self) -> dict[str, Any]:
@@ -258,7 +257,7 @@ class _Compacting:
         src = np.flatnonzero(state[keep_n:]) + keep_n  # participants past the new end
         dst = np.flatnonzero(state[:keep_n] == 0)[: len(src)]  # empty slots before it
         fields: dict[str, Any] = {}
-        for name in ("_prof", "_pause", "_phone", "_email_h", "_flags", "_state"):
+        for name in ("_prof", "_pause", "_phone", "_voice", "_email_h", "_flags", "_state"):
             values = getattr(self, name).a[:keep_n].copy()
             values[dst] = getattr(self, name).a[src]
             fields[name] = _Grow(values)

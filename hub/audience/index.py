@@ -48,8 +48,7 @@ from .tables import (
     _INT32_MAX,
     _LIVE,
     _MOVED,
-    _SHARED_EMAIL,
-    _SHARED_PHONE,
+    _SHARED_FLAG,
     _Profiles,
     _WindowSets,
 )
@@ -129,24 +128,25 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
             self._languages.append(lang)
         return code
 
-    def _row(self, p: Participant) -> tuple[int, int, int, int, str]:
-        """(profile, pause minutes, phone digits, email hash, email) for one participant.
+    def _row(self, p: Participant) -> tuple[int, int, int, int, int, str]:
+        """(profile, pause minutes, digits of the number to text, of the number to call, email hash,
+        email) for one participant; a number is 0 when there is none.
 
         Called once per participant when building: written for speed rather than reuse.
         """
-        # only verified contacts enter the index: an unverified one is never alerted
-        phones = [ph for ph in p.phones if ph.verified]
-        number = 0
-        flags = 0
-        if phones:
-            flags = _HAS_PHONE
-            for ph in phones:
-                if ph.kind == "mobile":
-                    number = int(ph.number[1:])
-                    flags = _HAS_PHONE | _HAS_MOBILE
-                    break
-            else:
-                number = int(phones[0].number[1:])
+        # only verified contacts enter the index: an unverified one is never alerted. The numbers are
+        # those of Participant.sms_number and .voice_number.
+        text = call = 0
+        call_mobile = False
+        for ph in p.phones:
+            if ph.verified:
+                uses = ph.uses
+                if not text and "sms" in uses:
+                    text = int(ph.number[1:])
+                if "voice" in uses and not call_mobile and (not call or ph.kind == "mobile"):
+                    call = int(ph.number[1:])
+                    call_mobile = ph.kind == "mobile"
+        flags = (_HAS_MOBILE if text else 0) | (_HAS_PHONE if call else 0)
         email = p.email if p.email_verified else None
         if email:
             flags |= _HAS_EMAIL
@@ -164,7 +164,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         if p.paused_until is not None:
             end = pause_end(p.paused_until, zone(p.timezone))
             pause = min(_INT32_MAX, math.ceil(end.timestamp() / 60.0))
-        return prof, pause, number, email_hash, email
+        return prof, pause, text, call, email_hash, email
 
     def _load_main(self, participants: Iterable[Participant]) -> None:
         loader = IndexLoader(self)
@@ -186,12 +186,13 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._prof = _Grow(c.prof[perm])
         self._pause = _Grow(c.pause[perm])
         self._phone = _Grow(c.phone[perm])
+        self._voice = _Grow(c.voice[perm])
         self._email_h = _Grow(c.email_h[perm])
         self._state = _Grow(np.full(n, _LIVE, dtype=np.uint8))
         self._live = n
         self._set(address_arrays(c.lat, c.lon, inverse[c.pid] if n else c.pid, c.wset, self.cell_deg, self._ncols))
         self._set(id_lookup(c.idh[perm]))
-        self._flags = _Grow(shared_flags(self._phone.v, self._email_h.v))
+        self._flags = _Grow(shared_flags(self._phone.v, self._voice.v, self._email_h.v))
         self._reset_changes()
         for slot in inverse[dead].tolist():  # an id loaded twice: the later record replaced the earlier
             self._kill(int(slot))
@@ -208,7 +209,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._new_ids: dict[str, int] = {}  # ids not in the sorted id lookup, with their slots
         self._stale_ids = 0  # entries of the sorted id lookup whose slot was emptied since
         self._marked = 0  # contact values found shared since the shared ones were counted
-        self._value_bits: dict[bool, np.ndarray] = {}  # phone numbers (False), e-mail hashes (True) present
+        self._value_bits: dict[str, np.ndarray] = {}  # values present, by column (_phone, _voice, _email_h)
         self._bit_adds = 0  # values added to those bitmaps since they were built
         self._empty_overlay()
 
@@ -292,7 +293,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
 
     def upsert(self, participant: Participant) -> None:
         """Add a participant, or replace the one with the same id."""
-        pr, pa, ph, eh, email = self._row(participant)
+        pr, pa, ph, vo, eh, email = self._row(participant)
         leased = bool(self._leases)
         if self._unblanked and not leased:
             self._blank_pending()
@@ -300,21 +301,24 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         if slot is not None and not leased:
             self._hide(slot)
             flags = int(self._flags.a[slot])
-            if ph != int(self._phone.a[slot]):
-                flags = (flags & ~_SHARED_PHONE) | self._shared_flag(slot, ph, email=False)
+            for column, value in (("_phone", ph), ("_voice", vo)):
+                if value != int(getattr(self, column).a[slot]):
+                    flag = _SHARED_FLAG[column]
+                    flags = (flags & ~flag) | self._shared_flag(slot, value, column)
             if email != self._emails.get(slot):
-                flags = (flags & ~_SHARED_EMAIL) | self._shared_flag(slot, eh if email else 0, email=True)
+                flags = (flags & ~_SHARED_FLAG["_email_h"]) | self._shared_flag(slot, eh if email else 0, "_email_h")
                 self._emails.set(slot, email)
             self._flags.a[slot] = flags
             self._prof.a[slot] = pr
             self._pause.a[slot] = pa
             self._phone.a[slot] = ph
+            self._voice.a[slot] = vo
             self._email_h.a[slot] = eh
             self._state.a[slot] = _LIVE | _MOVED
         else:
             if slot is not None:
                 self._kill(slot)  # leased: the participant moves to a new slot, the old one stays as it is
-            slot = self._new_slot(participant.id, pr, pa, ph, eh, email, leased)
+            slot = self._new_slot(participant.id, pr, pa, ph, vo, eh, email, leased)
         self._add_addresses(slot, participant.addresses)
         self._changes += 1
         self._maybe_compact()
@@ -333,15 +337,19 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._maybe_compact()
         return True
 
-    def _new_slot(self, participant_id: str, pr: int, pa: int, ph: int, eh: int, email: str, leased: bool) -> int:
+    def _new_slot(
+        self, participant_id: str, pr: int, pa: int, ph: int, vo: int, eh: int, email: str, leased: bool
+    ) -> int:
         """A slot for a participant not in the index: an empty one, else a new one at the end."""
         reuse = bool(self._free) and not leased
         slot = self._free.pop() if reuse else self._state.n
-        flags = self._shared_flag(slot, ph, email=False) | self._shared_flag(slot, eh if email else 0, email=True)
+        flags = self._shared_flag(slot, ph, "_phone") | self._shared_flag(slot, vo, "_voice")
+        flags |= self._shared_flag(slot, eh if email else 0, "_email_h")
         if reuse:
             self._prof.a[slot] = pr
             self._pause.a[slot] = pa
             self._phone.a[slot] = ph
+            self._voice.a[slot] = vo
             self._email_h.a[slot] = eh
             self._flags.a[slot] = flags
             self._state.a[slot] = _LIVE | _MOVED  # entries of the previous occupant stay hidden
@@ -351,6 +359,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
             self._prof.append(pr)
             self._pause.append(pa)
             self._phone.append(ph)
+            self._voice.append(vo)
             self._email_h.append(eh)
             self._flags.append(flags)
             self._state.append(_LIVE | _MOVED)  # no entries in the sorted arrays
@@ -360,9 +369,10 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._live += 1
         return slot
 
-    def _shared_flag(self, slot: int, value: int, *, email: bool) -> int:
-        """The shared flag for a phone number or e-mail hash (0: none) about to be written to ``slot``;
-        every other slot holding the value gets the flag too, so the flags stay exact.
+    def _shared_flag(self, slot: int, value: int, column: str) -> int:
+        """The shared flag for a value of a contact column (``_phone``, ``_voice``: digits of a number,
+        ``_email_h``: an e-mail hash; 0: none) about to be written to ``slot``; every other slot
+        holding the value in that column gets the flag too, so the flags stay exact.
 
         The bitmap of the values present proves most values unique at once (it is built on the first
         change, and counts every value set since); a value whose bit is set costs one scan of the
@@ -370,21 +380,21 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         """
         if not value:
             return 0
-        column = self._email_h if email else self._phone
-        bits = self._value_bits.get(email)
+        values = getattr(self, column)
+        bits = self._value_bits.get(column)
         if bits is None:
-            bits = self._value_bits[email] = value_bitmap(column.v)
+            bits = self._value_bits[column] = value_bitmap(values.v)
         h = value_bucket(value, bits)
         bit = 1 << (h & 7)
         if not bits[h >> 3] & bit:
             bits[h >> 3] |= bit
             self._bit_adds += 1
             return 0
-        same = np.flatnonzero(column.v == value)
+        same = np.flatnonzero(values.v == value)
         same = same[(same != slot) & (np.take(self._state.a, same) != 0)]
         if not len(same):
             return 0
-        flag = _SHARED_EMAIL if email else _SHARED_PHONE
+        flag = _SHARED_FLAG[column]
         self._flags.a[same] |= flag
         self._marked += 1
         return flag
@@ -429,6 +439,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._prof.a[slot] = 0
         self._pause.a[slot] = 0
         self._phone.a[slot] = 0
+        self._voice.a[slot] = 0
         self._email_h.a[slot] = 0
         self._flags.a[slot] = 0
         self._ids.blank(slot)
@@ -456,7 +467,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         arrays = (self._a_lat, self._a_lon, self._a_pid, self._a_set, self._cell_keys, self._cell_start)
         arrays += (self._idh_sorted, self._idh_slot)
         total = sum(a.nbytes for a in arrays)
-        grown = (self._prof, self._pause, self._phone, self._email_h, self._state, self._flags)
+        grown = (self._prof, self._pause, self._phone, self._voice, self._email_h, self._state, self._flags)
         grown += (self._o_lat, self._o_lon, self._o_pid, self._o_set, self._o_live)
         total += sum(g.nbytes() for g in grown)
         total += self._ids.nbytes() + self._emails.nbytes()

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import geo
 from .columns import _repeated
-from .tables import _SHARED_EMAIL, _SHARED_PHONE
+from .tables import _SHARED_EMAIL, _SHARED_PHONE, _SHARED_VOICE
 
 
 def cell_keys(lat32: np.ndarray, lon32: np.ndarray, cell_deg: float, ncols: int) -> np.ndarray:
@@ -127,10 +127,12 @@ def merge_ids(
     return {"_idh_sorted": np.insert(idh_sorted, at, hashes), "_idh_slot": np.insert(idh_slot, at, slots)}
 
 
-def shared_flags(phone: np.ndarray, email_h: np.ndarray) -> np.ndarray:
-    """Per slot, whether its phone number (:data:`_SHARED_PHONE`) and its e-mail hash
-    (:data:`_SHARED_EMAIL`) occur in another slot too."""
+def shared_flags(phone: np.ndarray, voice: np.ndarray, email_h: np.ndarray) -> np.ndarray:
+    """Per slot, whether its number to text (:data:`_SHARED_PHONE`), its number to call
+    (:data:`_SHARED_VOICE`) and its e-mail hash (:data:`_SHARED_EMAIL`) occur in another slot's same
+    column too (slots without a value, 0, may be flagged: they never reach the comparison)."""
     flags = np.where(_repeated(phone), _SHARED_PHONE, 0).astype(np.uint8)
+    flags |= np.where(_repeated(voice), _SHARED_VOICE, 0).astype(np.uint8)
     flags |= np.where(_repeated(email_h), _SHARED_EMAIL, 0).astype(np.uint8)
     return flags
 

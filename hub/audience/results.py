@@ -52,7 +52,7 @@ class _Members(Sequence[Member]):
         self._lang_of = lang_of  # profile -> language code
         self._contact = contact
         self._ids = ids
-        self._phones = phones
+        self._phones = phones  # every slot's number for this channel (to text, or to call)
         self._emails = emails
         self._languages = languages
 

@@ -13,15 +13,20 @@ import numpy as np
 from ..channel import Contact
 from ..participants import Window
 
-# which contact details a profile has
+# which contact details a profile has: a number to text (``Contact.MOBILE``), a number to call
+# (``Contact.PHONE``), an e-mail address
 _HAS_MOBILE, _HAS_PHONE, _HAS_EMAIL = 1, 2, 4
 _CONTACT_FLAG = {Contact.MOBILE: _HAS_MOBILE, Contact.PHONE: _HAS_PHONE, Contact.EMAIL: _HAS_EMAIL}
 _INT32_MAX = 2**31 - 1
 
-# per-slot flags: the phone number or e-mail hash may be shared with another participant (every slot
-# holding a value that another slot holds has the flag; a flag may outlive the sharing until the next
-# count)
-_SHARED_PHONE, _SHARED_EMAIL = 1, 2
+# per-slot flags: the number to text, the e-mail hash or the number to call may be shared with another
+# participant (every slot holding a value that another slot holds in the same column has the flag; a
+# flag may outlive the sharing until the next count)
+_SHARED_PHONE, _SHARED_EMAIL, _SHARED_VOICE = 1, 2, 4
+
+# the per-slot contact columns of the index, with their shared flag, by the contact they deliver to
+_CONTACT_COLUMN = {Contact.MOBILE: "_phone", Contact.PHONE: "_voice", Contact.EMAIL: "_email_h"}
+_SHARED_FLAG = {"_phone": _SHARED_PHONE, "_voice": _SHARED_VOICE, "_email_h": _SHARED_EMAIL}
 
 # per-slot state: a participant lives in the slot; its addresses in the sorted arrays are not current
 # (the current ones are in the overlay). An empty slot is 0.
