@@ -12,6 +12,12 @@ channels they want, their phone numbers and e-mail address, and when they do not
 
 Times are evaluated in the participant's own time zone (``Europe/Amsterdam`` unless set).
 
+Each phone number may say what it is used for (``"channels": ["sms"]``, ``["voice"]``, both or
+neither; a landline cannot take sms); without that it takes the default of its kind (a mobile sms and
+voice, a landline voice). Texts go to :attr:`Participant.sms_number`, calls to
+:attr:`Participant.voice_number`; the participant-wide ``channels`` still says which channels are
+wanted at all.
+
 The JSON form is described by ``schemas/participant.schema.json``; :meth:`Participant.from_dict`
 validates and normalises it (phone numbers to E.164 with the ``phonenumbers`` library, default region
 NL) and :meth:`Participant.to_dict` gives it back. :func:`parse_csv` imports participants in bulk.
