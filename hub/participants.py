@@ -178,7 +178,9 @@ class Phone:
 
 
 def phone_channels(given: Iterable[str] | None, kind: str, *, field: str) -> tuple[str, ...] | None:
-    """The channels a phone names, in canonical order (``None`` stays ``None``: the default).
+    """The channels a phone names, in canonical order; ``None`` (no choice) when none are given or
+    they are the default of its kind, so that an answer that spells the defaults out (:func:`explicit`)
+    and comes back unchanged changes nothing stored.
 
     Raises :class:`~hub.errors.ValidationError` naming ``field`` for a channel a phone cannot take
     (anything but sms and voice, or sms on a landline).
@@ -191,7 +193,8 @@ def phone_channels(given: Iterable[str] | None, kind: str, *, field: str) -> tup
         raise ValidationError(field, f"a phone takes only sms and voice, not {unknown[0]!r}")
     if kind == "landline" and "sms" in chosen:
         raise ValidationError(field, "a landline cannot take sms")
-    return tuple(c for c in PHONE_CHANNELS if c in chosen)
+    uses = tuple(c for c in PHONE_CHANNELS if c in chosen)
+    return None if uses == DEFAULT_PHONE_CHANNELS.get(kind) else uses
 
 
 @dataclass(frozen=True, slots=True)

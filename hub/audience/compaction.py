@@ -10,8 +10,9 @@ the index as small as a freshly built one:
 * ``ids``: ids of newcomers, looked up in a dict, and stale entries of the sorted id lookup.
 * ``id_strings`` and ``email_strings``: texts replaced, appended or erased since, kept aside; the step
   writes one column's texts into a new byte string.
-* ``flags``: shared-contact flags (number to text, number to call, e-mail) set since they were counted (a flag may outlive the sharing), and
-  values added to the bitmap of values present since it was built; the step counts and builds again.
+* ``flags``: shared-contact flags (number to text, number to call, e-mail) set since they were
+  counted (a flag may outlive the sharing), and values added to the bitmaps of values present since
+  they were built; the step counts and builds again.
 * ``slots``: empty slots nobody took (more participants left than came). The step moves the
   participants of the last slots into the empty ones below and cuts the columns short; it waits for
   the ``addresses`` step, so that no hidden entry names a slot that changes hands.

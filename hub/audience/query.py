@@ -262,7 +262,8 @@ class _Queries:
         many lost it (``duplicate_address``).
 
         Where several eligible participants share the channel's phone number (the number to text, or
-        the number to call) or e-mail address, the one in the lowest slot keeps it. Only participants whose value may repeat (flagged as shared: see
+        the number to call) or e-mail address, the one in the lowest slot keeps it. Only participants
+        whose value may repeat (flagged as shared: see
         :meth:`~hub.audience.index.AudienceIndex._shared_flag`) are compared.
         """
         if not len(eligible):
