@@ -211,8 +211,8 @@ def test_updates_erasure_compaction_and_snapshots_keep_both_numbers():
     assert index.select(area(), CHANNELS, MONDAY_NOON).recipients("voice")  # a lease while erasing
     index.remove("gone")
     meta, arrays = index.snapshot()
-    assert meta["layout"] == 3
-    assert not (arrays["voice"] == 31304444444).any() and not (arrays["phone"] == 31644444444).any()
+    assert meta["layout"] == 4
+    assert not (arrays["second_numbers"] == 31304444444).any() and not (arrays["phone"] == 31644444444).any()
     assert_split(AudienceIndex.from_snapshot(meta, {k: v.copy() for k, v in arrays.items()}))
     del meta, arrays
     index.remove("land")
@@ -224,9 +224,105 @@ def test_updates_erasure_compaction_and_snapshots_keep_both_numbers():
     assert_split(AudienceIndex.from_snapshot(meta, arrays))
 
 
-def test_a_snapshot_from_before_two_numbers_is_refused_so_the_index_is_rebuilt():
+def many(n: int, split_every: int = 0, lat: float = UTRECHT[0]) -> list[Participant]:
+    """``n`` participants with a mobile each, every ``split_every``-th with calls on a landline of
+    their own; all within the test area, slots ordered by latitude."""
+    out = []
+    for i in range(n):
+        phones = [{"number": f"+3161{i:07d}"}]
+        if split_every and i % split_every == 0:
+            phones = [{"number": f"+3161{i:07d}", "channels": ["sms"]}, {"number": f"+3130{i:07d}"}]
+        where = {"lat": lat + i * 1e-6, "lon": UTRECHT[1]}
+        out.append(Participant.from_dict({"id": f"m{i}", "addresses": [where], "phones": phones,
+                                          "channels": ["sms", "voice"]}))
+    return out
+
+
+def calls(index: AudienceIndex) -> dict[str, str]:
+    return addresses(index.select(area(), CHANNELS, MONDAY_NOON), "voice")
+
+
+def test_the_number_to_call_costs_memory_only_where_it_differs_from_the_number_to_text():
+    n, every = 2_000, 20
+    plain, split_some = AudienceIndex.build(many(n)), AudienceIndex.build(many(n, every))
+    # one number column for everybody; 4 bytes of slot and 8 of number per participant who differs
+    assert split_some.nbytes() - plain.nbytes() == 12 * (n // every)
+    meta, arrays = split_some.snapshot()
+    assert len(arrays["phone"]) == n and len(arrays["second_numbers"]) == len(arrays["second_slots"]) == n // every
+    assert "voice" not in arrays
+    assert calls(split_some) == {
+        f"m{i}": f"+3130{i:07d}" if i % every == 0 else f"+3161{i:07d}" for i in range(n)
+    }
+    assert calls(AudienceIndex.from_snapshot(meta, arrays)) == calls(split_some)
+
+
+def test_second_numbers_follow_changes_held_selections_and_slots_moving_down():
+    index = AudienceIndex.build(many(300, 3), auto_compact=False)
+    before = calls(index)
+    expected = dict(before)
+    held = index.select(area(), CHANNELS, MONDAY_NOON)
+    # while a selection is held, changes move people to new slots: what it lists stays as it was
+    index.upsert(Participant.from_dict(record("m0", {"number": "+31610000000"})))  # calls to the mobile now
+    index.upsert(Participant.from_dict(record("m1", {"number": "+31610000001", "channels": ["sms"]},
+                                              {"number": "+31309999991"})))  # calls to a new landline
+    expected |= {"m0": "+31610000000", "m1": "+31309999991"}
+    assert addresses(held, "voice") == before
+    del held
+    assert calls(index) == expected
+    # the participants of the last slots (the northernmost, split among them) move into emptied ones
+    for i in range(0, 200):
+        if i not in (0, 1):
+            index.remove(f"m{i}")
+            del expected[f"m{i}"]
+    index.upsert(Participant.from_dict(record("m299", {"number": "+31610000299", "channels": ["sms"]},
+                                              {"number": "+31309999299"})))  # calls to a landline now
+    expected["m299"] = "+31309999299"
+    index.compact()
+    assert index.stats()["slots"] == len(index) == 102 and not any(index.stats()["pending"].values())
+    assert calls(index) == expected
+    meta, arrays = index.snapshot()
+    assert len(arrays["second_numbers"]) == sum(1 for i in range(200, 300) if i % 3 == 0) + 2  # m1's, m299's
+    assert calls(AudienceIndex.from_snapshot(meta, arrays)) == expected
+
+
+def test_two_who_take_calls_on_one_landline_besides_their_own_mobiles_get_one_call():
+    household = [
+        Participant.from_dict(split("a")),
+        Participant.from_dict(record("b", {"number": WORK_MOBILE, "channels": ["sms"]}, {"number": LANDLINE})),
+        Participant.from_dict(record("c", {"number": LANDLINE})),  # the landline only
+    ]
+    built = AudienceIndex.build(household, auto_compact=False)
+    followed = AudienceIndex.build([], auto_compact=False)
+    for p in household:
+        followed.upsert(p)
+    for index in (built, followed):
+        for _ in range(2):
+            sel = index.select(area(), CHANNELS, MONDAY_NOON)
+            assert addresses(sel, "voice") == {"a": LANDLINE}
+            assert sel.skipped("voice")["duplicate_address"] == 2
+            assert addresses(sel, "sms") == {"a": MOBILE, "b": WORK_MOBILE}
+            index.compact()
+    # b calls on the mobile now: no longer shares the landline
+    followed.upsert(Participant.from_dict(record("b", {"number": WORK_MOBILE})))
+    assert calls(followed) == {"a": LANDLINE, "b": WORK_MOBILE}
+
+
+def test_loaders_in_other_processes_bring_their_second_numbers():
+    records = [p.to_dict() for p in many(90, 4)]
+    parts = []
+    for chunk in (records[:25], records[25:60], records[60:]):
+        part = IndexLoader(AudienceIndex())
+        part.add_records(chunk)
+        parts.append(part.export())
+    loader = IndexLoader(AudienceIndex())
+    for part in parts:
+        loader.merge(part)
+    assert calls(loader.finish()) == calls(AudienceIndex.build(many(90, 4)))
+
+
+def test_a_snapshot_of_another_layout_is_refused_so_the_index_is_rebuilt():
     meta, arrays = AudienceIndex.build(people()).snapshot()
-    for layout in (1, 2):
+    for layout in (1, 2, 3):
         with pytest.raises(ValueError, match="layout"):
             AudienceIndex.from_snapshot({**meta, "layout": layout}, arrays)
 

@@ -44,8 +44,9 @@ class _Columns:
     idh: np.ndarray
     prof: np.ndarray
     pause: np.ndarray
-    phone: np.ndarray
-    voice: np.ndarray
+    phone: np.ndarray  # the number to text, else the number to call
+    second_slot: np.ndarray  # the (load order) slots whose number to call differs from their number to text
+    second_number: np.ndarray  # ... and that number to call
     email_h: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -57,7 +58,8 @@ _LOADER_COLUMNS = {
     "prof": np.int32,
     "pause": np.int32,
     "phone": np.int64,
-    "voice": np.int64,
+    "second_slot": np.int32,
+    "second_number": np.int64,
     "email_h": np.int32,
     "lat": np.float64,
     "lon": np.float64,
@@ -88,7 +90,8 @@ class IndexLoader:
         self._prof = array("i")
         self._pause = array("i")
         self._phone = array("q")
-        self._voice = array("q")
+        self._second_slot = array("i")
+        self._second_number = array("q")
         self._email_h = array("i")
         self._lat = array("d")
         self._lon = array("d")
@@ -108,19 +111,21 @@ class IndexLoader:
         index = self.index
         row = index._row
         window_set = index._wsets.get
-        prof, pause, phone, voice, email_h = self._prof, self._pause, self._phone, self._voice, self._email_h
+        prof, pause, phone, email_h = self._prof, self._pause, self._phone, self._email_h
         a_lat, a_lon, a_pid, a_set = self._lat, self._lon, self._pid, self._wset
         ids: list[str] = []
         emails: list[str] = []
         slot = self.count
         for p in participants:
-            pr, pa, ph, vo, eh, email = row(p)
+            pr, pa, ph, se, eh, email = row(p)
             ids.append(p.id)
             emails.append(email)
             prof.append(pr)
             pause.append(pa)
             phone.append(ph)
-            voice.append(vo)
+            if se:
+                self._second_slot.append(slot)
+                self._second_number.append(se)
             email_h.append(eh)
             for a in p.addresses:
                 a_lat.append(a.lat)
@@ -141,7 +146,8 @@ class IndexLoader:
         prof_index = profiles.index
         h32 = columns._h32
         quiet_cache, window_cache, pause_cache = self._quiet, self._windows, self._pauses
-        prof, pause, phone, voice, email_h = self._prof, self._pause, self._phone, self._voice, self._email_h
+        prof, pause, phone, email_h = self._prof, self._pause, self._phone, self._email_h
+        second_slot, second_number = self._second_slot, self._second_number
         a_lat, a_lon, a_pid, a_set = self._lat, self._lon, self._pid, self._wset
         ids: list[str] = []
         emails: list[str] = []
@@ -200,8 +206,12 @@ class IndexLoader:
             emails.append(email)
             prof.append(pr)
             pause.append(pa)
-            phone.append(text)
-            voice.append(call)
+            if text and call and call != text:  # as AudienceIndex._row: one number, a second where they differ
+                phone.append(text)
+                second_slot.append(slot)
+                second_number.append(call)
+            else:
+                phone.append(text or call)
             email_h.append(eh)
             for a in d["addresses"]:
                 a_lat.append(a["lat"])
@@ -265,7 +275,8 @@ class IndexLoader:
             self._prof.frombytes(prof_map[part["prof"]].tobytes())
             self._wset.frombytes(wset_map[part["wset"]].tobytes())
             self._pid.frombytes((part["pid"] + np.int32(self.count)).astype(np.int32).tobytes())
-            for name in ("pause", "phone", "voice", "email_h", "lat", "lon"):
+            self._second_slot.frombytes((part["second_slot"] + np.int32(self.count)).astype(np.int32).tobytes())
+            for name in ("pause", "phone", "second_number", "email_h", "lat", "lon"):
                 getattr(self, "_" + name).frombytes(np.ascontiguousarray(part[name]).tobytes())
             self._ids.append(part["ids"])
             self._emails.append(part["emails"])
@@ -285,7 +296,8 @@ class IndexLoader:
             prof=np.frombuffer(self._prof, dtype=np.int32),
             pause=np.frombuffer(self._pause, dtype=np.int32),
             phone=np.frombuffer(self._phone, dtype=np.int64),
-            voice=np.frombuffer(self._voice, dtype=np.int64),
+            second_slot=np.frombuffer(self._second_slot, dtype=np.int32),
+            second_number=np.frombuffer(self._second_number, dtype=np.int64),
             email_h=np.frombuffer(self._email_h, dtype=np.int32),
             lat=np.frombuffer(self._lat, dtype=np.float64),
             lon=np.frombuffer(self._lon, dtype=np.float64),

@@ -6,12 +6,14 @@ however many changes the index has followed. It holds nothing of the participant
 slots are erased (:meth:`~hub.audience.AudienceIndex._blank`) and their entries in the sorted
 address arrays blanked (NaN, which no area contains) before it is taken.
 
-Layout 3 (this module) holds two phone columns, the number to text (``phone``) and the number to
-call (``voice``), where layouts 1 and 2 held one number per participant (the first mobile, else the
-first phone) and profiles whose contact bits meant that. Older layouts are refused (``ValueError``):
-the hub then rebuilds its index from the store, as a hub from before layout 3 does with a layout 3
-snapshot (it reads only layouts 1 and 2). Layout 2 added the slot states, the overlay and the pending
-work to layout 1 (one compacted index).
+Layout 4 (this module) holds one phone column (``phone``: the number to text, else the number to
+call) and, for the few participants whose number to call differs from their number to text, that
+number in sparse arrays sorted by slot (``second_slots``, ``second_numbers``; the slots' flags have
+the bit that says so). Layout 3 held a full column for each (``phone`` and ``voice``); layouts 1 and 2
+held one number per participant (the first mobile, else the first phone) and profiles whose contact
+bits meant that. Other layouts are refused (``ValueError``): the hub then rebuilds its index from the
+store, as a hub of an earlier layout does with a layout 4 snapshot. Layout 2 added the slot states,
+the overlay and the pending work to layout 1 (one compacted index).
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..participants import QuietHours, Window
-from .columns import _Grow, _Strings
+from .columns import _Grow, _Sparse, _Strings
 from .layout import current_entries
 from .tables import _LIVE
 
 if TYPE_CHECKING:
     from .index import AudienceIndex
 
-LAYOUT = 3
+LAYOUT = 4
 
 
 class _Snapshots:
@@ -57,9 +59,11 @@ class _Snapshots:
             "prof": self._prof.v,
             "pause": self._pause.v,
             "phone": self._phone.v,
-            "voice": self._voice.v,
             "email_h": self._email_h.v,
         }
+        # the second numbers as they are, without those of the slots erased in copies here (new arrays
+        # unless nothing changed since they were built, and those are never changed in place)
+        second_slots, second_numbers = self._seconds.arrays(without=pending)
         flags = self._flags.v.copy()
         ids_blob = self._ids.used_blob()
         emails_blob = self._emails.used_blob()
@@ -103,6 +107,8 @@ class _Snapshots:
             "idh_sorted": self._idh_sorted,
             "idh_slot": self._idh_slot,
             **columns,
+            "second_slots": second_slots,
+            "second_numbers": second_numbers,
             "flags": flags,
             "state": self._state.v.copy(),
             "ids_blob": ids_blob,
@@ -154,12 +160,15 @@ class _Snapshots:
         if len(index._ids) != n or len(index._emails) != n:
             raise ValueError("snapshot columns disagree in length")
         state = a["state"]
-        if any(len(a[name]) != n for name in ("state", "pause", "phone", "voice", "email_h", "flags")):
+        if any(len(a[name]) != n for name in ("state", "pause", "phone", "email_h", "flags")):
             raise ValueError("snapshot columns disagree in length")
+        second_slots, second_numbers = a["second_slots"], a["second_numbers"]
+        if len(second_slots) != len(second_numbers) or (len(second_slots) and int(second_slots.max()) >= n):
+            raise ValueError("snapshot second numbers disagree with the columns")
         index._prof = _Grow(a["prof"])
         index._pause = _Grow(a["pause"])
         index._phone = _Grow(a["phone"])
-        index._voice = _Grow(a["voice"])
+        index._seconds = _Sparse(second_slots, second_numbers)
         index._email_h = _Grow(a["email_h"])
         index._state = _Grow(state)
         index._flags = _Grow(a["flags"])

@@ -14,19 +14,22 @@ from ..channel import Contact
 from ..participants import Window
 
 # which contact details a profile has: a number to text (``Contact.MOBILE``), a number to call
-# (``Contact.PHONE``), an e-mail address
+# (``Contact.PHONE``), an e-mail address. With the per-slot flag :data:`_SECOND` they say what the
+# slot's one number column holds: the number to text when the profile has one, else the number to
+# call; the number to call is that same number unless the slot has a second number (to call).
 _HAS_MOBILE, _HAS_PHONE, _HAS_EMAIL = 1, 2, 4
 _CONTACT_FLAG = {Contact.MOBILE: _HAS_MOBILE, Contact.PHONE: _HAS_PHONE, Contact.EMAIL: _HAS_EMAIL}
 _INT32_MAX = 2**31 - 1
 
-# per-slot flags: the number to text, the e-mail hash or the number to call may be shared with another
-# participant (every slot holding a value that another slot holds in the same column has the flag; a
-# flag may outlive the sharing until the next count)
-_SHARED_PHONE, _SHARED_EMAIL, _SHARED_VOICE = 1, 2, 4
+# per-slot flags: one of the slot's phone numbers (the number in the column, or its second number)
+# or its e-mail hash may be shared with another participant (every slot holding a number that another
+# slot holds, in the column or as its second number, has the flag; a flag may outlive the sharing until
+# the next count); the slot has a second number, to call, in the sparse numbers (its number to call
+# differs from its number to text)
+_SHARED_PHONE, _SHARED_EMAIL, _SECOND = 1, 2, 4
 
-# the per-slot contact columns of the index, with their shared flag, by the contact they deliver to
-_CONTACT_COLUMN = {Contact.MOBILE: "_phone", Contact.PHONE: "_voice", Contact.EMAIL: "_email_h"}
-_SHARED_FLAG = {"_phone": _SHARED_PHONE, "_voice": _SHARED_VOICE, "_email_h": _SHARED_EMAIL}
+# the per-slot contact columns of the index, with their shared flag
+_SHARED_FLAG = {"_phone": _SHARED_PHONE, "_email_h": _SHARED_EMAIL}
 
 # per-slot state: a participant lives in the slot; its addresses in the sorted arrays are not current
 # (the current ones are in the overlay). An empty slot is 0.
