@@ -319,12 +319,6 @@ class _Sparse:
         order = np.argsort(slots, kind="stable")
         return cls(slots[order], values[order])
 
-    def __len__(self) -> int:
-        """Slots with a value."""
-        if not self.changed:
-            return len(self.slots)
-        return len(self.arrays()[0])
-
     def get(self, slot: int) -> int:
         value = self.changed.get(slot)
         if value is not None:
@@ -363,6 +357,10 @@ class _Sparse:
         np.minimum(at, len(keys) - 1, out=at)
         hit = keys[at] == slots
         out[hit] = values[at[hit]]
+
+    def empty(self) -> bool:
+        """Whether no slot has a value (nor had one set since the last merge)."""
+        return not len(self.slots) and not self.changed
 
     def holders(self, value: int) -> np.ndarray:
         """The slots whose value is ``value`` (not 0)."""

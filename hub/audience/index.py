@@ -404,7 +404,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
             self._bit_adds += 1
             return 0
         same = np.flatnonzero(values.v == value)
-        if number and len(self._seconds.slots) + len(self._seconds.changed):
+        if number and not self._seconds.empty():
             same = np.union1d(same, self._seconds.holders(value))
         same = same[(same != slot) & (np.take(self._state.a, same) != 0)]
         if not len(same):

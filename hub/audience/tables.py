@@ -28,9 +28,6 @@ _INT32_MAX = 2**31 - 1
 # differs from its number to text)
 _SHARED_PHONE, _SHARED_EMAIL, _SECOND = 1, 2, 4
 
-# the per-slot contact columns of the index, with their shared flag
-_SHARED_FLAG = {"_phone": _SHARED_PHONE, "_email_h": _SHARED_EMAIL}
-
 # per-slot state: a participant lives in the slot; its addresses in the sorted arrays are not current
 # (the current ones are in the overlay). An empty slot is 0.
 _LIVE, _MOVED = 1, 2
