@@ -31,10 +31,15 @@ class AudienceKind(enum.StrEnum):
 
 
 class Contact(enum.StrEnum):
-    """Which of a participant's contact details a participant channel delivers to."""
+    """Which of a participant's contact details a participant channel delivers to.
 
-    MOBILE = "mobile"  # a mobile number (E.164)
-    PHONE = "phone"  # any number, landline included; mobile preferred
+    Each phone number may name what it is used for (``sms``, ``voice``; by default a mobile takes
+    both and a landline calls): see :attr:`hub.participants.Participant.sms_number` and
+    :attr:`~hub.participants.Participant.voice_number`.
+    """
+
+    MOBILE = "mobile"  # the number to text (E.164): the first verified number that takes sms
+    PHONE = "phone"  # the number to call: the first verified number that takes voice, mobiles first
     EMAIL = "email"
 
 

@@ -12,6 +12,12 @@ channels they want, their phone numbers and e-mail address, and when they do not
 
 Times are evaluated in the participant's own time zone (``Europe/Amsterdam`` unless set).
 
+Each phone number may say what it is used for (``"channels": ["sms"]``, ``["voice"]``, both or
+neither; a landline cannot take sms); without that it takes the default of its kind (a mobile sms and
+voice, a landline voice). Texts go to :attr:`Participant.sms_number`, calls to
+:attr:`Participant.voice_number`; the participant-wide ``channels`` still says which channels are
+wanted at all.
+
 The JSON form is described by ``schemas/participant.schema.json``; :meth:`Participant.from_dict`
 validates and normalises it (phone numbers to E.164 with the ``phonenumbers`` library, default region
 NL) and :meth:`Participant.to_dict` gives it back. :func:`parse_csv` imports participants in bulk.
@@ -130,20 +136,65 @@ class QuietHours:
         return {"from": _hhmm(self.start), "to": _hhmm(self.end), "channels": list(self.channels)}
 
 
+PHONE_CHANNELS = ("sms", "voice")
+"""The channels a phone number can be named for, in their canonical order."""
+
+DEFAULT_PHONE_CHANNELS: Mapping[str, tuple[str, ...]] = {"mobile": ("sms", "voice"), "landline": ("voice",)}
+"""What a number is used for when it names no channels: a mobile takes SMS and calls, a landline calls."""
+
+
 @dataclass(frozen=True, slots=True)
 class Phone:
-    """A phone number in E.164 form, whether it is a ``mobile`` or a ``landline``, and whether its
-    owner proved it is theirs (:mod:`hub.verification`). Only a verified number is ever alerted."""
+    """A phone number in E.164 form, whether it is a ``mobile`` or a ``landline``, whether its owner
+    proved it is theirs (:mod:`hub.verification`; only a verified number is ever alerted), and which
+    of :data:`PHONE_CHANNELS` it is used for (``None``: the default of its kind,
+    :data:`DEFAULT_PHONE_CHANNELS`)."""
 
     number: str
     kind: str
     verified: bool = True
+    channels: tuple[str, ...] | None = None
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """The channels this number takes: its own choice, else the default of its kind."""
+        if self.channels is not None:
+            return self.channels
+        return DEFAULT_PHONE_CHANNELS.get(self.kind, ("voice",))
+
+    def takes(self, channel: str) -> bool:
+        """Whether messages of ``channel`` (``sms``, ``voice``) may go to this number."""
+        return channel in self.uses
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored form: ``verified`` appears only when false (a record without it is verified)."""
-        if self.verified:
-            return {"number": self.number, "kind": self.kind}
-        return {"number": self.number, "kind": self.kind, "verified": False}
+        """The stored form: ``verified`` appears only when false (a record without it is verified),
+        ``channels`` only when the number names its own (a record without it takes the default)."""
+        out: dict[str, Any] = {"number": self.number, "kind": self.kind}
+        if not self.verified:
+            out["verified"] = False
+        if self.channels is not None:
+            out["channels"] = list(self.channels)
+        return out
+
+
+def phone_channels(given: Iterable[str] | None, kind: str, *, field: str) -> tuple[str, ...] | None:
+    """The channels a phone names, in canonical order; ``None`` (no choice) when none are given or
+    they are the default of its kind, so that an answer that spells the defaults out (:func:`explicit`)
+    and comes back unchanged changes nothing stored.
+
+    Raises :class:`~hub.errors.ValidationError` naming ``field`` for a channel a phone cannot take
+    (anything but sms and voice, or sms on a landline).
+    """
+    if given is None:
+        return None
+    chosen = set(given)
+    unknown = sorted(chosen - set(PHONE_CHANNELS))
+    if unknown:
+        raise ValidationError(field, f"a phone takes only sms and voice, not {unknown[0]!r}")
+    if kind == "landline" and "sms" in chosen:
+        raise ValidationError(field, "a landline cannot take sms")
+    uses = tuple(c for c in PHONE_CHANNELS if c in chosen)
+    return None if uses == DEFAULT_PHONE_CHANNELS.get(kind) else uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,9 +370,14 @@ class Participant:
         for i, entry in enumerate(data.get("phones") or ()):
             if validate:
                 phone = normalize_phone(entry["number"], region=region, field=f"phones[{i}].number")
-                phone = Phone(phone.number, entry.get("kind") or phone.kind, verified)
+                kind = entry.get("kind") or phone.kind
+                uses = phone_channels(entry.get("channels"), kind, field=f"phones[{i}].channels")
+                phone = Phone(phone.number, kind, verified, uses)
             else:
-                phone = Phone(entry["number"], entry["kind"], entry.get("verified", True))
+                uses = entry.get("channels")
+                phone = Phone(
+                    entry["number"], entry["kind"], entry.get("verified", True), None if uses is None else tuple(uses)
+                )
             if all(p.number != phone.number for p in phones):
                 phones.append(phone)
 
@@ -409,14 +465,32 @@ class Participant:
         return zone(self.timezone)
 
     @property
+    def sms_number(self) -> str | None:
+        """The number to text (E.164): the first verified phone that takes SMS (by default the first
+        verified mobile)."""
+        return next((p.number for p in self.phones if p.verified and p.takes("sms")), None)
+
+    @property
+    def voice_number(self) -> str | None:
+        """The number to call (E.164): the first verified phone that takes calls, a mobile before a
+        landline (by default the first verified mobile, else the first verified landline)."""
+        first = None
+        for p in self.phones:
+            if p.verified and p.takes("voice"):
+                if p.kind == "mobile":
+                    return p.number
+                first = first or p.number
+        return first
+
+    @property
     def mobile(self) -> str | None:
-        """The first verified mobile number, E.164."""
-        return next((p.number for p in self.phones if p.kind == "mobile" and p.verified), None)
+        """The number to text: :attr:`sms_number` (the name predates per-number channels)."""
+        return self.sms_number
 
     @property
     def phone(self) -> str | None:
-        """The number to call: the first verified mobile, else the first verified landline."""
-        return self.mobile or next((p.number for p in self.phones if p.verified), None)
+        """The number to call: :attr:`voice_number` (the name predates per-number channels)."""
+        return self.voice_number
 
     @property
     def reachable_email(self) -> str | None:
@@ -424,15 +498,16 @@ class Participant:
         return self.email if self.email_verified else None
 
     def contact_for(self, contact: Contact | str) -> str | None:
-        """The address a participant channel delivers to: MOBILE, PHONE (mobile preferred) or EMAIL.
+        """The address a participant channel delivers to: MOBILE (the number to text), PHONE (the
+        number to call) or EMAIL.
 
         Only verified contacts count: an unverified number or address is never alerted.
         """
         contact = Contact(contact)
         if contact is Contact.MOBILE:
-            return self.mobile
+            return self.sms_number
         if contact is Contact.PHONE:
-            return self.phone
+            return self.voice_number
         return self.reachable_email
 
     # -- time ------------------------------------------------------------------------------------
@@ -495,9 +570,17 @@ def explicit(data: Mapping[str, Any]) -> dict[str, Any]:
     """A participant's JSON form with every verified flag spelled out, for answers to people and
     programs (the stored form leaves out the flags of verified contacts)."""
     out = dict(data)
-    out["phones"] = [{**p, "verified": p.get("verified", True)} for p in data.get("phones") or ()]
+    out["phones"] = [
+        {**p, "verified": p.get("verified", True), "channels": list(_stored_phone(p).uses)}
+        for p in data.get("phones") or ()
+    ]
     out["email_verified"] = bool(data.get("email")) and data.get("email_verified", True)
     return out
+
+
+def _stored_phone(entry: Mapping[str, Any]) -> Phone:
+    uses = entry.get("channels")
+    return Phone(entry["number"], entry.get("kind", "mobile"), True, None if uses is None else tuple(uses))
 
 
 def carry_verification(old: Participant | None, new: Participant) -> Participant:
@@ -506,14 +589,14 @@ def carry_verification(old: Participant | None, new: Participant) -> Participant
     if old is None:
         return new
     proven = {p.number for p in old.phones if p.verified}
-    phones = tuple(Phone(p.number, p.kind, p.verified or p.number in proven) for p in new.phones)
+    phones = tuple(replace(p, verified=p.verified or p.number in proven) for p in new.phones)
     email_ok = new.email_verified or (new.email is not None and new.email == old.email and old.email_verified)
     return replace(new, phones=phones, email_verified=email_ok)
 
 
 def with_verified(participant: Participant, *, number: str | None = None, email: str | None = None) -> Participant:
     """The participant with ``number`` (E.164) or ``email`` marked verified (unchanged if not theirs)."""
-    phones = tuple(Phone(p.number, p.kind, True) if p.number == number else p for p in participant.phones)
+    phones = tuple(replace(p, verified=True) if p.number == number else p for p in participant.phones)
     email_ok = participant.email_verified or (email is not None and email == participant.email)
     return replace(participant, phones=phones, email_verified=email_ok)
 
@@ -540,7 +623,15 @@ CSV_COLUMNS = (
 )
 """The documented CSV columns, in their usual order. Every column is optional in the header."""
 
-CSV_EXTRA_COLUMNS = ("timezone", "home_postcode", "home_city", "work_postcode", "work_city")
+CSV_EXTRA_COLUMNS = (
+    "timezone",
+    "home_postcode",
+    "home_city",
+    "work_postcode",
+    "work_city",
+    "mobile_channels",
+    "landline_channels",
+)
 """Further columns :func:`parse_csv` understands."""
 
 
@@ -630,7 +721,13 @@ def _row_to_dict(
             if column == "mobile" and phone.kind != "mobile":
                 raise _RowProblem("mobile", "not a mobile number")
             origin[f"phones[{len(phones)}]"] = column
-            phones.append({"number": phone.number, "kind": kind})
+            entry: dict[str, Any] = {"number": phone.number, "kind": kind}
+            if cell(f"{column}_channels"):
+                origin[f"phones[{len(phones)}].channels"] = f"{column}_channels"
+                entry["channels"] = [c for c in _SPLIT.split(cell(f"{column}_channels").lower()) if c]
+            phones.append(entry)
+        elif cell(f"{column}_channels"):
+            raise _RowProblem(f"{column}_channels", f"channels given without a {column} number")
     if phones:
         data["phones"] = phones
 
@@ -722,6 +819,9 @@ def parse_csv(
         a date (``2025-08-01``) or date-time; nothing is sent until then.
     ``timezone``, ``home_postcode``, ``home_city``, ``work_postcode``, ``work_city``
         optional extras.
+    ``mobile_channels``, ``landline_channels``
+        what that number is used for, separated like ``channels``: ``sms``, ``voice`` or both
+        (``sms`` only on the mobile); empty: the default (a mobile takes both, a landline calls).
 
     The delimiter (``,``, ``;`` or tab) is taken from the header line. Blank rows are skipped. An
     unknown column makes the whole file an error (row 1), since its data would otherwise be lost
@@ -807,7 +907,9 @@ __all__ = [
     "CSV_EXTRA_COLUMNS",
     "DAYS",
     "DEFAULT_TIMEZONE",
+    "DEFAULT_PHONE_CHANNELS",
     "INTERRUPTIVE_CHANNELS",
+    "PHONE_CHANNELS",
     "Participant",
     "Phone",
     "QuietHours",
@@ -819,6 +921,7 @@ __all__ = [
     "normalize_phone",
     "parse_csv",
     "participants_from_dicts",
+    "phone_channels",
     "with_verified",
     "zone",
 ]

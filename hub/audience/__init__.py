@@ -8,10 +8,14 @@ kept compact (a few dozen bytes per participant and per address):
 * **Addresses**: ``float32`` lat/lon (under half a metre of rounding), the ``int32`` participant slot
   and an ``int32`` *window set*, sorted by cell (0.02° by default); a cell's range is found with
   ``np.searchsorted`` over the sorted keys of the occupied cells.
-* **Participants**: one row per slot with a *profile* number, the pause end (minutes), the phone
-  number as an ``int64`` of its E.164 digits and a hash of the e-mail address. Ids and e-mail
-  addresses live in one byte string each with offsets. Slots are numbered by the grid cell of each
-  participant's first address, so the participants of one area lie close together in memory.
+* **Participants**: one row per slot with a *profile* number, the pause end (minutes), one phone
+  number (an ``int64`` of its E.164 digits, 0 for none: the number to text, else the number to call),
+  flag bits and a hash of the e-mail address. A participant whose number to call differs from their
+  number to text (SMS on the mobile, calls on the landline) has a flag bit saying so and that number
+  in a sparse side table, slots and numbers sorted by slot, so it costs memory (12 bytes) only for
+  them. Ids and e-mail addresses live in one byte string each with offsets. Slots are numbered by the
+  grid cell of each participant's first address, so the participants of one area lie close together
+  in memory.
 * **Profiles**: what many participants share is stored once: chosen channels, quiet hours, time zone,
   language and which contact details exist. Filtering a hundred thousand candidates then costs a few
   gathers from small per-profile tables computed once per query.

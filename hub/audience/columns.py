@@ -290,3 +290,115 @@ def _h32(text: str) -> int:
     saved in a snapshot and used by the next process.
     """
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+class _Sparse:
+    """A value for a few of the slots (0 for the others): the slots sorted in one array with their
+    values in another, plus the values set since in a dict (0: erased there) until :meth:`merged`.
+
+    The arrays are never changed in place (a merge makes new ones), and the dict only gains entries
+    for slots that nothing handed out reads (see :class:`_Grow`), so a reader may keep this object.
+    Bulk reads are vectorised: a binary search of the slots asked for in the sorted slots, and in
+    the sorted slots of the dict (kept until the next change).
+    """
+
+    __slots__ = ("slots", "values", "changed", "_changed_arrays")
+
+    def __init__(self, slots: np.ndarray | None = None, values: np.ndarray | None = None):
+        self.slots = np.zeros(0, dtype=np.int32) if slots is None else slots.astype(np.int32, copy=False)
+        self.values = np.zeros(0, dtype=np.int64) if values is None else values.astype(np.int64, copy=False)
+        self.changed: dict[int, int] = {}
+        self._changed_arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def from_pairs(cls, slots: np.ndarray, values: np.ndarray) -> _Sparse:
+        """From (slot, value) pairs in any order, slots distinct; pairs with value 0 are left out."""
+        slots, values = np.asarray(slots), np.asarray(values)
+        keep = values != 0
+        slots, values = slots[keep], values[keep]
+        order = np.argsort(slots, kind="stable")
+        return cls(slots[order], values[order])
+
+    def get(self, slot: int) -> int:
+        value = self.changed.get(slot)
+        if value is not None:
+            return value
+        at = int(np.searchsorted(self.slots, np.int32(slot)))  # a Python int would cast the whole array
+        if at < len(self.slots) and int(self.slots[at]) == slot:
+            return int(self.values[at])
+        return 0
+
+    def set(self, slot: int, value: int) -> None:
+        """Give ``slot`` a value (0: none)."""
+        self.changed[slot] = value
+        self._changed_arrays = None
+
+    def get_many(self, slots: np.ndarray) -> np.ndarray:
+        """The values of ``slots`` (``int64``, 0 where there is none), in that order."""
+        out = np.zeros(len(slots), dtype=np.int64)
+        if not len(slots):
+            return out
+        self._patch(self.slots, self.values, slots, out)
+        if self.changed:
+            arrays = self._changed_arrays
+            if arrays is None:
+                keys = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
+                values = np.fromiter(self.changed.values(), dtype=np.int64, count=len(self.changed))
+                order = np.argsort(keys)
+                arrays = self._changed_arrays = (keys[order], values[order])
+            self._patch(*arrays, slots, out)
+        return out
+
+    @staticmethod
+    def _patch(keys: np.ndarray, values: np.ndarray, slots: np.ndarray, out: np.ndarray) -> None:
+        if not len(keys):
+            return
+        at = np.searchsorted(keys, slots)
+        np.minimum(at, len(keys) - 1, out=at)
+        hit = keys[at] == slots
+        out[hit] = values[at[hit]]
+
+    def empty(self) -> bool:
+        """Whether no slot has a value (nor had one set since the last merge)."""
+        return not len(self.slots) and not self.changed
+
+    def holders(self, value: int) -> np.ndarray:
+        """The slots whose value is ``value`` (not 0)."""
+        found = self.slots[self.values == value]
+        if self.changed:
+            found = [s for s in found.tolist() if s not in self.changed]
+            found += [s for s, v in self.changed.items() if v == value]
+            return np.array(sorted(found), dtype=np.int64)
+        return found.astype(np.int64)
+
+    def arrays(self, without: np.ndarray | Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, values), sorted by slot, of every slot with a value, except the slots ``without``.
+        The arrays themselves when nothing changed since they were built (they are never changed in
+        place), else new ones."""
+        slots, values = self.slots, self.values
+        if self.changed:
+            keys = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
+            stay = ~_members(slots.astype(np.int64), np.sort(keys))
+            new = np.fromiter(self.changed.values(), dtype=np.int64, count=len(self.changed))
+            slots = np.concatenate([slots[stay], keys[new != 0].astype(np.int32)])
+            values = np.concatenate([values[stay], new[new != 0]])
+            order = np.argsort(slots, kind="stable")
+            slots, values = slots[order], values[order]
+        if len(without) and len(slots):
+            stay = ~_members(slots, np.unique(np.asarray(without, dtype=np.int32)))
+            slots, values = slots[stay], values[stay]
+        return slots, values
+
+    def merged(self) -> _Sparse:
+        """A new object with every change written into the sorted arrays."""
+        return _Sparse(*self.arrays())
+
+    def moved(self, remap: np.ndarray, n: int) -> _Sparse:
+        """A new object with slot ``s`` renamed ``remap[s]``, keeping only the slots renamed below ``n``."""
+        slots, values = self.arrays()
+        slots = remap[slots]
+        keep = slots < n
+        return _Sparse.from_pairs(slots[keep], values[keep])
+
+    def nbytes(self) -> int:
+        return self.slots.nbytes + self.values.nbytes + len(self.changed) * 100

@@ -10,8 +10,10 @@ the index as small as a freshly built one:
 * ``ids``: ids of newcomers, looked up in a dict, and stale entries of the sorted id lookup.
 * ``id_strings`` and ``email_strings``: texts replaced, appended or erased since, kept aside; the step
   writes one column's texts into a new byte string.
-* ``flags``: shared-contact flags set since they were counted (a flag may outlive the sharing), and
-  values added to the bitmap of values present since it was built; the step counts and builds again.
+* ``flags``: shared-contact flags (phone numbers, e-mail) set since they were counted (a flag may
+  outlive the sharing), values added to the bitmaps of values present since they were built, and
+  second numbers (to call) set or erased since, kept aside; the step writes the second numbers into
+  new sorted arrays, counts the flags and builds the bitmaps again.
 * ``slots``: empty slots nobody took (more participants left than came). The step moves the
   participants of the last slots into the empty ones below and cuts the columns short; it waits for
   the ``addresses`` step, so that no hidden entry names a slot that changes hands.
@@ -109,7 +111,11 @@ class _Compacting:
             "ids": (len(self._new_ids) + self._stale_ids) / max(1024, slots // 128),
             "id_strings": len(self._ids.aside) / max(1024, slots // 128),
             "email_strings": len(self._emails.aside) / max(1024, slots // 128),
-            "flags": max(self._marked / max(1024, slots // 256), self._bit_adds / max(1024, slots // 8)),
+            "flags": max(
+                self._marked / max(1024, slots // 256),
+                self._bit_adds / max(1024, slots // 8),
+                len(self._seconds.changed) / max(1024, slots // 256),
+            ),
             "slots": empty,
         }
 
@@ -124,6 +130,7 @@ class _Compacting:
             "email_strings_aside": len(self._emails.aside),
             "shared_marks": self._marked,
             "value_bits_added": self._bit_adds,
+            "second_numbers_aside": len(self._seconds.changed),
             "empty_slots": len(self._free) + len(self._unblanked),
         }
 
@@ -237,11 +244,19 @@ class _Compacting:
         return {"_emails": self._emails.merged()}
 
     def _compact_flags(self) -> dict[str, Any]:
-        """The shared-contact flags counted again, and the value bitmaps (if used) built again."""
-        columns = {False: self._phone.v, True: self._email_h.v}
+        """The second numbers merged, the shared-contact flags counted again, and the value bitmaps (if
+        used) built again."""
+        seconds = self._seconds.merged()
+        phone = self._phone.v
+        bits = {}
+        if "_phone" in self._value_bits:
+            bits["_phone"] = value_bitmap(phone, seconds.values)
+        if "_email_h" in self._value_bits:
+            bits["_email_h"] = value_bitmap(self._email_h.v)
         return {
-            "_flags": _Grow(shared_flags(columns[False], columns[True])),
-            "_value_bits": {email: value_bitmap(columns[email]) for email in self._value_bits},
+            "_seconds": seconds,
+            "_flags": _Grow(shared_flags(phone, seconds.slots, seconds.values, self._email_h.v)),
+            "_value_bits": bits,
         }
 
     def _compact_slots(self) -> dict[str, Any]:
@@ -264,6 +279,7 @@ class _Compacting:
             fields[name] = _Grow(values)
         remap = np.arange(n, dtype=np.int32)
         remap[src] = dst
+        fields["_seconds"] = self._seconds.moved(remap, keep_n)
         fields["_a_pid"] = remap[self._a_pid]  # moved participants in the sorted arrays (if not MOVED)
         k = self._o_pid.n
         o_pid = _Grow(remap[self._o_pid.a[:k]])

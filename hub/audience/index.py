@@ -35,7 +35,7 @@ from ..models import Area
 from ..participants import Address, Participant, pause_end, zone
 from . import columns
 from .compaction import Compaction, _Compacting
-from .columns import _Grow, _Strings
+from .columns import _Grow, _Sparse, _Strings
 from .layout import address_arrays, id_lookup, shared_flags, value_bitmap, value_bucket
 from .loader import IndexLoader, _Columns
 from .query import _Queries
@@ -48,6 +48,7 @@ from .tables import (
     _INT32_MAX,
     _LIVE,
     _MOVED,
+    _SECOND,
     _SHARED_EMAIL,
     _SHARED_PHONE,
     _Profiles,
@@ -129,24 +130,27 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
             self._languages.append(lang)
         return code
 
-    def _row(self, p: Participant) -> tuple[int, int, int, int, str]:
-        """(profile, pause minutes, phone digits, email hash, email) for one participant.
+    def _row(self, p: Participant) -> tuple[int, int, int, int, int, str]:
+        """(profile, pause minutes, digits of the number, of the second number, email hash, email) for
+        one participant: the number is the number to text, else the number to call; the second number
+        is the number to call where it differs from the number to text (a number is 0 when there is
+        none). The profile's contact bits say which the participant has.
 
         Called once per participant when building: written for speed rather than reuse.
         """
-        # only verified contacts enter the index: an unverified one is never alerted
-        phones = [ph for ph in p.phones if ph.verified]
-        number = 0
-        flags = 0
-        if phones:
-            flags = _HAS_PHONE
-            for ph in phones:
-                if ph.kind == "mobile":
-                    number = int(ph.number[1:])
-                    flags = _HAS_PHONE | _HAS_MOBILE
-                    break
-            else:
-                number = int(phones[0].number[1:])
+        # only verified contacts enter the index: an unverified one is never alerted. The numbers are
+        # those of Participant.sms_number and .voice_number.
+        text = call = 0
+        call_mobile = False
+        for ph in p.phones:
+            if ph.verified:
+                uses = ph.uses
+                if not text and "sms" in uses:
+                    text = int(ph.number[1:])
+                if "voice" in uses and not call_mobile and (not call or ph.kind == "mobile"):
+                    call = int(ph.number[1:])
+                    call_mobile = ph.kind == "mobile"
+        flags = (_HAS_MOBILE if text else 0) | (_HAS_PHONE if call else 0)
         email = p.email if p.email_verified else None
         if email:
             flags |= _HAS_EMAIL
@@ -164,7 +168,9 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         if p.paused_until is not None:
             end = pause_end(p.paused_until, zone(p.timezone))
             pause = min(_INT32_MAX, math.ceil(end.timestamp() / 60.0))
-        return prof, pause, number, email_hash, email
+        if text and call and call != text:
+            return prof, pause, text, call, email_hash, email
+        return prof, pause, text or call, 0, email_hash, email
 
     def _load_main(self, participants: Iterable[Participant]) -> None:
         loader = IndexLoader(self)
@@ -186,12 +192,13 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._prof = _Grow(c.prof[perm])
         self._pause = _Grow(c.pause[perm])
         self._phone = _Grow(c.phone[perm])
+        self._seconds = _Sparse.from_pairs(inverse[c.second_slot], c.second_number)
         self._email_h = _Grow(c.email_h[perm])
         self._state = _Grow(np.full(n, _LIVE, dtype=np.uint8))
         self._live = n
         self._set(address_arrays(c.lat, c.lon, inverse[c.pid] if n else c.pid, c.wset, self.cell_deg, self._ncols))
         self._set(id_lookup(c.idh[perm]))
-        self._flags = _Grow(shared_flags(self._phone.v, self._email_h.v))
+        self._flags = _Grow(shared_flags(self._phone.v, self._seconds.slots, self._seconds.values, self._email_h.v))
         self._reset_changes()
         for slot in inverse[dead].tolist():  # an id loaded twice: the later record replaced the earlier
             self._kill(int(slot))
@@ -208,7 +215,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._new_ids: dict[str, int] = {}  # ids not in the sorted id lookup, with their slots
         self._stale_ids = 0  # entries of the sorted id lookup whose slot was emptied since
         self._marked = 0  # contact values found shared since the shared ones were counted
-        self._value_bits: dict[bool, np.ndarray] = {}  # phone numbers (False), e-mail hashes (True) present
+        self._value_bits: dict[str, np.ndarray] = {}  # values present: numbers (_phone), e-mail hashes (_email_h)
         self._bit_adds = 0  # values added to those bitmaps since they were built
         self._empty_overlay()
 
@@ -292,7 +299,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
 
     def upsert(self, participant: Participant) -> None:
         """Add a participant, or replace the one with the same id."""
-        pr, pa, ph, eh, email = self._row(participant)
+        pr, pa, ph, se, eh, email = self._row(participant)
         leased = bool(self._leases)
         if self._unblanked and not leased:
             self._blank_pending()
@@ -300,10 +307,16 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         if slot is not None and not leased:
             self._hide(slot)
             flags = int(self._flags.a[slot])
-            if ph != int(self._phone.a[slot]):
-                flags = (flags & ~_SHARED_PHONE) | self._shared_flag(slot, ph, email=False)
+            second = self._seconds.get(slot) if flags & _SECOND else 0
+            if ph != int(self._phone.a[slot]) or se != second:
+                flags &= ~(_SHARED_PHONE | _SECOND)
+                flags |= self._shared_flag(slot, ph, "_phone") | self._shared_flag(slot, se, "_phone")
+                if se:
+                    flags |= _SECOND
+                if se != second:
+                    self._seconds.set(slot, se)
             if email != self._emails.get(slot):
-                flags = (flags & ~_SHARED_EMAIL) | self._shared_flag(slot, eh if email else 0, email=True)
+                flags = (flags & ~_SHARED_EMAIL) | self._shared_flag(slot, eh if email else 0, "_email_h")
                 self._emails.set(slot, email)
             self._flags.a[slot] = flags
             self._prof.a[slot] = pr
@@ -314,7 +327,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         else:
             if slot is not None:
                 self._kill(slot)  # leased: the participant moves to a new slot, the old one stays as it is
-            slot = self._new_slot(participant.id, pr, pa, ph, eh, email, leased)
+            slot = self._new_slot(participant.id, pr, pa, ph, se, eh, email, leased)
         self._add_addresses(slot, participant.addresses)
         self._changes += 1
         self._maybe_compact()
@@ -333,11 +346,17 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._maybe_compact()
         return True
 
-    def _new_slot(self, participant_id: str, pr: int, pa: int, ph: int, eh: int, email: str, leased: bool) -> int:
+    def _new_slot(
+        self, participant_id: str, pr: int, pa: int, ph: int, se: int, eh: int, email: str, leased: bool
+    ) -> int:
         """A slot for a participant not in the index: an empty one, else a new one at the end."""
         reuse = bool(self._free) and not leased
         slot = self._free.pop() if reuse else self._state.n
-        flags = self._shared_flag(slot, ph, email=False) | self._shared_flag(slot, eh if email else 0, email=True)
+        flags = self._shared_flag(slot, ph, "_phone") | self._shared_flag(slot, se, "_phone")
+        flags |= self._shared_flag(slot, eh if email else 0, "_email_h")
+        if se:
+            flags |= _SECOND
+            self._seconds.set(slot, se)  # an empty slot has none (it was erased), a new one neither
         if reuse:
             self._prof.a[slot] = pr
             self._pause.a[slot] = pa
@@ -360,9 +379,11 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._live += 1
         return slot
 
-    def _shared_flag(self, slot: int, value: int, *, email: bool) -> int:
-        """The shared flag for a phone number or e-mail hash (0: none) about to be written to ``slot``;
-        every other slot holding the value gets the flag too, so the flags stay exact.
+    def _shared_flag(self, slot: int, value: int, column: str) -> int:
+        """The shared flag for a value of a contact column (``_phone``: digits of a number, in the
+        column or as the second number; ``_email_h``: an e-mail hash; 0: none) about to be written to
+        ``slot``; every other slot holding the value (for a number: in the column or as its second
+        number) gets the flag too, so the flags stay exact.
 
         The bitmap of the values present proves most values unique at once (it is built on the first
         change, and counts every value set since); a value whose bit is set costs one scan of the
@@ -370,21 +391,25 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         """
         if not value:
             return 0
-        column = self._email_h if email else self._phone
-        bits = self._value_bits.get(email)
+        values = getattr(self, column)
+        number = column == "_phone"
+        bits = self._value_bits.get(column)
         if bits is None:
-            bits = self._value_bits[email] = value_bitmap(column.v)
+            more = (self._seconds.arrays()[1],) if number else ()
+            bits = self._value_bits[column] = value_bitmap(values.v, *more)
         h = value_bucket(value, bits)
         bit = 1 << (h & 7)
         if not bits[h >> 3] & bit:
             bits[h >> 3] |= bit
             self._bit_adds += 1
             return 0
-        same = np.flatnonzero(column.v == value)
+        same = np.flatnonzero(values.v == value)
+        if number and not self._seconds.empty():
+            same = np.union1d(same, self._seconds.holders(value))
         same = same[(same != slot) & (np.take(self._state.a, same) != 0)]
         if not len(same):
             return 0
-        flag = _SHARED_EMAIL if email else _SHARED_PHONE
+        flag = _SHARED_PHONE if number else _SHARED_EMAIL
         self._flags.a[same] |= flag
         self._marked += 1
         return flag
@@ -429,6 +454,8 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         self._prof.a[slot] = 0
         self._pause.a[slot] = 0
         self._phone.a[slot] = 0
+        if self._flags.a[slot] & _SECOND:
+            self._seconds.set(slot, 0)
         self._email_h.a[slot] = 0
         self._flags.a[slot] = 0
         self._ids.blank(slot)
@@ -459,7 +486,7 @@ class AudienceIndex(_Queries, _Compacting, _Snapshots):
         grown = (self._prof, self._pause, self._phone, self._email_h, self._state, self._flags)
         grown += (self._o_lat, self._o_lon, self._o_pid, self._o_set, self._o_live)
         total += sum(g.nbytes() for g in grown)
-        total += self._ids.nbytes() + self._emails.nbytes()
+        total += self._ids.nbytes() + self._emails.nbytes() + self._seconds.nbytes()
         total += (len(self._new_ids) + len(self._o_where)) * 100 + (len(self._free) + len(self._unblanked)) * 36
         total += sum(bits.nbytes for bits in self._value_bits.values())
         return total

@@ -2,8 +2,9 @@
 
 * addresses sorted by grid cell, with the keys and start offsets of the occupied cells;
 * the id lookup: 31-bit id hashes sorted, with their slots;
-* the shared-contact flags: which slots hold a phone number or e-mail hash someone else holds too,
-  and a bitmap of the values present, which proves most values set later unique.
+* the shared-contact flags: which slots hold a phone number or e-mail hash someone else holds too
+  (and which hold a second number), and a bitmap of the values present, which proves most values set
+  later unique.
 
 Functions here take and return plain arrays, and never change their inputs: compaction runs them in
 another thread while the index keeps answering queries from the arrays it has.
@@ -16,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import geo
-from .columns import _repeated
-from .tables import _SHARED_EMAIL, _SHARED_PHONE
+from .columns import _members, _repeated
+from .tables import _SECOND, _SHARED_EMAIL, _SHARED_PHONE
 
 
 def cell_keys(lat32: np.ndarray, lon32: np.ndarray, cell_deg: float, ncols: int) -> np.ndarray:
@@ -127,10 +128,24 @@ def merge_ids(
     return {"_idh_sorted": np.insert(idh_sorted, at, hashes), "_idh_slot": np.insert(idh_slot, at, slots)}
 
 
-def shared_flags(phone: np.ndarray, email_h: np.ndarray) -> np.ndarray:
-    """Per slot, whether its phone number (:data:`_SHARED_PHONE`) and its e-mail hash
-    (:data:`_SHARED_EMAIL`) occur in another slot too."""
-    flags = np.where(_repeated(phone), _SHARED_PHONE, 0).astype(np.uint8)
+def shared_flags(
+    phone: np.ndarray, second_slots: np.ndarray, second_numbers: np.ndarray, email_h: np.ndarray
+) -> np.ndarray:
+    """Per slot, whether one of its phone numbers (the one in the ``phone`` column, or its second
+    number: ``second_numbers`` of ``second_slots``) occurs in another slot too, as either
+    (:data:`_SHARED_PHONE`), whether its e-mail hash occurs in another slot's (:data:`_SHARED_EMAIL`),
+    and whether it has a second number (:data:`_SECOND`). Slots without a value (0) may be flagged:
+    they never reach the comparison."""
+    if len(second_numbers):
+        ordered = np.concatenate([phone, second_numbers])
+        ordered.sort()
+        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+        del ordered
+        flags = np.where(_members(phone, repeats), _SHARED_PHONE, 0).astype(np.uint8)
+        flags[second_slots[_members(second_numbers, repeats)]] |= _SHARED_PHONE
+        flags[second_slots] |= _SECOND
+    else:
+        flags = np.where(_repeated(phone), _SHARED_PHONE, 0).astype(np.uint8)
     flags |= np.where(_repeated(email_h), _SHARED_EMAIL, 0).astype(np.uint8)
     return flags
 
@@ -147,16 +162,18 @@ def value_bucket(value: int, bits: np.ndarray) -> int:
     return ((value * _GOLDEN) & 0xFFFFFFFFFFFFFFFF) >> (64 - (len(bits) * 8).bit_length() + 1)
 
 
-def value_bitmap(values: np.ndarray, *, chunk: int = 1 << 18) -> np.ndarray:
-    """A bitmap (``uint8``, little-endian bits) with the bit of every non-zero value set: a value whose
-    bit is clear occurs nowhere in ``values``. Built a chunk at a time (no large temporaries)."""
-    size = min(VALUE_BITS_MAX, max(16, (len(values) * 12).bit_length()))
+def value_bitmap(values: np.ndarray, *more: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """A bitmap (``uint8``, little-endian bits) with the bit of every non-zero value of ``values`` (and
+    of the ``more`` arrays) set: a value whose bit is clear occurs in none of them. Built a chunk at a
+    time (no large temporaries)."""
+    size = min(VALUE_BITS_MAX, max(16, ((len(values) + sum(map(len, more))) * 12).bit_length()))
     bits = np.zeros(1 << (size - 3), dtype=np.uint8)
     golden, shift = np.uint64(_GOLDEN), np.uint64(64 - size)
-    for a in range(0, len(values), chunk):
-        part = values[a : a + chunk]
-        part = part[part != 0].astype(np.int64).view(np.uint64)
-        h = (part * golden) >> shift
-        byte = (h >> np.uint64(3)).astype(np.intp)
-        np.bitwise_or.at(bits, byte, np.left_shift(1, h & np.uint64(7)).astype(np.uint8))
+    for column in (values, *more):
+        for a in range(0, len(column), chunk):
+            part = column[a : a + chunk]
+            part = part[part != 0].astype(np.int64).view(np.uint64)
+            h = (part * golden) >> shift
+            byte = (h >> np.uint64(3)).astype(np.intp)
+            np.bitwise_or.at(bits, byte, np.left_shift(1, h & np.uint64(7)).astype(np.uint8))
     return bits

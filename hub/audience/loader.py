@@ -13,6 +13,7 @@ import numpy as np
 from ..participants import (
     DAYS,
     DEFAULT_LANGUAGE,
+    DEFAULT_PHONE_CHANNELS,
     DEFAULT_TIMEZONE,
     INTERRUPTIVE_CHANNELS,
     Participant,
@@ -30,6 +31,9 @@ from .tables import _HAS_EMAIL, _HAS_MOBILE, _HAS_PHONE, _INT32_MAX
 if TYPE_CHECKING:
     from .index import AudienceIndex
 
+_MOBILE_USES = DEFAULT_PHONE_CHANNELS["mobile"]
+_LANDLINE_USES = DEFAULT_PHONE_CHANNELS["landline"]
+
 
 @dataclass
 class _Columns:
@@ -40,7 +44,9 @@ class _Columns:
     idh: np.ndarray
     prof: np.ndarray
     pause: np.ndarray
-    phone: np.ndarray
+    phone: np.ndarray  # the number to text, else the number to call
+    second_slot: np.ndarray  # the (load order) slots whose number to call differs from their number to text
+    second_number: np.ndarray  # ... and that number to call
     email_h: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -52,6 +58,8 @@ _LOADER_COLUMNS = {
     "prof": np.int32,
     "pause": np.int32,
     "phone": np.int64,
+    "second_slot": np.int32,
+    "second_number": np.int64,
     "email_h": np.int32,
     "lat": np.float64,
     "lon": np.float64,
@@ -82,6 +90,8 @@ class IndexLoader:
         self._prof = array("i")
         self._pause = array("i")
         self._phone = array("q")
+        self._second_slot = array("i")
+        self._second_number = array("q")
         self._email_h = array("i")
         self._lat = array("d")
         self._lon = array("d")
@@ -107,12 +117,15 @@ class IndexLoader:
         emails: list[str] = []
         slot = self.count
         for p in participants:
-            pr, pa, ph, eh, email = row(p)
+            pr, pa, ph, se, eh, email = row(p)
             ids.append(p.id)
             emails.append(email)
             prof.append(pr)
             pause.append(pa)
             phone.append(ph)
+            if se:
+                self._second_slot.append(slot)
+                self._second_number.append(se)
             email_h.append(eh)
             for a in p.addresses:
                 a_lat.append(a.lat)
@@ -134,25 +147,31 @@ class IndexLoader:
         h32 = columns._h32
         quiet_cache, window_cache, pause_cache = self._quiet, self._windows, self._pauses
         prof, pause, phone, email_h = self._prof, self._pause, self._phone, self._email_h
+        second_slot, second_number = self._second_slot, self._second_number
         a_lat, a_lon, a_pid, a_set = self._lat, self._lon, self._pid, self._wset
         ids: list[str] = []
         emails: list[str] = []
         slot = self.count
         for d in records:
-            number = 0
+            text = call = 0
             flags = 0
             phones = d.get("phones")
             if phones:
-                # only verified contacts enter the index (a record without the flag predates it)
+                # only verified contacts enter the index (a record without the flag predates it); a
+                # phone without channels takes the default of its kind (a record may predate them)
+                call_mobile = False
                 for ph in phones:
                     if ph.get("verified", True):
-                        if not flags:
-                            flags = _HAS_PHONE
-                            number = int(ph["number"][1:])
-                        if ph.get("kind") == "mobile":
-                            number = int(ph["number"][1:])
-                            flags = _HAS_PHONE | _HAS_MOBILE
-                            break
+                        mobile = ph.get("kind") == "mobile"
+                        uses = ph.get("channels")
+                        if uses is None:
+                            uses = _MOBILE_USES if mobile else _LANDLINE_USES
+                        if not text and "sms" in uses:
+                            text = int(ph["number"][1:])
+                        if "voice" in uses and not call_mobile and (not call or mobile):
+                            call = int(ph["number"][1:])
+                            call_mobile = mobile
+                flags = (_HAS_MOBILE if text else 0) | (_HAS_PHONE if call else 0)
             email = (d.get("email") or "") if d.get("email_verified", True) else ""
             if email:
                 flags |= _HAS_EMAIL
@@ -187,7 +206,12 @@ class IndexLoader:
             emails.append(email)
             prof.append(pr)
             pause.append(pa)
-            phone.append(number)
+            if text and call and call != text:  # as AudienceIndex._row: one number, a second where they differ
+                phone.append(text)
+                second_slot.append(slot)
+                second_number.append(call)
+            else:
+                phone.append(text or call)
             email_h.append(eh)
             for a in d["addresses"]:
                 a_lat.append(a["lat"])
@@ -251,7 +275,8 @@ class IndexLoader:
             self._prof.frombytes(prof_map[part["prof"]].tobytes())
             self._wset.frombytes(wset_map[part["wset"]].tobytes())
             self._pid.frombytes((part["pid"] + np.int32(self.count)).astype(np.int32).tobytes())
-            for name in ("pause", "phone", "email_h", "lat", "lon"):
+            self._second_slot.frombytes((part["second_slot"] + np.int32(self.count)).astype(np.int32).tobytes())
+            for name in ("pause", "phone", "second_number", "email_h", "lat", "lon"):
                 getattr(self, "_" + name).frombytes(np.ascontiguousarray(part[name]).tobytes())
             self._ids.append(part["ids"])
             self._emails.append(part["emails"])
@@ -271,6 +296,8 @@ class IndexLoader:
             prof=np.frombuffer(self._prof, dtype=np.int32),
             pause=np.frombuffer(self._pause, dtype=np.int32),
             phone=np.frombuffer(self._phone, dtype=np.int64),
+            second_slot=np.frombuffer(self._second_slot, dtype=np.int32),
+            second_number=np.frombuffer(self._second_number, dtype=np.int64),
             email_h=np.frombuffer(self._email_h, dtype=np.int32),
             lat=np.frombuffer(self._lat, dtype=np.float64),
             lon=np.frombuffer(self._lon, dtype=np.float64),

@@ -20,7 +20,7 @@ from ..channel import Contact
 from ..models import Area, Circle, Polygon
 from ..participants import zone
 from .results import _EMPTY_MEMBERS, SKIP_REASONS, ChannelSelection, Member, Selection, _Members
-from .tables import _CONTACT_FLAG, _LIVE, _SHARED_EMAIL, _SHARED_PHONE
+from .tables import _CONTACT_FLAG, _LIVE, _SECOND, _SHARED_EMAIL, _SHARED_PHONE
 
 _BOX_MARGIN_DEG = 1e-4
 """Widening of an area's bounding box for the overlay's pre-filter (about 10 m; the exact test decides)."""
@@ -248,9 +248,11 @@ class _Queries:
             skipped = {r: int(counts[i + 1]) for i, r in enumerate(SKIP_REASONS)}
             members: Sequence[Member] = _EMPTY_MEMBERS
             if not count_only:
+                calls = contact is Contact.PHONE
                 members = _Members(
                     slots[keep], prof_all, profiles.array("lang"), contact, self._ids, self._phone.a,
                     self._emails, self._languages,
+                    self._flags.a if calls else None, self._seconds if calls else None,
                 )
                 if len(keep):
                     self._leases.add(members)  # the columns it reads stay as they are while it lives
@@ -261,20 +263,29 @@ class _Queries:
         """Of the ``eligible`` positions (in ``slots``), those that keep their contact address, and how
         many lost it (``duplicate_address``).
 
-        Where several eligible participants share a phone number or e-mail address, the one in the
-        lowest slot keeps it. Only participants whose value may repeat (flagged as shared: see
+        Where several eligible participants share the channel's phone number (the number to text, or
+        the number to call) or e-mail address, the one in the lowest slot keeps it. Only participants
+        whose value may repeat (flagged as shared: see
         :meth:`~hub.audience.index.AudienceIndex._shared_flag`) are compared.
         """
         if not len(eligible):
             return eligible, 0
         email = contact is Contact.EMAIL
         chosen = np.take(slots, eligible)
-        column = self._email_h.a if email else self._phone.a
-        suspect = (np.take(self._flags.a, chosen) & (_SHARED_EMAIL if email else _SHARED_PHONE)) != 0
+        flags = self._flags.a
+        suspect = (np.take(flags, chosen) & (_SHARED_EMAIL if email else _SHARED_PHONE)) != 0
         shared = np.flatnonzero(suspect)  # indices into ``eligible``
         if len(shared) < 2:
             return eligible, 0
-        values = column[chosen[shared]]
+        if email:
+            values = self._email_h.a[chosen[shared]]
+        else:
+            # the number in the column: to text, and to call unless the slot has a second number
+            values = self._phone.a[chosen[shared]]
+            if contact is Contact.PHONE:
+                second = np.flatnonzero(flags[chosen[shared]] & _SECOND)
+                if len(second):
+                    values[second] = self._seconds.get_many(chosen[shared[second]])
         order_in = np.argsort(values, kind="stable")
         order = shared[order_in]
         v = values[order_in]

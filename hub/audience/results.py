@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
+import numpy as np
+
 from ..channel import Contact
 from ..models import Recipient, TransportMode
 from ..participants import SkipReason
+from .tables import _SECOND
 
 SKIP_REASONS: tuple[str, ...] = tuple(
     r.value
@@ -43,18 +46,23 @@ class _Members(Sequence[Member]):
     """
 
     __slots__ = (
-        "_slots", "_prof", "_lang_of", "_contact", "_ids", "_phones", "_emails", "_languages", "__weakref__",
+        "_slots", "_prof", "_lang_of", "_contact", "_ids", "_phones", "_emails", "_languages", "_flags",
+        "_seconds", "__weakref__",
     )
 
-    def __init__(self, slots, prof, lang_of, contact, ids, phones, emails, languages):
+    def __init__(self, slots, prof, lang_of, contact, ids, phones, emails, languages, flags=None, seconds=None):
         self._slots = slots
         self._prof = prof  # every slot's profile
         self._lang_of = lang_of  # profile -> language code
         self._contact = contact
         self._ids = ids
-        self._phones = phones
+        self._phones = phones  # every slot's number: to text, else to call
         self._emails = emails
         self._languages = languages
+        # for calls: every slot's flags, and the second numbers of the slots whose flag says they have
+        # one (their number to call, where it differs from the number to text)
+        self._flags = flags
+        self._seconds = seconds
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -62,6 +70,8 @@ class _Members(Sequence[Member]):
     def _address(self, slot: int) -> str:
         if self._contact is Contact.EMAIL:
             return self._emails.get(slot)
+        if self._seconds is not None and self._flags[slot] & _SECOND:
+            return f"+{self._seconds.get(slot)}"
         return f"+{int(self._phones[slot])}"
 
     def __getitem__(self, i):  # type: ignore[override]
@@ -79,7 +89,12 @@ class _Members(Sequence[Member]):
         if self._contact is Contact.EMAIL:
             addresses = self._emails.get_many(slots)
         else:
-            addresses = list(map("+".__add__, map(str, self._phones[slots].tolist())))
+            numbers = self._phones[slots]
+            if self._seconds is not None:
+                second = np.flatnonzero(self._flags[slots] & _SECOND)
+                if len(second):
+                    numbers[second] = self._seconds.get_many(slots[second])
+            addresses = list(map("+".__add__, map(str, numbers.tolist())))
         return self._ids.get_many(slots), addresses, langs
 
     def __iter__(self) -> Iterator[Member]:

@@ -6,9 +6,14 @@ however many changes the index has followed. It holds nothing of the participant
 slots are erased (:meth:`~hub.audience.AudienceIndex._blank`) and their entries in the sorted
 address arrays blanked (NaN, which no area contains) before it is taken.
 
-Layout 2 (this module) adds the slot states, the overlay and the pending work to layout 1 (one
-compacted index), and names the shared-contact flags ``flags``: a hub from before layout 2 refuses
-it (it looks for ``shared``) and rebuilds its index from the store. Layout 1 snapshots still load.
+Layout 4 (this module) holds one phone column (``phone``: the number to text, else the number to
+call) and, for the few participants whose number to call differs from their number to text, that
+number in sparse arrays sorted by slot (``second_slots``, ``second_numbers``; the slots' flags have
+the bit that says so). Layout 3 held a full column for each (``phone`` and ``voice``); layouts 1 and 2
+held one number per participant (the first mobile, else the first phone) and profiles whose contact
+bits meant that. Other layouts are refused (``ValueError``): the hub then rebuilds its index from the
+store, as a hub of an earlier layout does with a layout 4 snapshot. Layout 2 added the slot states,
+the overlay and the pending work to layout 1 (one compacted index).
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..participants import QuietHours, Window
-from .columns import _Grow, _Strings
+from .columns import _Grow, _Sparse, _Strings
 from .layout import current_entries
 from .tables import _LIVE
 
 if TYPE_CHECKING:
     from .index import AudienceIndex
 
-LAYOUT = 2
+LAYOUT = 4
 
 
 class _Snapshots:
@@ -50,7 +55,15 @@ class _Snapshots:
             a_lat[hidden] = np.nan
             a_lon[hidden] = np.nan
             del hidden
-        columns = {"prof": self._prof.v, "pause": self._pause.v, "phone": self._phone.v, "email_h": self._email_h.v}
+        columns = {
+            "prof": self._prof.v,
+            "pause": self._pause.v,
+            "phone": self._phone.v,
+            "email_h": self._email_h.v,
+        }
+        # the second numbers as they are, without those of the slots erased in copies here (new arrays
+        # unless nothing changed since they were built, and those are never changed in place)
+        second_slots, second_numbers = self._seconds.arrays(without=pending)
         flags = self._flags.v.copy()
         ids_blob = self._ids.used_blob()
         emails_blob = self._emails.used_blob()
@@ -94,6 +107,8 @@ class _Snapshots:
             "idh_sorted": self._idh_sorted,
             "idh_slot": self._idh_slot,
             **columns,
+            "second_slots": second_slots,
+            "second_numbers": second_numbers,
             "flags": flags,
             "state": self._state.v.copy(),
             "ids_blob": ids_blob,
@@ -122,8 +137,8 @@ class _Snapshots:
         if meta.get("hash") != "crc32":
             raise ValueError(f"snapshot hashes with {meta.get('hash')!r}, this index with crc32")
         layout = int(meta.get("layout", 1))
-        if layout not in (1, LAYOUT):
-            raise ValueError(f"snapshot layout {layout}, this index reads 1 and {LAYOUT}")
+        if layout != LAYOUT:
+            raise ValueError(f"snapshot layout {layout}, this index reads {LAYOUT}")
         index = cls(cell_deg=float(meta["cell_deg"]), auto_compact=auto_compact)
         for name in meta["zones"]:
             index._zone_code(name)
@@ -140,20 +155,23 @@ class _Snapshots:
         n = len(a["prof"])
         index._ids = _Strings.from_blob(bytearray(a["ids_blob"]), a["ids_starts"])
         index._emails = _Strings.from_blob(bytearray(a["emails_blob"]), a["emails_starts"])
-        if layout >= 2:
-            index._ids.restore_aside(n, a["ids_aside_slots"], a["ids_aside"])
-            index._emails.restore_aside(n, a["emails_aside_slots"], a["emails_aside"])
+        index._ids.restore_aside(n, a["ids_aside_slots"], a["ids_aside"])
+        index._emails.restore_aside(n, a["emails_aside_slots"], a["emails_aside"])
         if len(index._ids) != n or len(index._emails) != n:
             raise ValueError("snapshot columns disagree in length")
-        state = a["state"] if layout >= 2 else np.full(n, _LIVE, dtype=np.uint8)
-        if len(state) != n:
+        state = a["state"]
+        if any(len(a[name]) != n for name in ("state", "pause", "phone", "email_h", "flags")):
             raise ValueError("snapshot columns disagree in length")
+        second_slots, second_numbers = a["second_slots"], a["second_numbers"]
+        if len(second_slots) != len(second_numbers) or (len(second_slots) and int(second_slots.max()) >= n):
+            raise ValueError("snapshot second numbers disagree with the columns")
         index._prof = _Grow(a["prof"])
         index._pause = _Grow(a["pause"])
         index._phone = _Grow(a["phone"])
+        index._seconds = _Sparse(second_slots, second_numbers)
         index._email_h = _Grow(a["email_h"])
         index._state = _Grow(state)
-        index._flags = _Grow(a["flags"] if layout >= 2 else a["shared"])
+        index._flags = _Grow(a["flags"])
         index._live = int(np.count_nonzero(state))
         index._a_lat, index._a_lon = a["a_lat"], a["a_lon"]
         index._a_pid, index._a_set = a["a_pid"], a["a_set"]
@@ -161,20 +179,19 @@ class _Snapshots:
         index._main_addresses = len(index._a_lat)
         index._idh_sorted, index._idh_slot = a["idh_sorted"], a["idh_slot"]
         index._reset_changes()
-        if layout >= 2:
-            index._hidden = int(meta.get("hidden", 0))
-            index._stale_ids = int(meta.get("stale_ids", 0))
-            index._marked = int(meta.get("shared_marks", 0))
-            index._free = np.flatnonzero(state == 0).tolist()  # erased before the snapshot was taken
-            index._new_ids = {index._ids.get(s): s for s in a["new_id_slots"].tolist()}
-            o_pid = a["o_pid"]
-            if len(o_pid):
-                index._o_lat = _Grow(a["o_lat"].astype(np.float32))
-                index._o_lon = _Grow(a["o_lon"].astype(np.float32))
-                index._o_pid = _Grow(o_pid.astype(np.int32))
-                index._o_set = _Grow(a["o_set"].astype(np.int32))
-                index._o_live = _Grow(np.ones(len(o_pid), dtype=bool))
-                first = np.flatnonzero(np.r_[True, o_pid[1:] != o_pid[:-1]])  # each slot's entries are together
-                stop = np.r_[first[1:], len(o_pid)]
-                index._o_where = dict(zip(o_pid[first].tolist(), zip(first.tolist(), stop.tolist())))
+        index._hidden = int(meta.get("hidden", 0))
+        index._stale_ids = int(meta.get("stale_ids", 0))
+        index._marked = int(meta.get("shared_marks", 0))
+        index._free = np.flatnonzero(state == 0).tolist()  # erased before the snapshot was taken
+        index._new_ids = {index._ids.get(s): s for s in a["new_id_slots"].tolist()}
+        o_pid = a["o_pid"]
+        if len(o_pid):
+            index._o_lat = _Grow(a["o_lat"].astype(np.float32))
+            index._o_lon = _Grow(a["o_lon"].astype(np.float32))
+            index._o_pid = _Grow(o_pid.astype(np.int32))
+            index._o_set = _Grow(a["o_set"].astype(np.int32))
+            index._o_live = _Grow(np.ones(len(o_pid), dtype=bool))
+            first = np.flatnonzero(np.r_[True, o_pid[1:] != o_pid[:-1]])  # each slot's entries are together
+            stop = np.r_[first[1:], len(o_pid)]
+            index._o_where = dict(zip(o_pid[first].tolist(), zip(first.tolist(), stop.tolist())))
         return index

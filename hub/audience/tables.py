@@ -13,15 +13,20 @@ import numpy as np
 from ..channel import Contact
 from ..participants import Window
 
-# which contact details a profile has
+# which contact details a profile has: a number to text (``Contact.MOBILE``), a number to call
+# (``Contact.PHONE``), an e-mail address. With the per-slot flag :data:`_SECOND` they say what the
+# slot's one number column holds: the number to text when the profile has one, else the number to
+# call; the number to call is that same number unless the slot has a second number (to call).
 _HAS_MOBILE, _HAS_PHONE, _HAS_EMAIL = 1, 2, 4
 _CONTACT_FLAG = {Contact.MOBILE: _HAS_MOBILE, Contact.PHONE: _HAS_PHONE, Contact.EMAIL: _HAS_EMAIL}
 _INT32_MAX = 2**31 - 1
 
-# per-slot flags: the phone number or e-mail hash may be shared with another participant (every slot
-# holding a value that another slot holds has the flag; a flag may outlive the sharing until the next
-# count)
-_SHARED_PHONE, _SHARED_EMAIL = 1, 2
+# per-slot flags: one of the slot's phone numbers (the number in the column, or its second number)
+# or its e-mail hash may be shared with another participant (every slot holding a number that another
+# slot holds, in the column or as its second number, has the flag; a flag may outlive the sharing until
+# the next count); the slot has a second number, to call, in the sparse numbers (its number to call
+# differs from its number to text)
+_SHARED_PHONE, _SHARED_EMAIL, _SECOND = 1, 2, 4
 
 # per-slot state: a participant lives in the slot; its addresses in the sorted arrays are not current
 # (the current ones are in the overlay). An empty slot is 0.

@@ -116,3 +116,53 @@ async def test_a_citizen_signs_up_proves_a_phone_chooses_and_leaves(browser, mak
             await hub.registry.get(pid)
         assert errors == []
         await context.close()
+
+
+async def test_a_citizen_texts_on_the_mobile_and_is_called_on_the_landline(browser, make_hub, tmp_path):
+    """Per verified number, checkboxes say what it is used for; operated by keyboard alone, and a dry
+    run then texts the mobile and calls the landline."""
+    async with citizen_hub(make_hub, tmp_path, sandbox=True) as (hub, http, *_):
+        landline = "+31302345678"
+        await hub.registry.register({"id": "p1", "email": "p1@example.net", "channels": ["sms", "voice"],
+                                     "phones": [{"number": MOBILE}, {"number": landline}],
+                                     "addresses": [{"label": "home", "lat": 52.0894, "lon": 5.11}]})
+        context = await browser.new_context(viewport={"width": 412, "height": 900}, locale="nl-NL")
+        page = await context.new_page()
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        watch(page, errors)
+        await page.goto(f"{base_of(http)}/participant/")
+        await page.evaluate("t => localStorage.setItem('burgerhub.session', t)", await hub.verifier.open_session("p1"))
+        await page.reload()
+
+        mobile_uses = page.get_by_role("group", name=f"Gebruik {MOBILE} voor")
+        landline_uses = page.get_by_role("group", name=f"Gebruik {landline} voor")
+        await expect(mobile_uses.get_by_role("checkbox", name="Sms", exact=True)).to_be_checked()
+        calls = mobile_uses.get_by_role("checkbox", name="Bellen", exact=True)
+        await expect(calls).to_be_checked()
+        await expect(landline_uses.get_by_role("checkbox", name="Bellen", exact=True)).to_be_checked()
+        await expect(landline_uses.get_by_role("checkbox", name="Sms", exact=True)).to_have_count(0)
+        await expect(landline_uses).to_contain_text("geen sms")
+
+        # by keyboard: focus the mobile's "Bellen", untick it with Space, Tab to its save button, Enter
+        await calls.focus()
+        await page.keyboard.press("Space")
+        await expect(calls).not_to_be_checked()
+        await page.keyboard.press("Tab")
+        await expect(page.get_by_role("button", name=f"Bewaar keuze voor {MOBILE}")).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#status")).to_have_text("Opgeslagen.")
+        stored = await hub.registry.get("p1")
+        assert [p.get("channels") for p in stored["phones"]] == [["sms"], None]  # the landline's is its default
+        await expect(page.get_by_role("group", name=f"Gebruik {MOBILE} voor").get_by_role(
+            "checkbox", name="Bellen", exact=True)).not_to_be_checked()
+
+        action = await hub.actions.start(start(), DISPATCHER)
+        rows = {r["channel"]: r["address"] for r in await hub.store.ledger_rows(action["id"])}
+        assert rows == {"sms": MOBILE, "voice": landline}
+
+        await page.get_by_role("button", name="Switch to English").click()
+        landline_uses = page.get_by_role("group", name=f"Use {landline} for")
+        await expect(landline_uses.get_by_role("checkbox", name="Calls")).to_be_visible()
+        assert errors == []
+        await context.close()

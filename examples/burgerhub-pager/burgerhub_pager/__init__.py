@@ -25,7 +25,7 @@ class PagerChannel(Channel):
     }
     credentials = ("api_key",)                       # without it: sandbox outbox
     audience = AudienceKind.PARTICIPANTS             # the hub selects participants in the area
-    contact = Contact.MOBILE                         # ... and hands us their mobile number
+    contact = Contact.MOBILE                         # ... and hands us their number to text
     batch_size, concurrency, rate = 100, 4, 50.0     # per call, in parallel, messages per second
 
     async def start(self):                           # in the sandbox too: then without a key

@@ -11,7 +11,7 @@ const SHELL = "burgerhub-participant-v1";
 const PHOTOS = "burgerhub-participant-photos";
 const FILES = [
   "./", "index.html", "page.css", "manifest.webmanifest", "icon.svg", "places.json", "config.json",
-  "js/main.js", "js/api.js", "js/app.js", "js/dom.js", "js/geo.js", "js/i18n.js", "js/idb.js", "js/map.js",
+  "js/main.js", "js/api.js", "js/app.js", "js/contacts.js", "js/dom.js", "js/geo.js", "js/i18n.js", "js/idb.js", "js/map.js",
   "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css",
 ];
 

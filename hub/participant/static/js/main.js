@@ -3,6 +3,7 @@
 
 import { ApiError, call, session, setSession } from "./api.js";
 import { checkbox, clear, field, h } from "./dom.js";
+import { options, reachableBy, takes, withUses } from "./contacts.js";
 import { initialLanguage, language, setGlobals, setLanguage, t, tx } from "./i18n.js";
 import { findPlace, makeMap, parseCoordinates, placeOptions } from "./map.js";
 import { renderApp } from "./app.js";
@@ -94,6 +95,21 @@ function badge(ok) {
   return h(`span.badge.${ok ? "ok" : "no"}`, { i18n: ok ? "contacts.verified" : "contacts.unverified" });
 }
 
+// Per verified number: tick what it is used for (SMS, calls); saved with its own button.
+function usesForm(phone, i) {
+  const boxes = options(phone).map((c) => [c, ...checkbox(`contacts.use_${c}`, takes(phone, c))]);
+  const parts = [h("legend", { i18n: "contacts.uses_for", vars: { number: phone.number } }), ...boxes.map(([, box]) => box)];
+  if (phone.kind === "landline") parts.push(h("p.hint", { i18n: "contacts.landline_no_sms" }));
+  const submit = h("button.secondary", { type: "submit", i18n: "contacts.save_uses", vars: { number: phone.number } });
+  const form = h("form", {}, [h("fieldset", {}, parts), submit]);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const checked = boxes.filter(([, , input]) => input.checked).map(([c]) => c);
+    busy(submit, () => save({ phones: withUses(state.me.phones, i, checked) }));
+  });
+  return form;
+}
+
 function contactsSection() {
   const me = state.me;
   const list = h("ul.plain");
@@ -131,7 +147,7 @@ function contactsSection() {
         await signedIn(false);
       }));
       row.append(h("div", {}, [send, codeBox, confirm]));
-    }
+    } else row.append(usesForm(phone, i));
     row.append(h("div", {}, remove));
     list.append(row);
   });
@@ -146,6 +162,7 @@ function contactsSection() {
   return h("section.card", { "aria-labelledby": "contacts-h" }, [
     h("h2", { id: "contacts-h", i18n: "contacts.title" }),
     h("p.hint", { i18n: "contacts.intro" }),
+    h("p.hint", { i18n: "contacts.uses_hint" }),
     list,
     form,
   ]);
@@ -250,8 +267,8 @@ function preferencesSection() {
   const me = state.me;
   const available = state.config.channels;
   const reachable = {
-    sms: me.phones.some((p) => p.verified && p.kind === "mobile"),
-    voice: me.phones.some((p) => p.verified),
+    sms: reachableBy(me.phones, "sms"),
+    voice: reachableBy(me.phones, "voice"),
     email: !!me.email && me.email_verified,
     app: true,
   };
