@@ -10,6 +10,7 @@ import re
 import asyncio
 import contextlib
 import json
+import logging
 
 import aiohttp
 import pytest
@@ -392,3 +393,24 @@ async def test_the_openapi_document_lists_what_channel_routes_answer(api):
     assert tips["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     html = paths["/v1/channels/email/reply/{token}"]["post"]["responses"]["410"]["content"]
     assert list(html) == ["text/html"]
+
+
+async def test_requests_that_are_not_http_are_logged_without_their_text(api, caplog):
+    """aiohttp quotes an unparseable request line in its log: the hub keeps only its kind."""
+    secrets = (b"+31612345678", b"piet@example.org")
+    heads = [
+        b"GET /v1/participants?email=piet@example.org HTTP/1.1\r\nHost: x\r\nBad Header +31612345678\r\n",
+        b"GET /v1/participants?phone=+31612345678 HTTP/9.9\r\n",
+        b"GET /v1/x HTTP/1.1\r\nX: " + b"a" * 9000 + b"piet@example.org\r\n",
+    ]
+    async with api() as (client, hub):
+        with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+            for head in heads:
+                status, _ = await raw_request(client, head)
+                assert status == 400
+    refused = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(refused) == len(heads)
+    for record in refused:
+        assert record.levelno == logging.WARNING and record.exc_info is None
+        assert "not valid HTTP with 400" in record.getMessage()
+    assert not any(s.decode() in caplog.text for s in secrets)

@@ -10,12 +10,14 @@ from .auth import AUTH, TokenAuth
 from .errors import error_middleware
 from .guard import LIMITER, ClientLimiter, nosniff, rate_limit_middleware
 from .keys import HUB
+from . import parse_log
 from ..public import web as public_web
 
 
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     """The web app for ``hub``. With ``manage_hub`` the app starts and stops the hub with itself."""
     config = hub.config
+    parse_log.install()
     limit = rate_limit_middleware([t.token for t in config.tokens], config.trusted_proxies)
     app = web.Application(middlewares=[error_middleware, limit], client_max_size=config.max_photo_bytes + 1024 * 1024)
     app[HUB] = hub
