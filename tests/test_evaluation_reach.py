@@ -1,6 +1,6 @@
 """How often each participant was reached: the store's count against one made here from the raw ledger
-rows, for every shape of participant id (the hub's 16 characters, short ids, ids of mixed lengths, and
-a hash that collides), on both store backends; and the index that serves it."""
+rows, for every shape of participant id (the hub's 16 characters, short and long ids, ids of mixed lengths or
+holding a line break, and a hash that collides), on both store backends; and the index that serves it."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def _ids(shape: str, n: int) -> list[str]:
         return [f"p{k:06d}" for k in range(n)]
     if shape == "long":
         return [f"participant-{k:012d}-of-the-set" for k in range(n)]
+    if shape == "line break":
+        return [f"p{k:05d}\n{k % 7}" for k in range(n)]
     return [f"p{k}" + "x" * rng.randrange(0, 5) for k in range(n)]  # mixed lengths
 
 
@@ -64,7 +66,7 @@ async def _raw_reach(store, action_ids=None) -> dict[int, int]:
     return dict(Counter(len(s) for s in per_person.values()))
 
 
-@pytest.mark.parametrize("shape", ["hub", "short", "long", "mixed"])
+@pytest.mark.parametrize("shape", ["hub", "short", "long", "mixed", "line break"])
 async def test_reach_counts_equal_the_raw_rows_for_every_shape_of_id(tmp_path, database_url, shape):
     store = await _store_with_history(tmp_path, database_url, shape)
     try:
@@ -93,17 +95,24 @@ async def test_a_hash_shared_by_different_ids_is_caught(tmp_path, monkeypatch):
         await store.close()
 
 
-def test_counting_ids_back_to_back():
+def test_counting_ids_one_per_line():
     rng = np.random.default_rng(1)
     pool = [new_id() for _ in range(500)]
     actions = [sorted(set(rng.choice(pool, int(rng.integers(0, 60))).tolist())) for _ in range(200)]
-    blobs = [None if not a else f"{len(a)} 16 16 {''.join(a)}".encode() for a in actions]
-    width, parts = reach.split(blobs)
-    assert reach.reach_counts(width, parts) == dict(Counter(Counter(p for a in actions for p in a).values()))
+    values = [None if not a else f"{len(a) * 2} {chr(10).join(p for p in a for _ in (0, 1))}".encode() for a in actions]
+    want = dict(Counter(Counter(p for a in actions for p in a).values()))
+    assert reach.reach_counts(*reach.split(values)) == want
     # ids of different lengths, within an action or between actions: the caller counts rows
-    assert reach.split([b"2 3 4 abcdefg"]) is None
-    assert reach.split([b"1 3 3 abc", b"1 4 4 abcd"]) is None
-    assert reach.split([]) == (0, []) and reach.reach_counts(0, []) == {}
+    assert reach.reach_counts(*reach.split([b"2 abc\nabcd"])) is None
+    assert reach.reach_counts(*reach.split([b"1 abc", b"1 abcd"])) is None
+    assert reach.reach_counts(*reach.split([b"2 abcdefg\nabc", b"1 abcde"])) is None
+    # an id reached twice by one action counts once; two actions next to each other count twice
+    assert reach.reach_counts(*reach.split([b"3 aa\nbb\nbb", b"2 bb\ncc"])) == {1: 2, 2: 1}
+    # an action's ids out of order: copies might lie apart, so the caller counts rows
+    assert reach.reach_counts(*reach.split([b"3 bb\naa\nbb"])) is None
+    # an id holding a line break
+    assert reach.split([b"1 ab\ncd"]) is None
+    assert reach.split([]) == ([], []) and reach.reach_counts([], []) == {}
 
 
 async def test_the_reach_count_reads_the_index_alone(tmp_path):

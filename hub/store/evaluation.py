@@ -86,10 +86,6 @@ REACH_PAIRS = (
     " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
     " AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL {ids}"
 )
-#: how many parts of the period are read at once, each on a connection of its own
-REACH_READERS = 2
-
-
 def figures_from_ledger(rows: Iterable[Sequence[Any]], people: Sequence[Any] | None) -> dict[str, Any]:
     """An action's figures from its ledger groups ``(channel, kind, status, n, first_at, last_at)``.
 
@@ -214,16 +210,14 @@ class EvaluationQueries:
         """``{n: participants reached by exactly n actions}`` among the actions started in
         ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count.
 
-        Each action's reached ids are read as one value, the period in :data:`REACH_READERS` parts at
-        once, and counted in numpy (see :mod:`hub.store.reach`)."""
+        Each action's reached ids are read as one value and counted in numpy (:mod:`hub.store.reach`)."""
         clause, extra = self._ids_clause("a.id", action_ids)
         sql = REACH_IDS["sqlite" if self.backend == "sqlite" else "postgres"].format(ids=clause)
-        cuts = [start + (end - start) * k / REACH_READERS for k in range(REACH_READERS + 1)]
-        parts = await asyncio.gather(*(self._report_all(sql, (lo, hi, *extra)) for lo, hi in zip(cuts, cuts[1:])))
-        ids = reach.split([v for part in parts for (v,) in part])
-        if ids is not None:
-            return await asyncio.to_thread(reach.reach_counts, *ids)
-        # ids of different lengths: one row per action and participant
+        ids = reach.split([v for (v,) in await self._report_all(sql, (start, end, *extra))])
+        counted = None if ids is None else await asyncio.to_thread(reach.reach_counts, *ids)
+        if counted is not None:
+            return counted
+        # ids of different lengths, or holding a line break: one row per action and participant
         pairs = await self._report_all(REACH_PAIRS.format(ids=clause), (start, end, *extra))
         times: Counter[str] = Counter(pid for _, pid in pairs)
         return dict(Counter(times.values()))
