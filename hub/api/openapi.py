@@ -108,6 +108,7 @@ _ME_ERRORS = (400, 404, 409, 413, 415, 422)
 
 #: the query of the evaluation's routes: a period and its filters
 _PERIOD = {key: _STR for key in ("from", "to", "region", "municipality", "type", "urgency", "organisation")}
+_PERIOD["lang"] = {"type": "string", "enum": ["nl", "en"]}  # the words of tables and charts; default nl
 
 OPERATIONS: dict[tuple[str, str], Op | tuple] = {
     ("GET", "/v1/health"): Op("Liveness and channel status", (), None, {
