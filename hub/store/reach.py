@@ -60,7 +60,7 @@ def reach_counts(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> 
     total = sum(counts)
     if not total:
         return {}
-    data = b"\n".join(parts) + b"\n"
+    data = b"\n".join([*parts, b""])  # a line break after every id
     width, rest = divmod(len(data), total)
     if rest or width < 2:
         return None
