@@ -14,7 +14,7 @@ import pytest
 
 from bench import dataset, history
 from hub.participants import new_id
-from hub.store import reach
+from hub.store import evaluation, reach
 from hub.store.select import open_store
 from hub.testing import BACKENDS
 
@@ -73,6 +73,11 @@ async def test_reach_counts_equal_the_raw_rows_for_every_shape_of_id(tmp_path, d
         want = await _raw_reach(store)
         assert max(want) > 1  # people reached more than once
         assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == want
+        # ids of one length take the numpy path on both backends (each action's ids come in order)
+        sql = evaluation.REACH_IDS["sqlite" if store.backend == "sqlite" else "postgres"].format(ids="")
+        ids = reach.split([v for (v,) in await store._all(sql, (JAN.timestamp(), FEB.timestamp()))])
+        fast = ids is not None and reach.reach_counts(*ids) is not None
+        assert fast == (shape in ("hub", "short", "long"))
         some = sorted({r[0] for r in await store._all("SELECT id FROM actions")})[::3]
         got = await store.reach_counts(JAN.timestamp(), FEB.timestamp(), some)
         assert got == await _raw_reach(store, set(some))
@@ -118,8 +123,6 @@ def test_counting_ids_one_per_line():
 async def test_the_reach_count_reads_the_index_alone(tmp_path):
     """The SQLite plan: the period's actions by time, each action's reached ids from deliveries_reach
     (a covering index: no ledger row is read), no sort."""
-    from hub.store import evaluation
-
     path = tmp_path / "db.sqlite3"
     store = open_store("", path)
     await store.open()

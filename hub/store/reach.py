@@ -29,7 +29,8 @@ _REACHED = ("d.action_id=a.id AND d.kind='start' AND d.status IN ('sending','sen
 ACTION_IDS = {
     "sqlite": f"(SELECT CAST(count(*) || ' ' || group_concat(d.participant_id, char(10)) AS BLOB) FROM deliveries d"
               f" WHERE {_REACHED})",
-    "postgres": "(SELECT convert_to(count(*) || ' ' || string_agg(d.participant_id, chr(10) ORDER BY d.participant_id),"
+    "postgres": "(SELECT convert_to(count(*) || ' ' || string_agg(d.participant_id, chr(10)"
+                " ORDER BY d.participant_id COLLATE \"C\"),"
                 f" 'UTF8') FROM deliveries d WHERE {_REACHED})",
 }
 NEWLINE = 10
