@@ -55,6 +55,16 @@ DEFAULT_MAX_KM = 20.0
 """How far from the nearest reference point :func:`province_at` still answers (coastal waters)."""
 
 
+#: The share of residents aged 16 and over (the age Burgernet participants must have), applied to every
+#: municipality's population: the places table has population of all ages only. CBS StatLine, table
+#: 85496NED "Bevolking; kerncijfers", 1 January 2023: 17,811,291 residents, 35.9 aged 0-19 per 100
+#: aged 20-64 and a total dependency ratio of 70.3, so 21.1 % were younger than 20; with the cohorts
+#: aged 0-19 of about equal size (CBS 03759ned by year of age), about 17 % were younger than 16 and
+#: about 83 % were 16 or older. Municipalities with many students or many families differ from it by a
+#: few points: participation per municipality is an estimate, labelled so in reports.
+SHARE_16_PLUS = 0.83
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """A municipality, or (``kind="postcode_region"``) the main place of a two-digit postcode region."""
@@ -71,6 +81,11 @@ class Place:
     @property
     def province_name(self) -> str:
         return PROVINCES[self.province]
+
+    @property
+    def population_16_plus(self) -> int:
+        """Residents aged 16 and over, estimated with the national share (:data:`SHARE_16_PLUS`)."""
+        return round(self.population * SHARE_16_PLUS)
 
 
 def normalize_name(text: str) -> str:

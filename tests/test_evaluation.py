@@ -248,8 +248,15 @@ async def test_solved_by_participants_phone_tips_and_the_evaluation_api(api):
         assert r.status == 200 and r.content_type == "text/csv"
         assert (await r.text()).splitlines()[1].startswith("phone,< 5,1")
         r = await client.get(f"/v1/evaluation/report.html?from={today}&to={today}", headers=DISPATCH)
-        assert r.status == 200 and "<svg" in await r.text()
-        for query, field in (("from=2026-13-01", "from"), ("from=2026-02-01&to=2026-01-01", "from"),
+        assert r.status == 200 and "<svg" in await r.text() and '<html lang="nl">' in await r.text()
+        r = await client.get(f"/v1/evaluation/report.html?from={today}&to={today}&lang=en", headers=DISPATCH)
+        assert '<html lang="en">' in await r.text()
+        dutch = body["tables"][0]
+        english = (await (await client.get(f"/v1/evaluation?from={today}&to={today}&lang=en",
+                                           headers=OPERATE)).json())["tables"][0]
+        assert (dutch["title"], english["title"]) == ("De cijfers van het netwerk", "The network's figures")
+        assert [c["key"] for c in dutch["columns"]] == [c["key"] for c in english["columns"]]
+        for query, field in (("from=2026-13-01", "from"), ("from=2026-02-01&to=2026-01-01", "from"), ("lang=fr", "lang"),
                              ("type=theft", "type"), ("urgency=now", "urgency"),
                              ("municipality=Atlantis", "municipality"), ("from=2020-01-01&to=2026-01-01", "from")):
             r = await client.get(f"/v1/evaluation?{query}", headers=DISPATCH)
@@ -285,8 +292,15 @@ def test_cli_report_writes_html_and_csv(tmp_path, participants):
     result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-01", "--to", "2026-01-31",
                                  "--out", str(out), "--csv", str(tmp_path / "csv")])
     assert result.exit_code == 0, result.output
-    assert "30 actions" in result.output
-    assert out.read_text().startswith("<!doctype html>")
+    assert "30 acties" in result.output
+    page = out.read_text()
+    assert page.startswith('<!doctype html><html lang="nl">') and "Berichten en tips" in page
+    result = runner.invoke(cli, ["-c", str(config), "report", "--from", "2026-01-01", "--to", "2026-01-31",
+                                 "--out", str(tmp_path / "en.html"), "--language", "en"])
+    assert result.exit_code == 0 and "30 actions" in result.output, result.output
+    english = (tmp_path / "en.html").read_text()
+    assert english.startswith('<!doctype html><html lang="en">') and "Messages and tips" in english
+    assert "Berichten en tips" not in english
     assert {p.name for p in (tmp_path / "csv").iterdir()} >= {"summary.csv", "reach.csv", "municipalities.csv",
                                                               "actions.csv", "tips.csv", "channels.csv",
                                                               "action_messages.csv"}
@@ -358,3 +372,52 @@ async def test_participants_per_municipality_are_counted_again_only_when_changed
     assert await ParticipantCells(max_age=3600).get(store) == first and len(calls) == 1  # young enough
     await ParticipantCells(max_age=0).get(store)
     assert len(calls) == 2
+
+
+async def test_the_report_is_dutch_by_default_and_english_on_request_with_the_same_figures(filled):
+    from hub.evaluation.charts import charts
+
+    selection = Selection(date(2026, 1, 1), date(2026, 1, 31))
+    dutch = await build(filled, selection)
+    english = await build(filled, selection, language="en")
+    assert dutch.language == "nl" and english.language == "en"
+    assert dutch.headline == english.headline
+    # the same cells, codes worded in each language; the CSV (keys and codes) is the same in both,
+    # but for the summary's description of each figure
+    assert [t.to_csv() for t in dutch.tables[1:]] == [t.to_csv() for t in english.tables[1:]]
+    assert [(r["figure"], r["value"]) for r in dutch.table("summary").rows] == [
+        (r["figure"], r["value"]) for r in english.table("summary").rows]
+    d, e = dutch.table("types"), english.table("types")
+    assert d.title == "Acties, reacties en resultaten per soort actie"
+    assert e.title == "Actions, responses and results per action type"
+    assert [c.label for c in d.columns][:2] == ["Soort actie", "Acties"]
+    assert "Inbraak" in {row[0] for row in d.cells()} and "Burglary" in {row[0] for row in e.cells()}
+    dutch_charts, english_charts = charts(dutch), charts(english)
+    assert "Hoe vaak deelnemers werden bereikt" in dutch_charts["reach"] and "keren bereikt" in dutch_charts["reach"]
+    assert "How often participants were reached" in english_charts["reach"]
+    page = render(dutch)
+    assert '<html lang="nl">' in page and "evaluatie" in page and "Per soort actie" in page
+    assert '<html lang="en">' in render(english)
+    # no English heading is left in the Dutch page, no Dutch one in the English page
+    for word in ("Per action type", "Messages and tips", "Reach per participant", "times reached"):
+        assert word not in page, word
+    assert "Berichten en tips" not in render(english)
+
+
+async def test_participation_is_a_share_of_residents_aged_16_and_over(filled):
+    from hub import places
+    from hub.evaluation import where
+
+    report = await build(filled, Selection(date(2026, 1, 1), date(2026, 1, 31)))
+    rows = {row["municipality"]: row for row in report.table("municipalities").rows}
+    for p, k in zip(where.municipalities(), report.municipality_participants.tolist()):
+        row = rows[p.name]
+        assert row["inhabitants_16_plus"] == round(p.population * places.SHARE_16_PLUS) < p.population
+        assert row["participation"] == pytest.approx(k / row["inhabitants_16_plus"])
+    living = int(report.municipality_participants.sum())
+    adults = sum(p.population_16_plus for p in where.municipalities())
+    assert report.headline["participation_16_plus"] == pytest.approx(living / adults)
+    labels = {row["figure"]: row["label"] for row in report.table("summary").rows}
+    assert "16" in labels["participation_16_plus"] and "geschat" in labels["participation_16_plus"]
+    assert "16+" in report.table("municipalities").columns[-1].label
+    assert "83 %" in report.table("municipalities").note

@@ -1,7 +1,8 @@
 """``/v1/evaluation``: a period's figures, charts and tables; and telephone tips logged by a dispatcher.
 
-* ``GET /v1/evaluation?from=YYYY-MM-DD&to=YYYY-MM-DD[&region=&municipality=&type=&urgency=&organisation=]``:
-  the headline figures, every table (printed cells: small counts of people as "< 5") and the charts as SVG;
+* ``GET /v1/evaluation?from=YYYY-MM-DD&to=YYYY-MM-DD[&region=&municipality=&type=&urgency=&organisation=][&lang=nl|en]``:
+  the headline figures, every table (printed cells: small counts of people as "< 5") and the charts as SVG,
+  their words in Dutch (the default) or English (``lang``; the console passes its own language);
 * ``GET /v1/evaluation/tables/{name}.csv?...``: one table as CSV;
 * ``GET /v1/evaluation/report.html?...``: the self-contained HTML report;
 * ``POST /v1/actions/{id}/phone-tips``: a tip that came in by telephone on the call-back line, so the
@@ -20,6 +21,7 @@ from ..errors import NotFound, ValidationError
 from ..evaluation import ParticipantCells, Selection, build
 from ..evaluation.charts import charts
 from ..evaluation.html import render
+from ..evaluation.texts import DEFAULT as DEFAULT_LANGUAGE, LANGUAGES
 from ..inbound import read_json_object
 from ..models import ActionType, Urgency
 from ..places import lookup
@@ -82,11 +84,20 @@ def selection_from(query) -> Selection:
     return Selection(first, last, type=kind, urgency=urgency, **values)
 
 
+def language_from(query) -> str:
+    """The report's language from ``lang`` (default Dutch)."""
+    value = query.get("lang") or DEFAULT_LANGUAGE
+    if value not in LANGUAGES:
+        raise ValidationError("lang", f"must be one of {', '.join(LANGUAGES)}")
+    return value
+
+
 async def _report(request: web.Request):
     await require(request, READERS)
     selection = selection_from(request.query)
+    language = language_from(request.query)
     # the hub keeps settled actions' figures every minute; a request only reads
-    return await build(request.app[HUB].store, selection, cells=request.app[CELLS], keep=False)
+    return await build(request.app[HUB].store, selection, cells=request.app[CELLS], keep=False, language=language)
 
 
 @routes.get("/v1/evaluation")

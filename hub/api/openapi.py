@@ -109,6 +109,7 @@ _ME_ERRORS = (400, 404, 409, 413, 415, 422)
 
 #: the query of the evaluation's routes: a period and its filters
 _PERIOD = {key: _STR for key in ("from", "to", "region", "municipality", "type", "urgency", "organisation")}
+_PERIOD["lang"] = {"type": "string", "enum": ["nl", "en"]}  # the words of tables and charts; default nl
 
 #: the answer of a rules change
 _RULES_LOADED = _obj(("status", "source", "version", "sha256"), status=_STR, source=_STR, version=_NINT, sha256=_STR)

@@ -35,10 +35,13 @@ def _day(ctx, param, value: str | None) -> date | None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True),
               help="HTML file to write (default: burgerhub-report-FROM-TO.html).")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), help="Also write every table as CSV here.")
+@click.option("--language", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+              help="Language of the report's words (Dutch or English); the figures are the same.")
 @click.option("--pdf", "pdf", type=click.Path(dir_okay=False, writable=True),
               help="Also write the report as PDF (needs the 'pdf' extra: WeasyPrint).")
 @click.pass_context
-def report(ctx, first, last, region, municipality, action_type, urgency, organisation, out, csv_dir, pdf) -> None:
+def report(ctx, first, last, region, municipality, action_type, urgency, organisation, out, csv_dir, language,
+           pdf) -> None:
     """Write the evaluation report of a period: counts only, never a name, number or address."""
     from ..evaluation import ParticipantCells, Selection, build
     from ..evaluation.html import render, write_pdf
@@ -63,7 +66,7 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
         await store.open()
         try:
             # participation per municipality is counted again when older than an hour
-            return await build(store, selection, cells=ParticipantCells(max_age=3600.0))
+            return await build(store, selection, cells=ParticipantCells(max_age=3600.0), language=language)
         finally:
             await store.close()
 
@@ -80,5 +83,9 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
             (folder / f"{table.name}.csv").write_text(table.to_csv(), encoding="utf-8")
     h = result.headline
     pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"  # noqa: E731
-    click.echo(f"{path}: {h['actions']} actions; response {pct(h['response_share'])} of time-critical; "
-               f"solved thanks to participants {pct(h['solved_share'])}; {result.took_s:.2f} s")
+    if language == "nl":
+        click.echo(f"{path}: {h['actions']} acties; reactie bij {pct(h['response_share'])} van de tijdkritische; "
+                   f"opgelost dankzij deelnemers {pct(h['solved_share'])}; {result.took_s:.2f} s")
+    else:
+        click.echo(f"{path}: {h['actions']} actions; response {pct(h['response_share'])} of time-critical; "
+                   f"solved thanks to participants {pct(h['solved_share'])}; {result.took_s:.2f} s")

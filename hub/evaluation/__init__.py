@@ -4,10 +4,12 @@
 * :mod:`.report_tables` - the tables of a report; :mod:`.tables` - the table type, and the one rule
   that prints small counts of people as "< 5";
 * :mod:`.where` - which municipality an action or a participant's home is counted with;
-* :mod:`.charts` - charts and maps as SVG; :mod:`.html` - the self-contained HTML report.
+* :mod:`.charts` - charts and maps as SVG; :mod:`.html` - the self-contained HTML report;
+* :mod:`.texts` - the words of tables, charts and the report in Dutch (the default) and English.
 
 The store keeps each settled action's delivery figures (:mod:`hub.store.evaluation`, kept every minute
-by :mod:`.keeper`); everything else is counted when a report is drawn.
+by :mod:`.keeper`); everything else is counted when a report is drawn (how often each participant was
+reached: :mod:`hub.store.reach`).
 """
 
 from .figures import ParticipantCells, Report, Selection, build

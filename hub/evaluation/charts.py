@@ -17,6 +17,7 @@ from .figures import Report
 from .report_tables import reach_buckets
 from .tables import SMALL_TEXT as _SMALL, small
 from . import where
+from .texts import translator, value
 
 SMALL_TEXT = escape(_SMALL)  # in SVG markup
 INK = "#1d2733"
@@ -60,7 +61,8 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool 
     return _svg(width, height, body, title)
 
 
-def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, height: int = 240) -> str:
+def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, height: int = 240,
+            axis: str = "times reached") -> str:
     """Vertical columns of counts of people (a distribution); small counts drawn as "< 5" stubs."""
     n = max(1, len(items))
     left, bottom, top_pad = 50, 40, 30
@@ -87,7 +89,7 @@ def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, h
             body.append(f'<text x="{x + col_w / 2:.1f}" y="{height - bottom - 6}" text-anchor="middle"'
                         f' fill="{MUTED}" font-size="9">{SMALL_TEXT}</text>')
     body.append(f'<text x="{(left + width) / 2:.0f}" y="{height - 6}" text-anchor="middle" fill="{MUTED}">'
-                "times reached</text>")
+                f"{escape(axis)}</text>")
     return _svg(width, height, body, title)
 
 
@@ -163,33 +165,36 @@ def municipality_map(title: str, values: Sequence[float | None], legend: str, *,
 
 
 def charts(report: Report) -> dict[str, str]:
-    """Every chart of a report, by name."""
+    """Every chart of a report, by name, its words in the report's language."""
     h = report.headline
+    lang = report.language
+    _ = translator(lang)
     seeds = [
-        ("Response (time-critical)", h["response_share"]),
-        ("Solved thanks to participants", h["solved_share"]),
-        ("… missing persons", h["solved_share_missing_persons"]),
-        ("Reached more than 3 times", h["share_reached_more_than_3"]),
-        ("Reached more than 5 times", h["share_reached_more_than_5"]),
+        (_("Response (time-critical)"), h["response_share"]),
+        (_("Solved thanks to participants"), h["solved_share"]),
+        (_("… missing persons"), h["solved_share_missing_persons"]),
+        (_("Reached more than 3 times"), h["share_reached_more_than_3"]),
+        (_("Reached more than 5 times"), h["share_reached_more_than_5"]),
     ]
-    types = [(row["type"], row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
-    tips = [(row["channel"], row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
-    starts = [(row["channel"], row["delivered_share"]) for row in report.table("channels").rows
+    types = [(value(row["type"], lang), row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
+    tips = [(value(row["channel"], lang), row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
+    starts = [(value(row["channel"], lang), row["delivered_share"]) for row in report.table("channels").rows
               if row["kind"] == "start"]
     munis = where.municipalities()
     days = report.selection.days
     per_100k_year = [n / p.population * 100_000 * 365 / days for p, n in
                      zip(munis, report.municipality_actions.tolist())]
-    participation = [k / p.population for p, k in zip(munis, report.municipality_participants.tolist())]
+    participation = [k / p.population_16_plus for p, k in zip(munis, report.municipality_participants.tolist())]
     return {
-        "shares": bars("The seeds' figures", seeds, percent=True),
-        "types": bars("Actions per type", types),
-        "tips": bars("Tips per channel", tips, people=True),
-        "delivered": bars("Start messages delivered, per channel", starts, percent=True),
-        "reach": columns("How often participants were reached", reach_buckets(report)),
-        "map_actions": municipality_map("Actions per 100,000 inhabitants per year", per_100k_year,
-                                        "actions per 100,000 inhabitants per year"),
+        "shares": bars(_("The seeds' figures"), seeds, percent=True),
+        "types": bars(_("Actions per type"), types),
+        "tips": bars(_("Tips per channel"), tips, people=True),
+        "delivered": bars(_("Start messages delivered, per channel"), starts, percent=True),
+        "reach": columns(_("How often participants were reached"), reach_buckets(report), axis=_("times reached")),
+        "map_actions": municipality_map(_("Actions per 100,000 inhabitants per year"), per_100k_year,
+                                        _("actions per 100,000 inhabitants per year")),
         "map_participation": municipality_map(
-            "Participants as a share of inhabitants", participation, "red: few registered", percent=True,
+            _("Participants as a share of inhabitants aged 16+"), participation,
+            _("red: few registered") + " · 16+: " + _("estimated"), percent=True,
             people=report.municipality_participants.tolist()),
     }

@@ -14,7 +14,11 @@ Definitions (the seeds' figures):
 * **times reached**: per participant, the number of selected actions whose start message reached
   them (sent or delivered) on at least one channel; registered participants never reached count 0;
 * **participation**: participants whose first (home) address lies in a municipality, as a share of its
-  inhabitants (all ages: the places table has no age groups).
+  residents aged 16 and over (participants must be 16). The places table has population of all ages
+  only, so residents aged 16+ are estimated with the national share :data:`hub.places.SHARE_16_PLUS`
+  (CBS, 1 January 2023: about 83 %); reports label the figure as estimated.
+
+Reports are in Dutch by default, in English on request (``language``; the words only: see :mod:`.texts`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 from .. import places
 from ..geo import center_of
 from ..models import ActionType, Polygon, Urgency
-from . import where
+from . import texts, where
 from .tables import Table
 
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -143,6 +147,8 @@ class Report:
     participants_counted_at: float | None = None
     #: seconds per step of :func:`build` (keep, actions, tips, select, reach, participants, tables)
     timings: dict[str, float] = field(default_factory=dict)
+    #: the language of the tables' and charts' words: "nl" (the default) or "en" (see .texts)
+    language: str = texts.DEFAULT
 
     def table(self, name: str) -> Table:
         for t in self.tables:
@@ -224,10 +230,10 @@ def _centre(area: Mapping[str, Any]) -> tuple[float, float]:
 
 
 async def build(store, selection: Selection, *, cells: ParticipantCells | None = None,
-                keep: bool = True) -> Report:
-    """The report for ``selection`` from ``store`` (see the module's docs). With ``keep``, the figures
-    of actions that have settled since are kept first, as the hub does every minute. The counting
-    runs in a thread: the event loop only waits for the store."""
+                keep: bool = True, language: str = texts.DEFAULT) -> Report:
+    """The report for ``selection`` from ``store`` (see the module's docs), its words in ``language``.
+    With ``keep``, the figures of actions that have settled since are kept first, as the hub does every
+    minute. The counting runs in a thread: the event loop only waits for the store."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -238,21 +244,29 @@ async def build(store, selection: Selection, *, cells: ParticipantCells | None =
         await store.keep_settled_figures()
     lap("keep")
     start, end = selection.bounds()
-    period = await store.period_actions(start, end)
-    unkept = await store.figures_of([i for i, _, figures in period if figures is None])
-    found = [(data, unkept[i] if figures is None else figures) for i, data, figures in period]
-    lap("actions")
-    tips = await store.period_tips(start, end)
-    lap("tips")
-    actions = await asyncio.to_thread(_select, selection, found, tips)
-    lap("select")
-    reach = await store.reach_counts(start, end, [a.id for a in actions] if selection.filtered else None)
+    # the reach of every action of the period is read while the actions are (a thread each); a
+    # filtered selection needs its actions first. "reach" is the time waited for it after "select".
+    every = None if selection.filtered else asyncio.ensure_future(store.reach_counts(start, end))
+    try:
+        period = await store.period_actions(start, end)
+        unkept = await store.figures_of([i for i, _, figures in period if figures is None])
+        found = [(data, unkept[i] if figures is None else figures) for i, data, figures in period]
+        lap("actions")
+        tips = await store.period_tips(start, end)
+        lap("tips")
+        actions = await asyncio.to_thread(_select, selection, found, tips)
+        lap("select")
+        reach = await every if every is not None else await store.reach_counts(start, end, [a.id for a in actions])
+    finally:
+        if every is not None and not every.done():
+            every.cancel()
     lap("reach")
     registered = await store.count_participants()
     cells = cells or ParticipantCells()
     cell_counts = await cells.get(store)
     lap("participants")
-    report = await asyncio.to_thread(_assemble, selection, actions, reach, registered, cell_counts)
+    report = await asyncio.to_thread(_assemble, selection, actions, reach, registered, cell_counts,
+                                     texts.language_of(language))
     report.participants_counted_at = cells.counted_at
     lap("tables")
     report.took_s = time.perf_counter() - t0
@@ -281,7 +295,7 @@ def _select(selection: Selection, found, tips) -> list[ActionFigures]:
     return actions
 
 
-def _assemble(selection, actions, reach, registered, cell_counts) -> Report:
+def _assemble(selection, actions, reach, registered, cell_counts, language: str = texts.DEFAULT) -> Report:
     homes = where.count_cells(cell_counts)
     munis = where.municipalities()
     index = {p.name: i for i, p in enumerate(munis)}
@@ -295,7 +309,7 @@ def _assemble(selection, actions, reach, registered, cell_counts) -> Report:
         registered = int(sum(int(n) for p, n in zip(munis, homes.tolist()) if scope(p)))
     report = Report(selection=selection, generated_at=time.time(), actions=actions, reach=reach,
                     registered=registered, municipality_actions=per_muni, municipality_participants=homes,
-                    headline={}, tables=[])
+                    headline={}, tables=[], language=language)
     from .report_tables import tables
 
     report.headline = headline(report)
@@ -338,6 +352,8 @@ def headline(r: Report) -> dict[str, Any]:
     per_year = 365.0 / r.selection.days
     scope = in_scope(r.selection)
     pop = sum(p.population for p in where.municipalities() if scope(p))
+    adults = sum(p.population_16_plus for p in where.municipalities() if scope(p))
+    living = sum(int(n) for p, n in zip(where.municipalities(), r.municipality_participants.tolist()) if scope(p))
     in_munis = sum(int(n) for p, n in zip(where.municipalities(), r.municipality_actions.tolist()) if scope(p))
     median = _median_reach(dist)
     return {
@@ -353,6 +369,8 @@ def headline(r: Report) -> dict[str, Any]:
         "actions_per_100k": in_munis / pop * 100_000 if pop else None,
         "actions_per_100k_per_year": in_munis / pop * 100_000 * per_year if pop else None,
         "participants": r.registered,
+        # participants living in the scope's municipalities, of its residents aged 16+ (estimated)
+        "participation_16_plus": _share(living, adults),
         "participants_reached": reached_people,
         "mean_times_reached": total_reaches / people if people else None,
         "mean_times_reached_if_reached": total_reaches / reached_people if reached_people else None,

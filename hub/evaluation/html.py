@@ -13,6 +13,7 @@ from html import escape
 from .charts import charts
 from .figures import TZ, Report
 from .tables import Table
+from .texts import translator
 
 STYLE = """
 @page{size:A4 landscape;margin:12mm}
@@ -27,6 +28,7 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f6f8}td
 .note{color:#6b7785;font-size:.85rem}details summary{cursor:pointer;color:#2f6db5}.wide{overflow:auto}
 """
 
+SUMMARY = "The network's figures"
 CARDS = (
     ("actions", "actions", "{:,}"),
     ("response_share", "time-critical actions with a participant response", "pct"),
@@ -45,7 +47,7 @@ def _card(value, fmt: str) -> str:
     return fmt.format(value)
 
 
-def table_html(t: Table, *, limit: int | None = None) -> str:
+def table_html(t: Table, *, limit: int | None = None, language: str = "nl") -> str:
     head = "".join(f"<th>{escape(c.label)}</th>" for c in t.columns)
     numeric = [c.kind not in ("text",) for c in t.columns]
     shown = t.cells(limit)
@@ -55,39 +57,57 @@ def table_html(t: Table, *, limit: int | None = None) -> str:
                          for v, num in zip(row, numeric)) + "</tr>"
         for row in shown
     )
-    more = f'<p class="note">First {limit} of {total} rows; the CSV export has all.</p>' if limit and total > limit else ""
+    _ = translator(language)
+    more = (f'<p class="note">{escape(_("First {limit} of {total} rows; the CSV export has all.").format(limit=limit, total=total))}</p>'
+            if limit and total > limit else "")
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
     return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
             f"{more}{note}")
 
 
+def _describe(report: Report) -> str:
+    """The selection in the report's language: its period and filters (codes as they are)."""
+    _ = translator(report.language)
+    s = report.selection
+    parts = [f"{s.first.isoformat()} – {s.last.isoformat()}"]
+    for key in ("region", "municipality", "type", "urgency", "organisation"):
+        if getattr(s, key):
+            parts.append(f"{_(key)}: {getattr(s, key)}")
+    return ", ".join(parts)
+
+
 def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200) -> str:
-    """The report as one HTML document."""
+    """The report as one HTML document, its words in the report's language."""
+    _ = translator(report.language)
+    lang = report.language
     h = report.headline
+    selection = _describe(report)
     svg = charts(report)
     generated = datetime.fromtimestamp(report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
     counted = datetime.fromtimestamp(report.participants_counted_at or report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
-    cards = "".join(f'<div class="card"><b>{_card(h.get(k), f)}</b><span>{escape(label)}</span></div>'
+    cards = "".join(f'<div class="card"><b>{_card(h.get(k), f)}</b><span>{escape(_(label))}</span></div>'
                     for k, label, f in CARDS)
+    tables = {name: table_html(report.table(name), language=lang)
+              for name in ("summary", "types", "channels", "tips", "reach", "municipalities")}
     parts = [
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>{escape(network)} evaluation {escape(report.selection.describe())}</title>",
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">',
+        f"<title>{escape(_('{network} evaluation {selection}').format(network=network, selection=selection))}</title>",
         f"<style>{STYLE}</style></head><body>",
-        f"<h1>{escape(network)}: evaluation</h1>",
-        f'<p class="meta">{escape(report.selection.describe())} · {report.selection.days} days · '
-        f"generated {generated} (participants per municipality counted {counted}) · counts only; "
-        "fewer than 5 people shown as “&lt; 5”</p>",
+        f"<h1>{escape(_('{network}: evaluation').format(network=network))}</h1>",
+        f'<p class="meta">{escape(selection)} · {escape(_("{days} days").format(days=report.selection.days))} · '
+        f"{escape(_('generated {at} (participants per municipality counted {counted})').format(at=generated, counted=counted))}"
+        f" · {escape(_('counts only; fewer than 5 people shown as “< 5”'))}</p>",
         f'<div class="cards">{cards}</div>',
         f'<div class="charts">{svg["shares"]}{svg["types"]}</div>',
         f'<div class="charts">{svg["reach"]}{svg["delivered"]}</div>',
         f'<div class="charts">{svg["map_actions"]}{svg["map_participation"]}{svg["tips"]}</div>',
-        "<h2>The network's figures</h2>", table_html(report.table("summary")),
-        "<h2>Per action type</h2>", table_html(report.table("types")),
-        "<h2>Messages and tips</h2>", table_html(report.table("channels")), table_html(report.table("tips")),
-        "<h2>Reach per participant</h2>", table_html(report.table("reach")),
-        "<h2>Municipalities</h2>",
-        "<details><summary>Every municipality</summary>", table_html(report.table("municipalities")), "</details>",
-        "<h2>Per action</h2>", table_html(report.table("actions"), limit=action_rows),
+        f"<h2>{escape(_(SUMMARY))}</h2>", tables["summary"],
+        f"<h2>{escape(_('Per action type'))}</h2>", tables["types"],
+        f"<h2>{escape(_('Messages and tips'))}</h2>", tables["channels"], tables["tips"],
+        f"<h2>{escape(_('Reach per participant'))}</h2>", tables["reach"],
+        f"<h2>{escape(_('Municipalities'))}</h2>",
+        f"<details><summary>{escape(_('Every municipality'))}</summary>", tables["municipalities"], "</details>",
+        f"<h2>{escape(_('Per action'))}</h2>", table_html(report.table("actions"), limit=action_rows, language=lang),
         "</body></html>",
     ]
     return "".join(parts)

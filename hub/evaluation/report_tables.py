@@ -8,10 +8,12 @@ import statistics
 from datetime import datetime
 from typing import Any
 
+from .. import places
 from ..models import Result, Urgency
 from . import where
 from .figures import REACHED, TZ, ActionFigures, Report, _share, in_scope, reach_distribution
 from .tables import COUNT, PEOPLE, RATE, SECONDS, SHARE, TEXT, Column, Table, cell
+from .texts import codes, translator, value
 
 #: times-reached buckets: exact up to this many, then ranges
 EXACT_REACH = 30
@@ -24,11 +26,12 @@ def tables(r: Report) -> list[Table]:
 
 
 def action_messages_table(r: Report) -> Table:
+    _ = translator(r.language)
     """Per action, channel and message kind: the ledger's counts per outcome."""
     statuses = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "skipped")
-    cols = (Column("id", "Action"), Column("channel", "Channel"), Column("kind", "Message"),
-            Column("targeted", "Targeted", PEOPLE)) + tuple(Column(s, s.capitalize(), PEOPLE) for s in statuses) + (
-        Column("delivered_share", "Delivered share (of sent)", SHARE, of="targeted"),)
+    cols = (Column("id", _("Action")), Column("channel", _("Channel"), codes=codes(r.language)), Column("kind", _("Message"), codes=codes(r.language)),
+            Column("targeted", _("Targeted"), PEOPLE)) + tuple(Column(s, _(s.capitalize()), PEOPLE) for s in statuses) + (
+        Column("delivered_share", _("Delivered share (of sent)"), SHARE, of="targeted"),)
     order = {"start": 0, "update": 1, "end": 2}
 
     def build() -> list[dict[str, Any]]:
@@ -44,10 +47,11 @@ def action_messages_table(r: Report) -> Table:
                     rows.append(row)
         return rows
 
-    return Table("action_messages", "Per action, channel and message kind", cols, build=build)
+    return Table("action_messages", _("Per action, channel and message kind"), cols, build=build)
 
 
 def summary_table(r: Report) -> Table:
+    _ = translator(r.language)
     h = r.headline
     rows = [
         ("actions", "Actions", COUNT),
@@ -58,29 +62,31 @@ def summary_table(r: Report) -> Table:
         ("actions_per_100k", "Actions per 100,000 inhabitants in the period", RATE),
         ("actions_per_100k_per_year", "Actions per 100,000 inhabitants per year", RATE),
         ("participants", "Registered participants", PEOPLE),
+        ("participation_16_plus", "Participants as a share of residents aged 16 and over (estimated)", SHARE),
         ("participants_reached", "Participants reached at least once", PEOPLE),
         ("mean_times_reached", "Times a participant was reached (mean, all registered)", RATE),
         ("mean_times_reached_if_reached", "Times a participant was reached (mean, those reached)", RATE),
         ("share_reached_more_than_3", "Participants reached more than 3 times", SHARE),
         ("share_reached_more_than_5", "Participants reached more than 5 times", SHARE),
     ]
-    cols = (Column("figure", "Figure"), Column("label", "Description"), Column("value", "Value"))
-    out = Table("summary", "The network's figures", cols)
+    cols = (Column("figure", _("Figure")), Column("label", _("Description")), Column("value", _("Value")))
+    out = Table("summary", _("The network's figures"), cols)
     for key, label, kind in rows:
-        out.rows.append({"figure": key, "label": label, "value": cell(h[key], Column("v", "", kind))})
+        out.rows.append({"figure": key, "label": _(label), "value": cell(h[key], Column("v", "", kind))})
     return out
 
 
 def results_table(r: Report) -> Table:
-    cols = (Column("type", "Action type"), Column("actions", "Actions", COUNT),
-            Column("time_critical", "Time-critical", COUNT),
-            Column("with_response", "Time-critical with a response", COUNT),
-            Column("response_share", "Response share", SHARE),
-            Column("ended", "Ended", COUNT), Column("solved", "Solved thanks to participants", COUNT),
-            Column("solved_share", "Solved share", SHARE))
+    _ = translator(r.language)
+    cols = (Column("type", _("Action type"), codes=codes(r.language)), Column("actions", _("Actions"), COUNT),
+            Column("time_critical", _("Time-critical"), COUNT),
+            Column("with_response", _("Time-critical with a response"), COUNT),
+            Column("response_share", _("Response share"), SHARE),
+            Column("ended", _("Ended"), COUNT), Column("solved", _("Solved thanks to participants"), COUNT),
+            Column("solved_share", _("Solved share"), SHARE))
     for res in Result:
-        cols += (Column(f"result_{res.value}", f"Result: {res.value}", COUNT),)
-    t = Table("types", "Actions, responses and results per action type", cols)
+        cols += (Column(f"result_{res.value}", _("Result: {}").format(value(res.value, r.language)), COUNT),)
+    t = Table("types", _("Actions, responses and results per action type"), cols)
     groups: dict[str, list[ActionFigures]] = {}
     for a in r.actions:
         groups.setdefault(a.type, []).append(a)
@@ -100,12 +106,13 @@ def results_table(r: Report) -> Table:
 
 
 def channels_table(r: Report) -> Table:
+    _ = translator(r.language)
     statuses = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "skipped")
-    cols = (Column("channel", "Channel"), Column("kind", "Message"), Column("targeted", "Targeted", PEOPLE)) + tuple(
-        Column(s, s.capitalize(), PEOPLE) for s in statuses
-    ) + (Column("delivered_share", "Delivered share (of reached)", SHARE, of="targeted"),
-         Column("actions", "Actions", COUNT))
-    t = Table("channels", "Messages per channel and kind", cols)
+    cols = (Column("channel", _("Channel"), codes=codes(r.language)), Column("kind", _("Message"), codes=codes(r.language)), Column("targeted", _("Targeted"), PEOPLE)) + tuple(
+        Column(s, _(s.capitalize()), PEOPLE) for s in statuses
+    ) + (Column("delivered_share", _("Delivered share (of reached)"), SHARE, of="targeted"),
+         Column("actions", _("Actions"), COUNT))
+    t = Table("channels", _("Messages per channel and kind"), cols)
     totals: dict[tuple[str, str], dict[str, int]] = {}
     used: dict[tuple[str, str], int] = {}
     for a in r.actions:
@@ -123,15 +130,16 @@ def channels_table(r: Report) -> Table:
                "delivered_share": _share(acc.get("delivered", 0), reached)}
         row.update({s: acc.get(s, 0) for s in statuses})
         t.rows.append(row)
-    t.note = "Delivered share: messages a provider confirmed as delivered, of those sent."
+    t.note = _("Delivered share: messages a provider confirmed as delivered, of those sent.")
     return t
 
 
 def tips_table(r: Report) -> Table:
-    cols = (Column("channel", "Channel"), Column("tips", "Tips", PEOPLE),
-            Column("actions", "Actions with a tip by this channel", COUNT),
-            Column("median_first_tip", "Median time to the action's first tip", SECONDS))
-    t = Table("tips", "Tips per channel", cols)
+    _ = translator(r.language)
+    cols = (Column("channel", _("Channel"), codes=codes(r.language)), Column("tips", _("Tips"), PEOPLE),
+            Column("actions", _("Actions with a tip by this channel"), COUNT),
+            Column("median_first_tip", _("Median time to the action's first tip"), SECONDS))
+    t = Table("tips", _("Tips per channel"), cols)
     tips: dict[str, int] = {}
     acts: dict[str, int] = {}
     for a in r.actions:
@@ -143,7 +151,7 @@ def tips_table(r: Report) -> Table:
         t.rows.append({"channel": channel, "tips": tips[channel], "actions": acts[channel]})
     t.rows.append({"channel": "all", "tips": sum(tips.values()), "actions": sum(1 for a in r.actions if a.responded),
                    "median_first_tip": statistics.median(firsts) if firsts else None})
-    t.note = "phone: tips on the call-back line, logged by a dispatcher."
+    t.note = _("phone: tips on the call-back line, logged by a dispatcher.")
     return t
 
 
@@ -165,57 +173,66 @@ def reach_buckets(r: Report) -> list[tuple[str, int]]:
 
 
 def reach_table(r: Report) -> Table:
-    cols = (Column("times_reached", "Times reached"), Column("participants", "Participants", PEOPLE),
-            Column("share", "Share of registered participants", SHARE, of="participants"))
-    t = Table("reach", "How often participants were reached (a distribution, not a list)", cols)
+    _ = translator(r.language)
+    cols = (Column("times_reached", _("Times reached")), Column("participants", _("Participants"), PEOPLE),
+            Column("share", _("Share of registered participants"), SHARE, of="participants"))
+    t = Table("reach", _("How often participants were reached (a distribution, not a list)"), cols)
     total = max(1, r.registered, sum(r.reach.values()))
     for label, c in reach_buckets(r):
         t.rows.append({"times_reached": label, "participants": c, "share": c / total})
-    t.note = ("0: registered now (living in the selected province or municipality, if one is selected) and "
-              "not reached by a start message of the selected actions.")
+    t.note = _("0: registered now (living in the selected province or municipality, if one is selected) and "
+               "not reached by a start message of the selected actions.")
     return t
 
 
 def municipalities_table(r: Report) -> Table:
+    _ = translator(r.language)
     per_year = 365.0 / r.selection.days
-    cols = (Column("municipality", "Municipality"), Column("province", "Province"),
-            Column("inhabitants", "Inhabitants", COUNT), Column("actions", "Actions", COUNT),
-            Column("actions_per_100k", "Actions per 100,000 inhabitants", RATE),
-            Column("actions_per_100k_per_year", "… per year", RATE),
-            Column("participants", "Participants living there", PEOPLE),
-            Column("participation", "Participants as a share of inhabitants", SHARE, of="participants"))
-    t = Table("municipalities", "Actions and participation per municipality", cols)
+    cols = (Column("municipality", _("Municipality")), Column("province", _("Province")),
+            Column("inhabitants", _("Inhabitants"), COUNT),
+            Column("inhabitants_16_plus", _("Inhabitants aged 16+ (estimated)"), COUNT),
+            Column("actions", _("Actions"), COUNT),
+            Column("actions_per_100k", _("Actions per 100,000 inhabitants"), RATE),
+            Column("actions_per_100k_per_year", _("… per year"), RATE),
+            Column("participants", _("Participants living there"), PEOPLE),
+            Column("participation", _("Participants as a share of inhabitants aged 16+ (estimated)"), SHARE,
+                   of="participants"))
+    t = Table("municipalities", _("Actions and participation per municipality"), cols)
     scope = in_scope(r.selection)
     for p, n, k in zip(where.municipalities(), r.municipality_actions.tolist(), r.municipality_participants.tolist()):
         if not scope(p):
             continue
         t.rows.append({
-            "municipality": p.name, "province": p.province_name, "inhabitants": p.population, "actions": n,
+            "municipality": p.name, "province": p.province_name, "inhabitants": p.population,
+            "inhabitants_16_plus": p.population_16_plus, "actions": n,
             "actions_per_100k": n / p.population * 100_000, "actions_per_100k_per_year": n / p.population * 100_000 * per_year,
-            "participants": k, "participation": k / p.population,
+            "participants": k, "participation": k / p.population_16_plus,
         })
     t.rows.sort(key=lambda row: row["participation"])
-    t.note = ("Sorted by participation, lowest first: where few are registered. An action counts for the "
-              "municipality nearest its area's centre; a participant for the one nearest their home.")
+    t.note = _("Sorted by participation, lowest first: where few are registered. An action counts for the "
+               "municipality nearest its area's centre; a participant for the one nearest their home. "
+               "Inhabitants aged 16 and over are estimated as {share} of all inhabitants (the national share, "
+               "CBS); the places table has no age groups.").format(share=f"{100 * places.SHARE_16_PLUS:.0f} %")
     return t
 
 
 def actions_table(r: Report) -> Table:
+    _ = translator(r.language)
     cols = (
-        Column("id", "Action"), Column("started", "Started"), Column("type", "Type"), Column("urgency", "Urgency"),
-        Column("region", "Region"), Column("municipality", "Municipality"), Column("result", "Result"),
-        Column("solved_by_participants", "Solved thanks to participants"),
-        Column("participants_targeted", "Participants targeted", PEOPLE),
-        Column("participants_reached", "Participants reached", PEOPLE),
-        Column("start_messages", "Start messages", PEOPLE), Column("start_reached", "Start messages sent", PEOPLE),
-        Column("start_delivered", "Start messages delivered", PEOPLE),
-        Column("delivered_share", "Delivered share", SHARE, of="start_reached"),
-        Column("closing_messages", "Closing messages sent", PEOPLE),
-        Column("first_start", "Time to first start message", SECONDS),
-        Column("last_start", "Time to last start message", SECONDS),
-        Column("tips", "Tips", PEOPLE), Column("tips_by_channel", "Tips per channel", TEXT),
-        Column("first_tip", "Time to first tip", SECONDS),
-        Column("channels", "Start messages per channel", TEXT),
+        Column("id", _("Action")), Column("started", _("Started")), Column("type", _("Type"), codes=codes(r.language)), Column("urgency", _("Urgency"), codes=codes(r.language)),
+        Column("region", _("Region")), Column("municipality", _("Municipality")), Column("result", _("Result"), codes=codes(r.language)),
+        Column("solved_by_participants", _("Solved thanks to participants"), codes=codes(r.language)),
+        Column("participants_targeted", _("Participants targeted"), PEOPLE),
+        Column("participants_reached", _("Participants reached"), PEOPLE),
+        Column("start_messages", _("Start messages"), PEOPLE), Column("start_reached", _("Start messages sent"), PEOPLE),
+        Column("start_delivered", _("Start messages delivered"), PEOPLE),
+        Column("delivered_share", _("Delivered share"), SHARE, of="start_reached"),
+        Column("closing_messages", _("Closing messages sent"), PEOPLE),
+        Column("first_start", _("Time to first start message"), SECONDS),
+        Column("last_start", _("Time to last start message"), SECONDS),
+        Column("tips", _("Tips"), PEOPLE), Column("tips_by_channel", _("Tips per channel"), TEXT),
+        Column("first_tip", _("Time to first tip"), SECONDS),
+        Column("channels", _("Start messages per channel"), TEXT),
     )
     def build() -> list[dict[str, Any]]:
         return [_action_row(a) for a in r.actions]
@@ -240,4 +257,4 @@ def actions_table(r: Report) -> Table:
             "first_tip": a.first_tip_s, "channels": per_channel,
         }
 
-    return Table("actions", "Per action", cols, build=build)
+    return Table("actions", _("Per action"), cols, build=build)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 SMALL = 5
 SMALL_TEXT = "< 5"
@@ -33,6 +33,8 @@ class Column:
     kind: str = TEXT
     #: for a share or rate: the key of the people count it was computed from (withheld with it)
     of: str | None = None
+    #: for a text column of codes (action types, channels...): each code as printed (see .texts)
+    codes: Mapping[str, str] | None = field(default=None, compare=False)
 
 
 class Table:
@@ -53,16 +55,18 @@ class Table:
             self._rows = self._build() if self._build else []
         return self._rows
 
-    def cells(self, limit: int | None = None) -> list[list[str]]:
-        """Every row (or the first ``limit``) as printable cells (small counts of people hidden)."""
+    def cells(self, limit: int | None = None, *, words: bool = True) -> list[list[str]]:
+        """Every row (or the first ``limit``) as printable cells (small counts of people hidden);
+        ``words=False`` leaves codes (action types, channels...) as they are."""
         rows = self.rows if limit is None else self.rows[:limit]
-        return [[cell(row.get(c.key), c, row) for c in self.columns] for row in rows]
+        return [[cell(row.get(c.key), c, row, words=words) for c in self.columns] for row in rows]
 
     def to_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([c.key for c in self.columns])
-        writer.writerows(self.cells())
+        # CSV is for further counting: keys and codes as they are, whatever the report's language
+        writer.writerows(self.cells(words=False))
         return out.getvalue()
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def small(n: Any) -> bool:
     return isinstance(n, (int, float)) and 0 < n < SMALL
 
 
-def cell(value: Any, column: Column, row: dict[str, Any] | None = None) -> str:
+def cell(value: Any, column: Column, row: dict[str, Any] | None = None, *, words: bool = True) -> str:
     """``value`` as printed in a report (see the module's docs)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -97,6 +101,8 @@ def cell(value: Any, column: Column, row: dict[str, Any] | None = None) -> str:
         return f"{value:.1f}"
     if kind == SECONDS:
         return duration(value)
+    if words and column.codes is not None and isinstance(value, str):
+        return column.codes.get(value, value)
     return str(value)
 
 

@@ -24,6 +24,8 @@ import time
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
+from . import reach
+
 REACHED = ("sending", "sent", "delivered")
 SETTLE_SECONDS = 900.0
 """How long an ended action's ledger must be unchanged (late provider reports) before its figures are kept."""
@@ -75,17 +77,15 @@ CELLS_PUT = (
 )
 
 
-def _reach_sql(ids_clause: str) -> str:
-    """How many participants were reached by exactly n of the selected actions, per n >= 1."""
-    return (
-        "SELECT n, count(*) FROM (SELECT d.participant_id, count(DISTINCT d.action_id) AS n FROM deliveries d"
-        " JOIN actions a ON a.id=d.action_id"
-        " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
-        " AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL"
-        f" {ids_clause} GROUP BY d.participant_id) s GROUP BY n ORDER BY n"
-    )
-
-
+#: the period's actions, each with the participants it reached (see hub.store.reach); {ids}: a filter
+REACH_IDS = {backend: "SELECT " + sql + " FROM actions a WHERE a.created_at>=? AND a.created_at<? {ids}"
+             for backend, sql in reach.ACTION_IDS.items()}
+#: the same, one row per (action, participant) reached: for ids of mixed lengths
+REACH_PAIRS = (
+    "SELECT DISTINCT d.action_id, d.participant_id FROM actions a JOIN deliveries d ON d.action_id=a.id"
+    " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
+    " AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL {ids}"
+)
 def figures_from_ledger(rows: Iterable[Sequence[Any]], people: Sequence[Any] | None) -> dict[str, Any]:
     """An action's figures from its ledger groups ``(channel, kind, status, n, first_at, last_at)``.
 
@@ -208,41 +208,19 @@ class EvaluationQueries:
 
     async def reach_counts(self, start: float, end: float, action_ids: Sequence[str] | None = None) -> dict[int, int]:
         """``{n: participants reached by exactly n actions}`` among the actions started in
-        ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count."""
-        clause, extra = self._ids_clause("d.action_id", action_ids)
-        args = (start, end, *extra)
-        path = self._report_file()
-        if path is None:
-            rows = await self._report_all(_reach_sql(clause), args)
-            return {int(n): int(c) for n, c in rows}
-        # SQLite has no hash aggregate: grouping millions of rows by participant sorts them (or walks
-        # the participant index row by row). Reading the pairs action by action and counting them
-        # here is several times faster.
-        sql = (
-            "SELECT d.action_id, d.participant_id FROM actions a JOIN deliveries d ON d.action_id=a.id"
-            " WHERE a.created_at>=? AND a.created_at<? AND d.kind='start'"
-            f" AND d.status IN ('sending','sent','delivered') AND d.participant_id IS NOT NULL {clause}"
-        )
+        ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count.
 
-        def count() -> dict[int, int]:
-            conn = self._read_only(path)
-            try:
-                per_action: dict[str, set[str]] = {}
-                cursor = conn.execute(sql, args)
-                while rows := cursor.fetchmany(50_000):
-                    for action_id, pid in rows:
-                        got = per_action.get(action_id)
-                        if got is None:
-                            got = per_action[action_id] = set()
-                        got.add(pid)
-            finally:
-                conn.close()
-            times: Counter[str] = Counter()
-            for pids in per_action.values():
-                times.update(pids)
-            return dict(Counter(times.values()))
-
-        return await asyncio.to_thread(count)
+        Each action's reached ids are read as one value and counted in numpy (:mod:`hub.store.reach`)."""
+        clause, extra = self._ids_clause("a.id", action_ids)
+        sql = REACH_IDS["sqlite" if self.backend == "sqlite" else "postgres"].format(ids=clause)
+        ids = reach.split([v for (v,) in await self._report_all(sql, (start, end, *extra))])
+        counted = None if ids is None else await asyncio.to_thread(reach.reach_counts, *ids)
+        if counted is not None:
+            return counted
+        # ids of different lengths, or holding a line break: one row per action and participant
+        pairs = await self._report_all(REACH_PAIRS.format(ids=clause), (start, end, *extra))
+        times: Counter[str] = Counter(pid for _, pid in pairs)
+        return dict(Counter(times.values()))
 
     async def participant_cells(self, step: float) -> list[tuple[int, int, int]]:
         """How many participants have their first (home) address in each cell of a ``step``-degree

@@ -55,6 +55,14 @@ async def test_the_evaluation_page_shows_the_figures_charts_and_map(
             download = await info.value
             text = Path(await download.path()).read_text()
             assert text.startswith("times_reached,participants,share")
+            # tables and charts are worded in the console's language: Dutch, then English after the switch
+            await expect(page.locator(".eval-table summary").first).to_contain_text("De cijfers van het netwerk")
+            await expect(page.locator(".eval-charts svg title").first).to_have_text("De kerncijfers")
+            await page.locator("#lang button[lang=en]").click()
+            await expect(page.locator(".eval-table summary").first).to_contain_text("The network's figures")
+            await expect(page.locator(".eval-charts svg title").first).to_have_text("The seeds' figures")
+            await page.locator("#lang button[lang=nl]").click()
+            await expect(page.locator(".eval-table summary").first).to_contain_text("De cijfers van het netwerk")
             assert page.errors == []  # type: ignore[attr-defined]
             shot = tmp_path / "evaluation-console.png"
             await page.set_viewport_size({"width": 1440, "height": 1500})

@@ -1,10 +1,12 @@
 // The evaluation page (#/evaluation): a period's figures as the network reports them, with charts, maps
 // and every table to download as CSV. The figures and charts come from GET /v1/evaluation (counts only;
-// small counts of people arrive as "< 5"); charts are SVG drawn by the hub with attributes only.
+// small counts of people arrive as "< 5"); charts are SVG drawn by the hub with attributes only. The hub
+// words tables, charts and the HTML report in the console's language (?lang=), and the page asks again
+// when the language is switched.
 
 import * as api from "./api.js";
 import { clear, h } from "./dom.js";
-import { addStrings, t, tx } from "./i18n.js";
+import { addStrings, lang, onLangChange, t, tx } from "./i18n.js";
 
 addStrings({
   nl: {
@@ -145,7 +147,7 @@ export function renderEvaluation(main, ctx) {
   clear(main).append(view);
 
   function query() {
-    const q = new URLSearchParams({ from: from.value, to: to.value });
+    const q = new URLSearchParams({ from: from.value, to: to.value, lang: lang() });
     for (const [key, el] of [["region", region], ["municipality", municipality], ["type", type], ["urgency", urgency]]) {
       if (el.value.trim()) q.set(key, el.value.trim());
     }
@@ -216,7 +218,16 @@ export function renderEvaluation(main, ctx) {
     load();
   });
   load();
-  return { destroy() { seq += 1; } };
+  // tables and charts come worded from the hub: ask again in the new language (only once shown)
+  const stopListening = onLangChange(() => {
+    if (output.childElementCount) load();
+  });
+  return {
+    destroy() {
+      seq += 1;
+      stopListening();
+    },
+  };
 }
 
 /** The phone-tip form of an action's tips panel: a tip from the call-back line, logged by a dispatcher. */

@@ -1,0 +1,144 @@
+"""How many participants were reached by exactly n actions, counted from the ids each action reached.
+
+SQLite has no hash aggregate: grouping millions of ledger rows by participant sorts them, and counting
+them one Python object per row costs about a microsecond each; PostgreSQL groups them by hashing, but
+spills to disk past its ``work_mem`` and reads the whole ledger to find one month's rows. So the store
+reads, per action of the period, one value (:data:`ACTION_IDS`): how many start rows reached someone
+and their participant ids, one per line, in order. When every id has the same length (the hub's own
+ids are 16 characters) and no id holds a line break (the count of line breaks says so), the period's
+ids are one byte buffer that numpy reads as it is: copies within an action (one per channel) are
+dropped, each id becomes a 64-bit key (the id itself when it fits in 8 bytes, else a hash), the keys
+are sorted and the runs of equal keys counted. Nothing is assumed unchecked: an action's ids must be
+in order, and ids that share a key must be equal (else the count is made again on the ids' bytes).
+Ids of mixed lengths, or out of order, return ``None``: the caller counts those rows the plain way.
+Every path gives the same, exact answer.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+#: per action (``a``), one value: "<count> " and the participant ids of its start rows that reached
+#: someone, one per line, in id order (a participant reached on two channels is there twice), as bytes
+#: (NULL when none); per backend. On SQLite the deliveries_reach index holds all it reads, in that order;
+#: on PostgreSQL the ledger's unique key finds an action's rows.
+_REACHED = ("d.action_id=a.id AND d.kind='start' AND d.status IN ('sending','sent','delivered')"
+            " AND d.participant_id IS NOT NULL")
+ACTION_IDS = {
+    "sqlite": f"(SELECT CAST(count(*) || ' ' || group_concat(d.participant_id, char(10)) AS BLOB) FROM deliveries d"
+              f" WHERE {_REACHED})",
+    "postgres": "(SELECT convert_to(count(*) || ' ' || string_agg(d.participant_id, chr(10)"
+                " ORDER BY d.participant_id COLLATE \"C\"),"
+                f" 'UTF8') FROM deliveries d WHERE {_REACHED})",
+}
+NEWLINE = 10
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def split(values: Sequence[bytes | None]) -> tuple[list[int], list[memoryview]] | None:
+    """``(counts, parts)``: per action that reached someone, how many ids it holds and its lines
+    (without the count); ``None`` when an id holds a line break itself."""
+    counts: list[int] = []
+    parts: list[memoryview] = []
+    for value in values:
+        if value is None:
+            continue
+        head = value.index(b" ")
+        count = int(value[:head])
+        if value.count(b"\n", head + 1) != count - 1:
+            return None
+        counts.append(count)
+        parts.append(memoryview(value)[head + 1:])
+    return counts, parts
+
+
+def reach_counts(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> dict[int, int] | None:
+    """``{n: ids in exactly n of the parts}``; each part holds one action's ids (``counts``), one per
+    line, in order, none holding a line break (see :func:`split`). ``None`` when the ids differ in
+    length or an action's ids are not in order: then count otherwise."""
+    total = sum(counts)
+    if not total:
+        return {}
+    data = b"\n".join([*parts, b""])  # a line break after every id
+    width, rest = divmod(len(data), total)
+    if rest or width < 2:
+        return None
+    lines = np.frombuffer(data, dtype=np.uint8).reshape(total, width)
+    # the buffer holds exactly ``total`` line breaks, one after each id: when each ends a line of
+    # ``width`` bytes, every id has width - 1 bytes
+    if not (lines[:, -1] == NEWLINE).all():
+        return None
+    rows = lines[:, :-1]
+    words = _words(rows)
+    # an id reached on several channels of one action counts once: its copies lie next to each other
+    # when the action's ids are in order (checked: else None)
+    first = np.zeros(total, dtype=bool)
+    first[np.cumsum([0, *counts[:-1]])] = True
+    order_words = words.byteswap()  # big-endian: compares as the bytes do
+    later = np.zeros(total - 1, dtype=bool)  # id > the one before, word by word
+    equal = np.ones(total - 1, dtype=bool)
+    for k in range(words.shape[1]):
+        a, b = order_words[:-1, k], order_words[1:, k]
+        later |= equal & (b > a)
+        equal &= b == a
+    if not (later | equal | first[1:]).all():
+        return None
+    words = words[np.concatenate(([True], first[1:] | ~equal))]
+    if words.shape[1] == 1:
+        # every id fits in 8 bytes: the key is the id
+        keys = np.sort(words[:, 0])
+        return _runs(keys[1:] == keys[:-1])
+    key = _hash(words)
+    order = np.argsort(key)
+    key = key[order]
+    same = key[1:] == key[:-1]
+    # a key and the id's other words determine its first word (see _hash): where the keys of two ids
+    # sorted next to each other are equal, their other words must be too, else two ids share a key
+    for k in range(1, words.shape[1]):
+        other = words[order, k]
+        if (same & (other[1:] != other[:-1])).any():
+            return _exact(words)
+    return _runs(same)
+
+
+def _words(rows: np.ndarray) -> np.ndarray:
+    """The ids' bytes as little-endian 64-bit words, zero-padded: ``(n, ceil(width / 8))``."""
+    n, width = rows.shape
+    if width % 8 == 0:
+        return np.ascontiguousarray(rows).view("<u8")
+    words = -(-width // 8)
+    padded = np.zeros((n, words * 8), dtype=np.uint8)
+    padded[:, :width] = rows
+    return padded.view("<u8")
+
+
+def _hash(words: np.ndarray) -> np.ndarray:
+    """A 64-bit key per id: ``mix(w0 ^ f(w1, w2, ...))``, ``mix`` invertible (odd multipliers and
+    xor-shifts), so that the key and the words after the first determine the first."""
+    f = np.zeros(len(words), dtype=np.uint64)
+    for k in range(1, words.shape[1]):
+        f = (f ^ words[:, k]) * _MIX[k % len(_MIX)]
+        f ^= f >> np.uint64(31)
+    h = words[:, 0] ^ f
+    h *= _MIX[0]
+    h ^= h >> np.uint64(32)
+    h *= _MIX[2]
+    h ^= h >> np.uint64(29)
+    return h
+
+
+def _runs(same: np.ndarray) -> dict[int, int]:
+    """From sorted keys' "equal to the one before" flags: how many keys occur exactly n times."""
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    runs = np.diff(np.append(starts, len(same) + 1))
+    counts = np.bincount(runs)
+    return {int(n): int(c) for n, c in enumerate(counts.tolist()) if n and c}
+
+
+def _exact(words: np.ndarray) -> dict[int, int]:
+    """:func:`_runs` of the ids themselves (their words compared whole: slower, never wrong)."""
+    _, runs = np.unique(np.ascontiguousarray(words).view(f"V{8 * words.shape[1]}").ravel(), return_counts=True)
+    counts = np.bincount(runs)
+    return {int(n): int(c) for n, c in enumerate(counts.tolist()) if n and c}

@@ -1,0 +1,136 @@
+"""How often each participant was reached: the store's count against one made here from the raw ledger
+rows, for every shape of participant id (the hub's 16 characters, short and long ids, ids of mixed lengths or
+holding a line break, and a hash that collides), on both store backends; and the index that serves it."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import Counter, defaultdict
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from bench import dataset, history
+from hub.participants import new_id
+from hub.store import evaluation, reach
+from hub.store.select import open_store
+from hub.testing import BACKENDS
+
+JAN = datetime(2026, 1, 1, tzinfo=history.TZ)
+FEB = datetime(2026, 2, 1, tzinfo=history.TZ)
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_backend(request):
+    return request.param
+
+
+def _ids(shape: str, n: int) -> list[str]:
+    rng = random.Random(3)
+    if shape == "hub":
+        return [new_id() for _ in range(n)]
+    if shape == "short":
+        return [f"p{k:06d}" for k in range(n)]
+    if shape == "long":
+        return [f"participant-{k:012d}-of-the-set" for k in range(n)]
+    if shape == "line break":
+        return [f"p{k:05d}\n{k % 7}" for k in range(n)]
+    return [f"p{k}" + "x" * rng.randrange(0, 5) for k in range(n)]  # mixed lengths
+
+
+async def _store_with_history(tmp_path, database_url, shape: str):
+    cols = dataset.generate(2_000, 11)
+    ids = dict(zip((f"{i:016x}" for i in cols.ids.tolist()), _ids(shape, len(cols))))
+    items = []
+    for data, rows, tips in history.generate(cols, first_month=JAN, months=1, actions_per_month=120, seed=5):
+        items.append((data, [(c, k, a, ids[p], s, t0, t1) for c, k, a, p, s, t0, t1 in rows], tips))
+    path = tmp_path / "db.sqlite3"
+    store = open_store(database_url, path)
+    await store.open()
+    if store.backend == "sqlite":
+        history.write_sqlite(path, items, keep=False)
+    else:
+        await history.write_postgres(database_url, items, keep=False)
+    return store
+
+
+async def _raw_reach(store, action_ids=None) -> dict[int, int]:
+    per_person = defaultdict(set)
+    for aid, pid, kind, status in await store._all(
+            "SELECT action_id, participant_id, kind, status FROM deliveries"):
+        if kind == "start" and status in ("sending", "sent", "delivered") and pid is not None:
+            if action_ids is None or aid in action_ids:
+                per_person[pid].add(aid)
+    return dict(Counter(len(s) for s in per_person.values()))
+
+
+@pytest.mark.parametrize("shape", ["hub", "short", "long", "mixed", "line break"])
+async def test_reach_counts_equal_the_raw_rows_for_every_shape_of_id(tmp_path, database_url, shape):
+    store = await _store_with_history(tmp_path, database_url, shape)
+    try:
+        want = await _raw_reach(store)
+        assert max(want) > 1  # people reached more than once
+        assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == want
+        # ids of one length take the numpy path on both backends (each action's ids come in order)
+        sql = evaluation.REACH_IDS["sqlite" if store.backend == "sqlite" else "postgres"].format(ids="")
+        ids = reach.split([v for (v,) in await store._all(sql, (JAN.timestamp(), FEB.timestamp()))])
+        fast = ids is not None and reach.reach_counts(*ids) is not None
+        assert fast == (shape in ("hub", "short", "long"))
+        some = sorted({r[0] for r in await store._all("SELECT id FROM actions")})[::3]
+        got = await store.reach_counts(JAN.timestamp(), FEB.timestamp(), some)
+        assert got == await _raw_reach(store, set(some))
+        # an erased participant's rows lose their id and no longer count
+        (pid,) = (await store._all("SELECT participant_id FROM deliveries WHERE kind='start' LIMIT 1"))[0]
+        await store._run("UPDATE deliveries SET participant_id=NULL WHERE participant_id=?", (pid,))
+        assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == await _raw_reach(store)
+    finally:
+        await store.close()
+
+
+async def test_a_hash_shared_by_different_ids_is_caught(tmp_path, monkeypatch):
+    store = await _store_with_history(tmp_path, "", "hub")
+    try:
+        want = await _raw_reach(store)
+        # every id hashes alike: the check finds ids that differ under one key and counts the ids
+        monkeypatch.setattr(reach, "_hash", lambda words: np.zeros(len(words), dtype=np.uint64))
+        assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == want
+    finally:
+        await store.close()
+
+
+def test_counting_ids_one_per_line():
+    rng = np.random.default_rng(1)
+    pool = [new_id() for _ in range(500)]
+    actions = [sorted(set(rng.choice(pool, int(rng.integers(0, 60))).tolist())) for _ in range(200)]
+    values = [None if not a else f"{len(a) * 2} {chr(10).join(p for p in a for _ in (0, 1))}".encode() for a in actions]
+    want = dict(Counter(Counter(p for a in actions for p in a).values()))
+    assert reach.reach_counts(*reach.split(values)) == want
+    # ids of different lengths, within an action or between actions: the caller counts rows
+    assert reach.reach_counts(*reach.split([b"2 abc\nabcd"])) is None
+    assert reach.reach_counts(*reach.split([b"1 abc", b"1 abcd"])) is None
+    assert reach.reach_counts(*reach.split([b"2 abcdefg\nabc", b"1 abcde"])) is None
+    # an id reached twice by one action counts once; two actions next to each other count twice
+    assert reach.reach_counts(*reach.split([b"3 aa\nbb\nbb", b"2 bb\ncc"])) == {1: 2, 2: 1}
+    # an action's ids out of order: copies might lie apart, so the caller counts rows
+    assert reach.reach_counts(*reach.split([b"3 bb\naa\nbb"])) is None
+    # an id holding a line break
+    assert reach.split([b"1 ab\ncd"]) is None
+    assert reach.split([]) == ([], []) and reach.reach_counts([], []) == {}
+
+
+async def test_the_reach_count_reads_the_index_alone(tmp_path):
+    """The SQLite plan: the period's actions by time, each action's reached ids from deliveries_reach
+    (a covering index: no ledger row is read), no sort."""
+    path = tmp_path / "db.sqlite3"
+    store = open_store("", path)
+    await store.open()
+    await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + evaluation.REACH_IDS["sqlite"].format(ids=""), (0.0, 1.0))]
+    finally:
+        conn.close()
+    assert any("USING COVERING INDEX deliveries_reach" in p or "USING INDEX deliveries_reach" in p for p in plan), plan
+    assert not any("TEMP B-TREE" in p for p in plan), plan
