@@ -162,7 +162,9 @@ async def test_a_dispatcher_starts_follows_and_ends_a_missing_person_action(
                 ["Nu bij de Domtoren, loopt richting Oudegracht", "Jongen met rode jas bij de Neude gezien"]
             )
             await expect(page.get_by_test_id("tile-tips")).to_have_text("2")
-            await page.wait_for_function("document.querySelector('.tip img')?.naturalWidth === 120")
+            # expect() polls over the DevTools protocol; wait_for_function with a string would need the
+            # page to allow eval, which the console's Content-Security-Policy forbids
+            await expect(page.locator(".tip img").first).to_have_js_property("naturalWidth", 120)
             await page.evaluate("document.getElementById('main').scrollTo(0, 0)")
             await page.wait_for_timeout(1300)  # let the brief highlight of changed numbers settle
             shot = tmp_path / "console-live.png"
