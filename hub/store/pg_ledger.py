@@ -73,19 +73,21 @@ _INSERT_ROWS = _QUEUE_INSERTED.format(insert=(
 ))
 
 
-def _follow_up(kind: str, seq: str, now: str, action: str) -> str:
-    """Queue a message of ``kind`` to everyone the action's start reached (SQL parameters as given)."""
+def _follow_up(kind: str, seq: str, now: str, action: str, next_at: str = "0", reason: str = "NULL") -> str:
+    """Queue a message of ``kind`` to everyone the action's start reached (SQL parameters as given;
+    ``next_at`` and ``reason``: expressions of the start row)."""
     return _QUEUE_INSERTED.format(insert=(
         "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-        " language, urgency_rank, status, created_at, updated_at)"
+        " language, urgency_rank, status, next_at, reason, created_at, updated_at)"
         f" SELECT action_id, channel, '{kind}', {seq}, address, participant_id, language, urgency_rank,"
-        f" 'queued', {now}, {now} FROM deliveries WHERE action_id={action} AND {queries.REACHED_STARTS}"
-        " ON CONFLICT DO NOTHING"
+        f" 'queued', {next_at}, {reason}, {now}, {now} FROM deliveries WHERE action_id={action}"
+        f" AND {queries.REACHED_STARTS} ON CONFLICT DO NOTHING"
     ))
 
 
 _QUEUE_UPDATES = _follow_up("update", "$1", "$2", "$3")
-_QUEUE_CLOSINGS = _follow_up("end", "0", "$1", "$2")
+# a closing to someone whose start is in doubt is held until the doubt ends (hub.store.queries.SENT_IN_DOUBT)
+_QUEUE_CLOSINGS = _follow_up("end", "0", "$1", "$2", queries.CLOSING_NEXT_AT, queries.CLOSING_REASON)
 
 _CLAIM = (
     # The rows are locked by an uncorrelated subquery: PostgreSQL runs it once, before the update,
@@ -134,6 +136,10 @@ def _cancel(rows: str, status: str, reason: str, now: str) -> str:
     )
 
 
+# starts in doubt when their action ends count as sent (their provider had them) and leave the queue
+_SENT_IN_DOUBT = _cancel(
+    f"SELECT id FROM deliveries WHERE {queries.SENT_IN_DOUBT.replace('?', '$2')}", "sent", "in_doubt", "$1"
+)
 _CANCEL_ACTION = _cancel(
     "SELECT id FROM deliveries WHERE action_id=$2 AND kind IN ('start','update') AND status='queued'",
     "cancelled", "action_ended", "$1",
@@ -154,6 +160,47 @@ _BY_RECEIPT = (
     "d.id = ANY(ARRAY(SELECT r.id FROM delivery_receipts r WHERE r.channel={a} AND r.provider_id={b}))"
     " AND d.channel={a} AND d.provider_id={b}"
 )
+
+
+
+def _report(where: str, then: str, answer: str = "SELECT count(*) FROM upd") -> str:
+    """A provider's report applied to the ledger rows ``where`` names ($1 status, $2 reason, $3 now;
+    ``where`` uses $4 on): their new status, their pending rows gone (a late outcome then changes
+    nothing), then ``then``: statements on ``follow``, the queued update and closing rows of the
+    people whose start is among them. ``answer`` starts with how many rows the report changed."""
+    return (
+        "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
+        f" WHERE {where} RETURNING d.id, d.kind, d.action_id, d.channel, d.address),"
+        " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd))),"
+        " follow AS (SELECT e.id FROM deliveries e JOIN upd s ON e.action_id=s.action_id AND e.channel=s.channel"
+        " AND e.address=s.address WHERE s.kind='start' AND e.kind IN ('update','end') AND e.status='queued'),"
+        f" {then} {answer}"
+    )
+
+
+_SETTLES = queries.SETTLES.format(earlier="d.status = ANY($6::text[])")
+# someone whose start never arrived gets no update or closing (those not leased out)
+_THEN_SKIP = (
+    "skip AS (DELETE FROM deliveries_pending p WHERE p.id = ANY(ARRAY(SELECT id FROM follow)) AND p.owner IS NULL"
+    " RETURNING p.id),"
+    " skipped AS (UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=$3"
+    " WHERE id = ANY(ARRAY(SELECT id FROM skip)))"
+)
+# a closing held while its start was in doubt goes out now, and every process hears of it
+_THEN_RELEASE = (
+    "held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
+    f" AND {queries.HELD_CLOSINGS}),"
+    " rel AS (UPDATE deliveries_pending p SET next_at=$3 WHERE p.id = ANY(ARRAY(SELECT id FROM held))"
+    " AND p.owner IS NULL RETURNING p.id, p.channel),"
+    " released AS (UPDATE deliveries SET next_at=$3, reason=NULL, updated_at=$3"
+    " WHERE id = ANY(ARRAY(SELECT id FROM rel))),"
+    " woken AS (SELECT pg_notify('burgerhub_ledger', c.channel) FROM (SELECT DISTINCT channel FROM rel) c)"
+)
+_REPORT_ARRIVED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_RELEASE,
+                          "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM woken)")
+_REPORT_FAILED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_SKIP)
+# a start or update a provider asks to retry after its action ended: failed, not sent again
+_REPORT_ENDED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {queries.ENDED_FOLLOWS}", _THEN_SKIP)
 
 #: pending rows for a ledger's rows still to be sent, and receipts for the provider ids it holds: what
 #: ``burgerhub db copy`` runs after copying a ledger in (the same as migration 002 for an existing one)
@@ -275,6 +322,7 @@ class PostgresLedger:
             )
             if count(status) != 1:
                 raise Conflict(f"action {action['id']!r} is not active")
+            await conn.execute(_SENT_IN_DOUBT, now, action["id"])
             await conn.execute(_CANCEL_ACTION, now, action["id"])
             ended = count(await conn.execute(_QUEUE_CLOSINGS, now, action["id"]))
             if ended:
@@ -362,26 +410,25 @@ class PostgresLedger:
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
     ) -> int:
+        """See :meth:`hub.store.sqlite.SQLiteStore.apply_provider_status`; the usual report is one statement."""
         now = time.time()
         if retry_at is not None:
-            return count(await self._p().execute(
-                _QUEUE_INSERTED.format(insert=(
-                    "UPDATE deliveries d SET status='queued', next_at=$1, reason=$2, updated_at=$3"
-                    f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status IN ('sent','delivered')"
-                )) + " ON CONFLICT (id) DO NOTHING",
-                retry_at, reason, now, channel, provider_id,
-            ))
+            async with self._p().acquire() as conn, conn.transaction():
+                ended = await conn.fetchval(
+                    _REPORT_ENDED, DeliveryStatus.FAILED, reason, now, channel, provider_id
+                )
+                return int(ended) + count(await conn.execute(
+                    _QUEUE_INSERTED.format(insert=(
+                        "UPDATE deliveries d SET status='queued', next_at=$1, reason=$2, updated_at=$3"
+                        f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status IN ('sent','delivered')"
+                    )) + " ON CONFLICT (id) DO NOTHING",
+                    retry_at, reason, now, channel, provider_id,
+                ))
         earlier = queries.EARLIER_STATUSES.get(status, ())
         if not earlier:
             return 0
-        return int(await self._p().fetchval(
-            # a row moved to a final status leaves the queue: a late outcome of its sender changes nothing
-            "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
-            f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status = ANY($6::text[]) RETURNING d.id),"
-            " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd)))"
-            " SELECT count(*) FROM upd",
-            status, reason, now, channel, provider_id, list(earlier),
-        ))
+        sql = _REPORT_FAILED if status == DeliveryStatus.FAILED else _REPORT_ARRIVED
+        return int(await self._p().fetchval(sql, status, reason, now, channel, provider_id, list(earlier)))
 
     # -- the queue, read -------------------------------------------------------------------------
     async def next_due(self, channel: str) -> float | None:

@@ -247,7 +247,9 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
         return await self._tx(fn)
 
     async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int:
-        """Mark the action ended, cancel what was not yet sent, queue the closing message for everyone reached."""
+        """Mark the action ended, cancel what was not yet sent, queue the closing message for everyone
+        reached. Starts in doubt after a crash count as sent; their closings wait for the provider's
+        report (see :data:`hub.store.queries.SENT_IN_DOUBT`)."""
 
         def fn(conn):
             now = time.time()
@@ -258,15 +260,19 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
             if cur.rowcount != 1:
                 raise Conflict(f"action {action['id']!r} is not active")
             conn.execute(
+                f"UPDATE deliveries SET status='sent', updated_at=? WHERE {queries.SENT_IN_DOUBT}", (now, action["id"])
+            )
+            conn.execute(
                 "UPDATE deliveries SET status='cancelled', reason='action_ended', updated_at=?"
                 " WHERE action_id=? AND kind IN ('start','update') AND status='queued'",
                 (now, action["id"]),
             )
             cur = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-                " language, urgency_rank, status, created_at, updated_at)"
+                " language, urgency_rank, status, next_at, reason, created_at, updated_at)"
                 " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
-                f" 'queued', ?, ? FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
+                f" 'queued', {queries.CLOSING_NEXT_AT}, {queries.CLOSING_REASON}, ?, ?"
+                f" FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
                 (now, now, action["id"]),
             )
             ended = cur.rowcount
@@ -338,12 +344,7 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
                 )
             if failed:
                 # someone whose start never arrived must not get a closing message out of the blue
-                conn.executemany(
-                    "UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?"
-                    " WHERE status='queued' AND kind IN ('update','end') AND (action_id, channel, address) ="
-                    " (SELECT action_id, channel, address FROM deliveries WHERE id=? AND kind='start')",
-                    [(now, i) for i in failed],
-                )
+                conn.executemany(_SKIP_AFTER_FAILED_START, [(now, i) for i in failed])
 
         if retry or failed:
             await self._tx(fn)
@@ -386,26 +387,43 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
     ) -> int:
+        """Apply a provider's later report on the rows it names (``channel``, ``provider_id``); returns
+        how many changed. A start reported failed skips the person's queued update and closing; one
+        reported sent or delivered releases a closing held while the start was in doubt."""
+
         def fn(conn):
             now = time.time()
             if retry_at is not None:
+                # after the end, the start or update is not sent again: the report is its failure
+                changed = conn.execute(
+                    "UPDATE deliveries SET status='failed', reason=?, updated_at=? WHERE channel=? AND provider_id=?"
+                    f" AND {queries.ENDED_FOLLOWS} RETURNING id, kind",
+                    (reason, now, channel, provider_id),
+                ).fetchall()
                 cur = conn.execute(
                     "UPDATE deliveries SET status='queued', next_at=?, reason=?, updated_at=?"
                     " WHERE channel=? AND provider_id=? AND status IN ('sent','delivered')",
                     (retry_at, reason, now, channel, provider_id),
                 )
+                status_now, n = DeliveryStatus.FAILED, len(changed) + cur.rowcount
             else:
                 # A status only moves forward: a late "sent" never turns "delivered" back.
                 earlier = queries.EARLIER_STATUSES.get(status, ())
                 if not earlier:
                     return 0
-                marks = ",".join("?" * len(earlier))
-                cur = conn.execute(
+                settles = queries.SETTLES.format(earlier=f"status IN ({','.join('?' * len(earlier))})")
+                changed = conn.execute(
                     "UPDATE deliveries SET status=?, reason=?, updated_at=? WHERE channel=? AND provider_id=?"
-                    f" AND status IN ({marks})",
+                    f" AND {settles} RETURNING id, kind",
                     (status, reason, now, channel, provider_id, *earlier),
-                )
-            return cur.rowcount
+                ).fetchall()
+                status_now, n = status, len(changed)
+            starts = [(now, row_id) for row_id, kind in changed if kind == "start"]
+            if starts and status_now == DeliveryStatus.FAILED:
+                conn.executemany(_SKIP_AFTER_FAILED_START, starts)
+            elif starts:
+                conn.executemany(_RELEASE_HELD_CLOSING, [(now, now, row_id) for _, row_id in starts])
+            return n
 
         return await self._tx(fn)
 
@@ -433,6 +451,19 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
             return cur.fetchone()[0]
 
         return await self._tx(fn)
+
+
+#: someone whose start never arrived must not get an update or a closing out of the blue (``?``: now, the start)
+_SKIP_AFTER_FAILED_START = (
+    "UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?"
+    " WHERE status='queued' AND kind IN ('update','end') AND (action_id, channel, address) ="
+    " (SELECT action_id, channel, address FROM deliveries WHERE id=? AND kind='start')"
+)
+#: a closing held while its start was in doubt goes out now (``?``: now, now, the start)
+_RELEASE_HELD_CLOSING = (
+    f"UPDATE deliveries SET next_at=?, reason=NULL, updated_at=? WHERE {queries.HELD_CLOSINGS}"
+    " AND (action_id, channel, address) = (SELECT action_id, channel, address FROM deliveries WHERE id=?)"
+)
 
 
 def _rows_json(rows: NewRows) -> str:
