@@ -17,8 +17,11 @@ every change of that state first takes the pending row, which decides between ra
   writes the ledger row; a retry gives the pending row back to the queue with its new due time;
 * a cancellation (an action ended, a participant erased, a closing skipped after a failed start)
   deletes pending rows that are not leased; a requeue clears the lease of a dead process's rows;
+  an action's end takes its starts in doubt out of the queue too (they count as sent);
 * a provider's report that moves a row to a final status deletes its pending row (a late outcome
-  then changes nothing), and a report asking to retry queues it again.
+  then changes nothing), and a report asking to retry queues it again; a report on a start skips
+  the person's queued update and closing (failed) or gives a closing held for it its due time now
+  (arrived), in both cases only through pending rows that are not leased.
 
 Provider message ids are looked up through ``delivery_receipts`` (channel, provider id -> row),
 written with the outcome; a receipt counts only while the row still carries that provider id.
@@ -147,13 +150,6 @@ _CANCEL_ACTION = _cancel(
 CANCEL_PARTICIPANT = _cancel(
     "SELECT id FROM deliveries WHERE participant_id=$2 AND status='queued'", "cancelled", "participant_erased", "$1"
 )
-# someone whose start never arrived must not get a closing message out of the blue
-_SKIP_AFTER_FAILED_START = _cancel(
-    "SELECT d.id FROM deliveries d JOIN deliveries s ON d.action_id=s.action_id AND d.channel=s.channel"
-    " AND d.address=s.address WHERE s.id = ANY($2::bigint[]) AND s.kind='start'"
-    " AND d.status='queued' AND d.kind IN ('update','end')",
-    "skipped", "start_not_delivered", "$1",
-)
 
 #: a provider id's ledger rows (``$a`` channel, ``$b`` provider id)
 _BY_RECEIPT = (
@@ -162,33 +158,62 @@ _BY_RECEIPT = (
 )
 
 
+def _follow_ups(updates: bool) -> str:
+    """CTEs ``follow``: the queued closing rows (and, with ``updates``, update rows) of the people whose
+    start is among the rows of ``upd`` (id, kind, action_id, channel, address). Each is found by its
+    full unique key (a closing's seq is 0, an update's 2 up to the action's version): one index probe,
+    where a probe without seq would read every closing or update row of the action."""
+    key = "e.action_id=s.action_id AND e.channel=s.channel AND e.address=s.address"
+    closings = (f"SELECT e.id FROM upd s JOIN deliveries e ON {key} AND e.kind='end' AND e.seq=0"
+                " WHERE s.kind='start' AND e.status='queued'")
+    if not updates:
+        return f"follow AS ({closings})"
+    # the update rows' probes take each seq from the lateral series (OFFSET 0: the planner may not
+    # flatten them into a join that reads the action's update rows first and matches seq after)
+    return (
+        f"follow AS ({closings} UNION ALL SELECT e.id FROM upd s CROSS JOIN LATERAL generate_series(2,"
+        " (SELECT a.version FROM actions a WHERE a.id=s.action_id)) AS v(seq)"
+        f" CROSS JOIN LATERAL (SELECT e.id FROM deliveries e WHERE {key}"
+        " AND e.kind='update' AND e.seq=v.seq AND e.status='queued' OFFSET 0) e WHERE s.kind='start')"
+    )
+
+
+def _skip_follow_ups(now: str) -> str:
+    """CTEs: someone whose start never arrived gets no update or closing (``follow``, those not leased)."""
+    return (
+        "skip AS (DELETE FROM deliveries_pending p WHERE p.id = ANY(ARRAY(SELECT id FROM follow)) AND p.owner IS NULL"
+        " RETURNING p.id),"
+        " skipped AS (UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at={now}"
+        " WHERE id = ANY(ARRAY(SELECT id FROM skip)))"
+    ).format(now=now)
+
+
+# someone whose start never arrived must not get an update or a closing out of the blue ($1 now, $2 starts)
+_SKIP_AFTER_FAILED_START = (
+    "WITH upd AS (SELECT id, kind, action_id, channel, address FROM deliveries WHERE id = ANY($2::bigint[])),"
+    f" {_follow_ups(True)}, {_skip_follow_ups('$1')} SELECT count(*) FROM skip"
+)
+
 
 def _report(where: str, then: str, answer: str = "SELECT count(*) FROM upd") -> str:
     """A provider's report applied to the ledger rows ``where`` names ($1 status, $2 reason, $3 now;
     ``where`` uses $4 on): their new status, their pending rows gone (a late outcome then changes
-    nothing), then ``then``: statements on ``follow``, the queued update and closing rows of the
-    people whose start is among them. ``answer`` starts with how many rows the report changed."""
+    nothing), then ``then``: CTEs on what :func:`_follow_ups` finds for them. ``answer`` starts with
+    how many rows the report changed."""
     return (
         "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
         f" WHERE {where} RETURNING d.id, d.kind, d.action_id, d.channel, d.address),"
         " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd))),"
-        " follow AS (SELECT e.id FROM deliveries e JOIN upd s ON e.action_id=s.action_id AND e.channel=s.channel"
-        " AND e.address=s.address WHERE s.kind='start' AND e.kind IN ('update','end') AND e.status='queued'),"
         f" {then} {answer}"
     )
 
 
 _SETTLES = queries.SETTLES.format(earlier="d.status = ANY($6::text[])")
-# someone whose start never arrived gets no update or closing (those not leased out)
-_THEN_SKIP = (
-    "skip AS (DELETE FROM deliveries_pending p WHERE p.id = ANY(ARRAY(SELECT id FROM follow)) AND p.owner IS NULL"
-    " RETURNING p.id),"
-    " skipped AS (UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=$3"
-    " WHERE id = ANY(ARRAY(SELECT id FROM skip)))"
-)
+_THEN_SKIP = f"{_follow_ups(True)}, {_skip_follow_ups('$3')}"
 # a closing held while its start was in doubt goes out now, and every process hears of it
 _THEN_RELEASE = (
-    "held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
+    f"{_follow_ups(False)},"
+    " held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
     f" AND {queries.HELD_CLOSINGS}),"
     " rel AS (UPDATE deliveries_pending p SET next_at=$3 WHERE p.id = ANY(ARRAY(SELECT id FROM held))"
     " AND p.owner IS NULL RETURNING p.id, p.channel),"

@@ -422,7 +422,7 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
             if starts and status_now == DeliveryStatus.FAILED:
                 conn.executemany(_SKIP_AFTER_FAILED_START, starts)
             elif starts:
-                conn.executemany(_RELEASE_HELD_CLOSING, [(now, now, row_id) for _, row_id in starts])
+                conn.executemany(_RELEASE_HELD_CLOSING, starts)
             return n
 
         return await self._tx(fn)
@@ -453,16 +453,26 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
         return await self._tx(fn)
 
 
-#: someone whose start never arrived must not get an update or a closing out of the blue (``?``: now, the start)
-_SKIP_AFTER_FAILED_START = (
-    "UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?"
-    " WHERE status='queued' AND kind IN ('update','end') AND (action_id, channel, address) ="
-    " (SELECT action_id, channel, address FROM deliveries WHERE id=? AND kind='start')"
+# The update and closing rows of a start's person, found by their full unique key (closing: seq 0;
+# updates: seq 2 up to the action's version), one index probe each: without seq the probe would read
+# every closing or update row of the action. The unary + keeps the planner off the queue's index.
+_FOLLOW_UPS = (
+    "WITH RECURSIVE s AS (SELECT action_id, channel, address FROM deliveries WHERE id=?2 AND kind='start'),"
+    " v(kind, seq) AS (SELECT 'end', 0 UNION ALL SELECT 'update', CASE kind WHEN 'end' THEN 2 ELSE seq+1 END"
+    " FROM v WHERE (CASE kind WHEN 'end' THEN 2 ELSE seq+1 END)"
+    " <= (SELECT version FROM actions WHERE id=(SELECT action_id FROM s)))"
 )
-#: a closing held while its start was in doubt goes out now (``?``: now, now, the start)
+_FOLLOW_UP_KEYS = "(action_id, channel, kind, seq, address) IN (SELECT s.action_id, s.channel, v.kind, v.seq, s.address FROM s, v)"
+#: someone whose start never arrived must not get an update or a closing out of the blue (?1 now, ?2 the start)
+_SKIP_AFTER_FAILED_START = (
+    f"{_FOLLOW_UPS} UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?1"
+    f" WHERE +status='queued' AND {_FOLLOW_UP_KEYS}"
+)
+#: a closing held while its start was in doubt goes out now (?1 now, ?2 the start)
 _RELEASE_HELD_CLOSING = (
-    f"UPDATE deliveries SET next_at=?, reason=NULL, updated_at=? WHERE {queries.HELD_CLOSINGS}"
-    " AND (action_id, channel, address) = (SELECT action_id, channel, address FROM deliveries WHERE id=?)"
+    "UPDATE deliveries SET next_at=?1, reason=NULL, updated_at=?1 WHERE +status='queued' AND reason='start_in_doubt'"
+    " AND (action_id, channel, kind, seq, address) IN"
+    " (SELECT action_id, channel, 'end', 0, address FROM deliveries WHERE id=?2 AND kind='start')"
 )
 
 
