@@ -12,6 +12,12 @@ provider's later reports carry an id the hub chooses (:meth:`hub.channel.Channel
 per-message ``reference``), the engine writes those ids to the ledger before the request goes out
 (``hand_over``, one statement per batch). After a crash such rows are *in doubt*: they wait
 ``in_doubt_seconds`` for a report, and a report of the message settles its row instead of a resend.
+An action that ends meanwhile does not cancel its starts in doubt (the provider had them) nor send
+them after the end: they count as sent, and each one's closing is held until the doubt is over. A
+report that the start arrived releases the closing at once; one that it failed (or is to be retried)
+skips it; with no report within ``in_doubt_seconds`` the start counts as sent and the closing goes
+out then: a closing to someone who may have had the start is better than silence to someone who did
+(see :data:`hub.store.queries.SENT_IN_DOUBT`).
 
 Outcomes are written back in bulk by one writer task (two at once on a shared store): a ``deliver``
 call's slot is free as soon as the provider has answered, and whatever finished while the writer was

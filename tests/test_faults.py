@@ -55,6 +55,12 @@ class KillingProvider(LoopbackSmsProvider):
     #: (kind, tag, count, pid): SIGKILL ``pid`` when ``count`` messages of ``kind`` were accepted
     kill_at: tuple[str, str, int, int] | None = None
     killed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: CM's status reports wait while this is clear; those to ``silent`` numbers are never made
+    reporting: asyncio.Event = field(default_factory=asyncio.Event)
+    silent: set = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.reporting.set()
 
     def _count(self, number: str, body: str) -> None:
         found = TAG.search(body)
@@ -67,6 +73,11 @@ class KillingProvider(LoopbackSmsProvider):
             os.kill(self.kill_at[3], signal.SIGKILL)  # before this request is answered
             self.kill_at = None
             self.killed.set()
+
+    async def _report(self, reference: str, number: str) -> None:
+        await self.reporting.wait()
+        if "+" + number[2:] not in self.silent:
+            await super()._report(reference, number)
 
     async def _twilio_message(self, request):
         response = await super()._twilio_message(request)
@@ -132,10 +143,12 @@ async def _register(db: Path, people: list[dict]) -> None:
         await store.close()
 
 
-def _rows(db: Path, action_id: str, kind: str, *statuses: str) -> list[tuple[int, str, str]]:
+def _rows(db: Path, action_id: str, kind: str, *statuses: str, reason: str | None = None) -> list[tuple[int, str, str]]:
     conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
         sql = "SELECT id, address, status FROM deliveries WHERE action_id=? AND kind=?"
+        if reason is not None:
+            sql += f" AND reason='{reason}'"
         args: tuple = (action_id, kind)
         if statuses:
             sql, args = sql + f" AND status IN ({','.join('?' * len(statuses))})", (*args, *statuses)
@@ -235,3 +248,60 @@ async def test_a_hub_killed_mid_fan_out_and_mid_closing_loses_nothing(tmp_path, 
             hub.kill()
             await session.close()
     print(f"\n{'bulk (CM)' if bulk else 'per-recipient (Twilio)'}: " + "; ".join(report))
+
+
+@pytest.mark.slow
+async def test_an_action_ended_while_starts_are_in_doubt_closes_for_everyone_the_provider_had(tmp_path):
+    """Killed mid fan-out (CM, bulk) with CM's reports held back; restarted, and the action ended while
+    the starts the dead hub handed over are in doubt. Then the reports come, but for some of those
+    starts never: everyone who got the start gets the closing once, nobody else gets one, and no start
+    goes out after the end."""
+    count = 1000
+    people = _people(count, seed=5)
+    async with KillingProvider() as provider:
+        hub, db = _hub(tmp_path, provider, bulk=True)
+        await _register(db, people)
+        session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"},
+                                        timeout=aiohttp.ClientTimeout(total=30))
+        try:
+            await _up(hub, session)
+            provider.reporting.clear()
+            provider.kill_at = ("start", "0", count // 2, hub.pid)
+            body = start_payload(description=f"{START_MARK}-0: man, zwarte hoodie, grijze fiets.")
+            async with session.post(f"{hub.url}/v1/actions", json=body) as r:
+                assert r.status == 201, await r.text()
+                action_id = (await r.json())["id"]
+            await asyncio.wait_for(provider.killed.wait(), 30)
+            hub.kill()
+            in_doubt = {address for _, address, _ in _rows(db, action_id, "start", "sending", reason="handed_over")}
+            assert in_doubt, "the dead hub had handed nothing over"
+            await _up(hub, session)
+            # the restarted hub sends the starts nobody had; those in doubt wait (8 s) for CM's reports
+            await _until(lambda: len(_rows(db, action_id, "start", "sent", "delivered")) == count - len(in_doubt),
+                         6, "the starts that were not in doubt")
+            assert {a for _, a, _ in _rows(db, action_id, "start", "queued", reason="in_doubt")} == in_doubt
+
+            starts = provider.counts[("start", "0")]
+            assert set(starts) == {p["phones"][0]["number"] for p in people}
+            async with session.post(f"{hub.url}/v1/actions/{action_id}/end",
+                                    json={"result": "arrested", "text": f"{END_MARK}-0"}) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["queued"]["end"] == count
+            # CM reports half of the starts in doubt (and everything else); the other half never
+            provider.silent = set(sorted(in_doubt)[::2])
+            provider.reporting.set()
+            ends = provider.counts[("end", "0")]
+            await _until(lambda: not _rows(db, action_id, "end", "queued", "sending") and len(ends) == count,
+                         20, "every closing sent")
+            await asyncio.sleep(1)  # anything sent twice would arrive now
+            assert set(ends) == set(starts), f"{len(set(starts) - set(ends))} got the start and no closing"
+            assert max(ends.values()) == 1 and max(starts.values()) == 1
+            closings = _rows(db, action_id, "end")
+            assert len(closings) == count and {s for _, _, s in closings} <= {"sent", "delivered"}
+        except BaseException:
+            print(f"--- hub log:\n{hub.tail(40)}")
+            raise
+        finally:
+            hub.kill()
+            await session.close()
+    print(f"\nended with {len(in_doubt)} starts in doubt, {len(provider.silent)} of them never reported on")

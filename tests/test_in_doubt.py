@@ -3,6 +3,7 @@ doubt and wait; the provider's report settles them; those it never reports on go
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -58,3 +59,87 @@ async def test_a_clean_answer_clears_the_hand_over_mark(store):
     assert ledger["status"] == "sent" and ledger["reason"] is None and ledger["provider_id"] == "bh1:+31612345670"
     # and a later crash sweep has nothing in doubt
     assert await store.requeue_orphans(None, in_doubt_seconds=30) == 0
+
+
+END = AuditEntry("t", "dispatcher", "action.end", "act-000001")
+
+
+async def _ended_in_doubt(store, people: int, in_doubt_seconds: float):
+    """An action whose starts were all handed to the provider by a process that then crashed (each
+    in doubt), ended within the doubt: (the start rows, their provider ids)."""
+    action = {"id": "act-000001", "status": "active", "urgency": "time_critical", "version": 1}
+    await store.create_action(action, [NewDelivery("sms", f"+3161234567{i}", f"p{i}", "nl") for i in range(people)],
+                              AUDIT)
+    claimed = await store.claim("sms", 10, owner="dead", lease_seconds=60)
+    handed = {r.id: f"bh{claimed[0].id}:{r.address}" for r in claimed}
+    await store.hand_over(handed)
+    assert await store.requeue_orphans(None, in_doubt_seconds=in_doubt_seconds) == people
+    await store.end_action({**action, "status": "ended", "version": 2}, END)
+    return claimed, handed
+
+
+async def _closings(store) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in await store.ledger_rows("act-000001"):
+        if r["kind"] == "end":
+            out.setdefault(r["address"], []).append(r)
+    return out
+
+
+async def test_an_action_ended_while_starts_are_in_doubt_closes_for_those_the_provider_reports_on(store):
+    claimed, handed = await _ended_in_doubt(store, 4, in_doubt_seconds=30)
+    delivered, sent, failed, silent = claimed
+    # the provider had every start: none is cancelled, none is sent again, and each closing waits
+    # for the fate of its start
+    starts = {r["id"]: r for r in await store.ledger_rows("act-000001") if r["kind"] == "start"}
+    assert {s["status"] for s in starts.values()} == {"sent"}
+    assert set(await _closings(store)) == {r.address for r in claimed}
+    assert await store.claim("sms", 10, owner="next", lease_seconds=60) == []
+
+    # reports of the starts arrive after the end
+    assert await store.apply_provider_status("sms", handed[delivered.id], "delivered", None, retry_at=None) == 1
+    assert await store.apply_provider_status("sms", handed[sent.id], "sent", None, retry_at=None) == 1
+    assert await store.apply_provider_status("sms", handed[failed.id], "failed", "unknown number", retry_at=None) == 1
+    # a report posted again changes nothing
+    assert await store.apply_provider_status("sms", handed[delivered.id], "delivered", None, retry_at=None) == 0
+
+    # the closing goes out now to those whose start arrived, once; not to whom it failed to reach
+    now = await store.claim("sms", 10, owner="next", lease_seconds=60)
+    assert sorted((r.kind, r.address) for r in now) == [("end", delivered.address), ("end", sent.address)]
+    await store.complete([Outcome(r.id, "sent", None, f"end-{r.id}") for r in now])
+    assert await store.apply_provider_status("sms", handed[sent.id], "delivered", None, retry_at=None) == 1
+    closings = await _closings(store)
+    assert [c["status"] for c in closings[delivered.address]] == ["sent"]
+    assert [c["status"] for c in closings[sent.address]] == ["sent"]
+    assert [(c["status"], c["reason"]) for c in closings[failed.address]] == [("skipped", "start_not_delivered")]
+    # the one the provider never reports on: its closing waits for the end of the doubt
+    assert [c["status"] for c in closings[silent.address]] == ["queued"]
+    assert time.time() + 25 <= await store.next_due("sms") <= time.time() + 30
+    assert await store.claim("sms", 10, owner="next", lease_seconds=60) == []
+
+
+async def test_a_start_in_doubt_never_reported_on_counts_as_sent_once_the_doubt_is_over(store):
+    claimed, handed = await _ended_in_doubt(store, 2, in_doubt_seconds=0.5)
+    assert await store.claim("sms", 10, owner="next", lease_seconds=60) == []
+    await asyncio.sleep(0.6)
+    # the provider had the starts: the closing goes to both, and no start goes out after the end
+    due = await store.claim("sms", 10, owner="next", lease_seconds=60)
+    assert sorted((r.kind, r.address) for r in due) == [("end", r.address) for r in claimed]
+    await store.complete([Outcome(r.id, "sent", None, f"end-{r.id}") for r in due])
+    # a late report of a start changes its row, and sends nothing twice
+    assert await store.apply_provider_status("sms", handed[claimed[0].id], "delivered", None, retry_at=None) == 1
+    assert await store.claim("sms", 10, owner="next", lease_seconds=60) == []
+    assert all(len(c) == 1 for c in (await _closings(store)).values())
+
+
+async def test_a_start_in_doubt_the_provider_asks_to_retry_after_the_end_gets_no_closing(store):
+    claimed, handed = await _ended_in_doubt(store, 1, in_doubt_seconds=30)
+    [start] = claimed
+    # a failure the provider would retry: after the end the start is not sent again, and the person
+    # it never reached gets no closing
+    assert await store.apply_provider_status("sms", handed[start.id], "failed", "busy",
+                                             retry_at=time.time() - 1) == 1
+    assert await store.claim("sms", 10, owner="next", lease_seconds=60) == []
+    rows = {r["kind"]: r for r in await store.ledger_rows("act-000001")}
+    assert (rows["start"]["status"], rows["start"]["reason"]) == ("failed", "busy")
+    assert (rows["end"]["status"], rows["end"]["reason"]) == ("skipped", "start_not_delivered")

@@ -117,6 +117,34 @@ async def test_provider_status_callbacks_update_by_provider_id(store):
     assert await store.latest_action_for("sms", "+31612345678") == "act-000001"
 
 
+async def test_a_start_the_provider_reports_failed_skips_the_persons_updates_and_closing(store):
+    rows = [NewDelivery("sms", f"+3161111111{i}", f"p{i}", "nl") for i in range(2)]
+    await store.create_action(action(), rows, AUDIT)
+    claimed = await store.claim("sms", 2, owner="w", lease_seconds=60)
+    await store.complete([Outcome(r.id, "sent", provider_id=f"SM{r.id}") for r in claimed])
+    for version in (2, 3):  # two updates, each queued for both
+        assert await store.update_action(action(version=version), [], AUDIT, notify_reached=True) == (0, 2)
+    first, second = claimed
+
+    def follow_ups(ledger):
+        return {(r["address"], r["kind"], r["seq"]): (r["status"], r["reason"]) for r in ledger if r["kind"] != "start"}
+
+    assert await store.apply_provider_status("sms", f"SM{first.id}", "failed", "absent", retry_at=None) == 1
+    assert follow_ups(await store.ledger_rows("act-000001")) == {
+        **{(first.address, "update", s): ("skipped", "start_not_delivered") for s in (2, 3)},
+        **{(second.address, "update", s): ("queued", None) for s in (2, 3)},
+    }
+    # the end queues a closing for the second only; the report that its start failed comes after
+    assert await store.end_action(action(status="ended", version=4), AUDIT) == 1
+    assert await store.apply_provider_status("sms", f"SM{second.id}", "failed", "absent", retry_at=None) == 1
+    assert follow_ups(await store.ledger_rows("act-000001")) == {
+        **{(first.address, "update", s): ("skipped", "start_not_delivered") for s in (2, 3)},
+        **{(second.address, "update", s): ("cancelled", "action_ended") for s in (2, 3)},
+        (second.address, "end", 0): ("skipped", "start_not_delivered"),
+    }
+    assert await store.claim("sms", 10, owner="w", lease_seconds=60) == []
+
+
 async def test_provider_status_only_moves_forward(store):
     await store.create_action(action(), [NewDelivery("sms", "+31612345678", "p1", "nl")], AUDIT)
     row = (await store.claim("sms", 1, owner="w", lease_seconds=60))[0]

@@ -17,8 +17,11 @@ every change of that state first takes the pending row, which decides between ra
   writes the ledger row; a retry gives the pending row back to the queue with its new due time;
 * a cancellation (an action ended, a participant erased, a closing skipped after a failed start)
   deletes pending rows that are not leased; a requeue clears the lease of a dead process's rows;
+  an action's end takes its starts in doubt out of the queue too (they count as sent);
 * a provider's report that moves a row to a final status deletes its pending row (a late outcome
-  then changes nothing), and a report asking to retry queues it again.
+  then changes nothing), and a report asking to retry queues it again; a report on a start skips
+  the person's queued update and closing (failed) or gives a closing held for it its due time now
+  (arrived), in both cases only through pending rows that are not leased.
 
 Provider message ids are looked up through ``delivery_receipts`` (channel, provider id -> row),
 written with the outcome; a receipt counts only while the row still carries that provider id.
@@ -73,19 +76,21 @@ _INSERT_ROWS = _QUEUE_INSERTED.format(insert=(
 ))
 
 
-def _follow_up(kind: str, seq: str, now: str, action: str) -> str:
-    """Queue a message of ``kind`` to everyone the action's start reached (SQL parameters as given)."""
+def _follow_up(kind: str, seq: str, now: str, action: str, next_at: str = "0", reason: str = "NULL") -> str:
+    """Queue a message of ``kind`` to everyone the action's start reached (SQL parameters as given;
+    ``next_at`` and ``reason``: expressions of the start row)."""
     return _QUEUE_INSERTED.format(insert=(
         "INSERT INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-        " language, urgency_rank, status, created_at, updated_at)"
+        " language, urgency_rank, status, next_at, reason, created_at, updated_at)"
         f" SELECT action_id, channel, '{kind}', {seq}, address, participant_id, language, urgency_rank,"
-        f" 'queued', {now}, {now} FROM deliveries WHERE action_id={action} AND {queries.REACHED_STARTS}"
-        " ON CONFLICT DO NOTHING"
+        f" 'queued', {next_at}, {reason}, {now}, {now} FROM deliveries WHERE action_id={action}"
+        f" AND {queries.REACHED_STARTS} ON CONFLICT DO NOTHING"
     ))
 
 
 _QUEUE_UPDATES = _follow_up("update", "$1", "$2", "$3")
-_QUEUE_CLOSINGS = _follow_up("end", "0", "$1", "$2")
+# a closing to someone whose start is in doubt is held until the doubt ends (hub.store.queries.SENT_IN_DOUBT)
+_QUEUE_CLOSINGS = _follow_up("end", "0", "$1", "$2", queries.CLOSING_NEXT_AT, queries.CLOSING_REASON)
 
 _CLAIM = (
     # The rows are locked by an uncorrelated subquery: PostgreSQL runs it once, before the update,
@@ -134,6 +139,10 @@ def _cancel(rows: str, status: str, reason: str, now: str) -> str:
     )
 
 
+# starts in doubt when their action ends count as sent (their provider had them) and leave the queue
+_SENT_IN_DOUBT = _cancel(
+    f"SELECT id FROM deliveries WHERE {queries.SENT_IN_DOUBT.replace('?', '$2')}", "sent", "in_doubt", "$1"
+)
 _CANCEL_ACTION = _cancel(
     "SELECT id FROM deliveries WHERE action_id=$2 AND kind IN ('start','update') AND status='queued'",
     "cancelled", "action_ended", "$1",
@@ -141,19 +150,82 @@ _CANCEL_ACTION = _cancel(
 CANCEL_PARTICIPANT = _cancel(
     "SELECT id FROM deliveries WHERE participant_id=$2 AND status='queued'", "cancelled", "participant_erased", "$1"
 )
-# someone whose start never arrived must not get a closing message out of the blue
-_SKIP_AFTER_FAILED_START = _cancel(
-    "SELECT d.id FROM deliveries d JOIN deliveries s ON d.action_id=s.action_id AND d.channel=s.channel"
-    " AND d.address=s.address WHERE s.id = ANY($2::bigint[]) AND s.kind='start'"
-    " AND d.status='queued' AND d.kind IN ('update','end')",
-    "skipped", "start_not_delivered", "$1",
-)
 
 #: a provider id's ledger rows (``$a`` channel, ``$b`` provider id)
 _BY_RECEIPT = (
     "d.id = ANY(ARRAY(SELECT r.id FROM delivery_receipts r WHERE r.channel={a} AND r.provider_id={b}))"
     " AND d.channel={a} AND d.provider_id={b}"
 )
+
+
+def _follow_ups(updates: bool) -> str:
+    """CTEs ``follow``: the queued closing rows (and, with ``updates``, update rows) of the people whose
+    start is among the rows of ``upd`` (id, kind, action_id, channel, address). Each is found by its
+    full unique key (a closing's seq is 0, an update's 2 up to the action's version): one index probe,
+    where a probe without seq would read every closing or update row of the action."""
+    key = "e.action_id=s.action_id AND e.channel=s.channel AND e.address=s.address"
+    closings = (f"SELECT e.id FROM upd s JOIN deliveries e ON {key} AND e.kind='end' AND e.seq=0"
+                " WHERE s.kind='start' AND e.status='queued'")
+    if not updates:
+        return f"follow AS ({closings})"
+    # the update rows' probes take each seq from the lateral series (OFFSET 0: the planner may not
+    # flatten them into a join that reads the action's update rows first and matches seq after)
+    return (
+        f"follow AS ({closings} UNION ALL SELECT e.id FROM upd s CROSS JOIN LATERAL generate_series(2,"
+        " (SELECT a.version FROM actions a WHERE a.id=s.action_id)) AS v(seq)"
+        f" CROSS JOIN LATERAL (SELECT e.id FROM deliveries e WHERE {key}"
+        " AND e.kind='update' AND e.seq=v.seq AND e.status='queued' OFFSET 0) e WHERE s.kind='start')"
+    )
+
+
+def _skip_follow_ups(now: str) -> str:
+    """CTEs: someone whose start never arrived gets no update or closing (``follow``, those not leased)."""
+    return (
+        "skip AS (DELETE FROM deliveries_pending p WHERE p.id = ANY(ARRAY(SELECT id FROM follow)) AND p.owner IS NULL"
+        " RETURNING p.id),"
+        " skipped AS (UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at={now}"
+        " WHERE id = ANY(ARRAY(SELECT id FROM skip)))"
+    ).format(now=now)
+
+
+# someone whose start never arrived must not get an update or a closing out of the blue ($1 now, $2 starts)
+_SKIP_AFTER_FAILED_START = (
+    "WITH upd AS (SELECT id, kind, action_id, channel, address FROM deliveries WHERE id = ANY($2::bigint[])),"
+    f" {_follow_ups(True)}, {_skip_follow_ups('$1')} SELECT count(*) FROM skip"
+)
+
+
+def _report(where: str, then: str, answer: str = "SELECT count(*) FROM upd") -> str:
+    """A provider's report applied to the ledger rows ``where`` names ($1 status, $2 reason, $3 now;
+    ``where`` uses $4 on): their new status, their pending rows gone (a late outcome then changes
+    nothing), then ``then``: CTEs on what :func:`_follow_ups` finds for them. ``answer`` starts with
+    how many rows the report changed."""
+    return (
+        "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
+        f" WHERE {where} RETURNING d.id, d.kind, d.action_id, d.channel, d.address),"
+        " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd))),"
+        f" {then} {answer}"
+    )
+
+
+_SETTLES = queries.SETTLES.format(earlier="d.status = ANY($6::text[])")
+_THEN_SKIP = f"{_follow_ups(True)}, {_skip_follow_ups('$3')}"
+# a closing held while its start was in doubt goes out now, and every process hears of it
+_THEN_RELEASE = (
+    f"{_follow_ups(False)},"
+    " held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
+    f" AND {queries.HELD_CLOSINGS}),"
+    " rel AS (UPDATE deliveries_pending p SET next_at=$3 WHERE p.id = ANY(ARRAY(SELECT id FROM held))"
+    " AND p.owner IS NULL RETURNING p.id, p.channel),"
+    " released AS (UPDATE deliveries SET next_at=$3, reason=NULL, updated_at=$3"
+    " WHERE id = ANY(ARRAY(SELECT id FROM rel))),"
+    " woken AS (SELECT pg_notify('burgerhub_ledger', c.channel) FROM (SELECT DISTINCT channel FROM rel) c)"
+)
+_REPORT_ARRIVED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_RELEASE,
+                          "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM woken)")
+_REPORT_FAILED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_SKIP)
+# a start or update a provider asks to retry after its action ended: failed, not sent again
+_REPORT_ENDED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {queries.ENDED_FOLLOWS}", _THEN_SKIP)
 
 #: pending rows for a ledger's rows still to be sent, and receipts for the provider ids it holds: what
 #: ``burgerhub db copy`` runs after copying a ledger in (the same as migration 002 for an existing one)
@@ -275,6 +347,7 @@ class PostgresLedger:
             )
             if count(status) != 1:
                 raise Conflict(f"action {action['id']!r} is not active")
+            await conn.execute(_SENT_IN_DOUBT, now, action["id"])
             await conn.execute(_CANCEL_ACTION, now, action["id"])
             ended = count(await conn.execute(_QUEUE_CLOSINGS, now, action["id"]))
             if ended:
@@ -362,26 +435,25 @@ class PostgresLedger:
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
     ) -> int:
+        """See :meth:`hub.store.sqlite.SQLiteStore.apply_provider_status`; the usual report is one statement."""
         now = time.time()
         if retry_at is not None:
-            return count(await self._p().execute(
-                _QUEUE_INSERTED.format(insert=(
-                    "UPDATE deliveries d SET status='queued', next_at=$1, reason=$2, updated_at=$3"
-                    f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status IN ('sent','delivered')"
-                )) + " ON CONFLICT (id) DO NOTHING",
-                retry_at, reason, now, channel, provider_id,
-            ))
+            async with self._p().acquire() as conn, conn.transaction():
+                ended = await conn.fetchval(
+                    _REPORT_ENDED, DeliveryStatus.FAILED, reason, now, channel, provider_id
+                )
+                return int(ended) + count(await conn.execute(
+                    _QUEUE_INSERTED.format(insert=(
+                        "UPDATE deliveries d SET status='queued', next_at=$1, reason=$2, updated_at=$3"
+                        f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status IN ('sent','delivered')"
+                    )) + " ON CONFLICT (id) DO NOTHING",
+                    retry_at, reason, now, channel, provider_id,
+                ))
         earlier = queries.EARLIER_STATUSES.get(status, ())
         if not earlier:
             return 0
-        return int(await self._p().fetchval(
-            # a row moved to a final status leaves the queue: a late outcome of its sender changes nothing
-            "WITH upd AS (UPDATE deliveries d SET status=$1, reason=$2, updated_at=$3"
-            f" WHERE {_BY_RECEIPT.format(a='$4', b='$5')} AND d.status = ANY($6::text[]) RETURNING d.id),"
-            " gone AS (DELETE FROM deliveries_pending WHERE id = ANY(ARRAY(SELECT id FROM upd)))"
-            " SELECT count(*) FROM upd",
-            status, reason, now, channel, provider_id, list(earlier),
-        ))
+        sql = _REPORT_FAILED if status == DeliveryStatus.FAILED else _REPORT_ARRIVED
+        return int(await self._p().fetchval(sql, status, reason, now, channel, provider_id, list(earlier)))
 
     # -- the queue, read -------------------------------------------------------------------------
     async def next_due(self, channel: str) -> float | None:

@@ -78,6 +78,26 @@ EARLIER_STATUSES: dict[str, tuple[str, ...]] = {
 # A closing or update message goes to whoever got the start, unless they were erased since.
 REACHED_STARTS = "kind='start' AND status IN ('sending','sent','delivered') AND address NOT LIKE 'erased:%'"
 
+# Ending an action while starts are in doubt (:data:`IN_DOUBT`): the provider had them, so they are
+# not cancelled (nor sent again after the end) but count as sent, still marked 'in_doubt' (a report
+# refines them: see :data:`SETTLES`). ? is the action.
+SENT_IN_DOUBT = "action_id=? AND kind='start' AND status='queued' AND reason='in_doubt'"
+# The closing to someone whose start is in doubt is held ('start_in_doubt') until the doubt ends
+# (the start's due time): a report of the start that it arrived releases it at once, one that it
+# failed skips it, and without a report it goes out then (the provider had the start).
+CLOSING_NEXT_AT = "CASE WHEN reason='in_doubt' THEN next_at ELSE 0 END"
+CLOSING_REASON = "CASE WHEN reason='in_doubt' THEN 'start_in_doubt' ELSE NULL END"
+HELD_CLOSINGS = "kind='end' AND status='queued' AND reason='start_in_doubt'"
+# A report of a row: a status it may move the row from (:data:`EARLIER_STATUSES`), or a start that
+# counts as sent in doubt, which a report of "sent" confirms ({earlier}: the test of the former).
+SETTLES = "({earlier} OR (status='sent' AND reason='in_doubt'))"
+# A start or update that a provider asks to retry after its action ended is not sent again: the
+# report is its failure. The row is one of those a report names.
+ENDED_FOLLOWS = (
+    "kind IN ('start','update') AND status IN ('sent','delivered')"
+    " AND action_id IN (SELECT id FROM actions WHERE status='ended')"
+)
+
 GET_PARTICIPANT = "SELECT data FROM participants WHERE id=?"
 ALL_PARTICIPANTS = "SELECT data FROM participants ORDER BY created_at, id"
 COUNT_PARTICIPANTS = "SELECT count(*) FROM participants"

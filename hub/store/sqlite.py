@@ -247,7 +247,9 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
         return await self._tx(fn)
 
     async def end_action(self, action: Mapping[str, Any], audit: AuditEntry) -> int:
-        """Mark the action ended, cancel what was not yet sent, queue the closing message for everyone reached."""
+        """Mark the action ended, cancel what was not yet sent, queue the closing message for everyone
+        reached. Starts in doubt after a crash count as sent; their closings wait for the provider's
+        report (see :data:`hub.store.queries.SENT_IN_DOUBT`)."""
 
         def fn(conn):
             now = time.time()
@@ -258,15 +260,19 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
             if cur.rowcount != 1:
                 raise Conflict(f"action {action['id']!r} is not active")
             conn.execute(
+                f"UPDATE deliveries SET status='sent', updated_at=? WHERE {queries.SENT_IN_DOUBT}", (now, action["id"])
+            )
+            conn.execute(
                 "UPDATE deliveries SET status='cancelled', reason='action_ended', updated_at=?"
                 " WHERE action_id=? AND kind IN ('start','update') AND status='queued'",
                 (now, action["id"]),
             )
             cur = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (action_id, channel, kind, seq, address, participant_id,"
-                " language, urgency_rank, status, created_at, updated_at)"
+                " language, urgency_rank, status, next_at, reason, created_at, updated_at)"
                 " SELECT action_id, channel, 'end', 0, address, participant_id, language, urgency_rank,"
-                f" 'queued', ?, ? FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
+                f" 'queued', {queries.CLOSING_NEXT_AT}, {queries.CLOSING_REASON}, ?, ?"
+                f" FROM deliveries WHERE action_id=? AND {queries.REACHED_STARTS}",
                 (now, now, action["id"]),
             )
             ended = cur.rowcount
@@ -338,12 +344,7 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
                 )
             if failed:
                 # someone whose start never arrived must not get a closing message out of the blue
-                conn.executemany(
-                    "UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?"
-                    " WHERE status='queued' AND kind IN ('update','end') AND (action_id, channel, address) ="
-                    " (SELECT action_id, channel, address FROM deliveries WHERE id=? AND kind='start')",
-                    [(now, i) for i in failed],
-                )
+                conn.executemany(_SKIP_AFTER_FAILED_START, [(now, i) for i in failed])
 
         if retry or failed:
             await self._tx(fn)
@@ -386,26 +387,43 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
     async def apply_provider_status(
         self, channel: str, provider_id: str, status: str, reason: str | None, *, retry_at: float | None
     ) -> int:
+        """Apply a provider's later report on the rows it names (``channel``, ``provider_id``); returns
+        how many changed. A start reported failed skips the person's queued update and closing; one
+        reported sent or delivered releases a closing held while the start was in doubt."""
+
         def fn(conn):
             now = time.time()
             if retry_at is not None:
+                # after the end, the start or update is not sent again: the report is its failure
+                changed = conn.execute(
+                    "UPDATE deliveries SET status='failed', reason=?, updated_at=? WHERE channel=? AND provider_id=?"
+                    f" AND {queries.ENDED_FOLLOWS} RETURNING id, kind",
+                    (reason, now, channel, provider_id),
+                ).fetchall()
                 cur = conn.execute(
                     "UPDATE deliveries SET status='queued', next_at=?, reason=?, updated_at=?"
                     " WHERE channel=? AND provider_id=? AND status IN ('sent','delivered')",
                     (retry_at, reason, now, channel, provider_id),
                 )
+                status_now, n = DeliveryStatus.FAILED, len(changed) + cur.rowcount
             else:
                 # A status only moves forward: a late "sent" never turns "delivered" back.
                 earlier = queries.EARLIER_STATUSES.get(status, ())
                 if not earlier:
                     return 0
-                marks = ",".join("?" * len(earlier))
-                cur = conn.execute(
+                settles = queries.SETTLES.format(earlier=f"status IN ({','.join('?' * len(earlier))})")
+                changed = conn.execute(
                     "UPDATE deliveries SET status=?, reason=?, updated_at=? WHERE channel=? AND provider_id=?"
-                    f" AND status IN ({marks})",
+                    f" AND {settles} RETURNING id, kind",
                     (status, reason, now, channel, provider_id, *earlier),
-                )
-            return cur.rowcount
+                ).fetchall()
+                status_now, n = status, len(changed)
+            starts = [(now, row_id) for row_id, kind in changed if kind == "start"]
+            if starts and status_now == DeliveryStatus.FAILED:
+                conn.executemany(_SKIP_AFTER_FAILED_START, starts)
+            elif starts:
+                conn.executemany(_RELEASE_HELD_CLOSING, starts)
+            return n
 
         return await self._tx(fn)
 
@@ -433,6 +451,29 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
             return cur.fetchone()[0]
 
         return await self._tx(fn)
+
+
+# The update and closing rows of a start's person, found by their full unique key (closing: seq 0;
+# updates: seq 2 up to the action's version), one index probe each: without seq the probe would read
+# every closing or update row of the action. The unary + keeps the planner off the queue's index.
+_FOLLOW_UPS = (
+    "WITH RECURSIVE s AS (SELECT action_id, channel, address FROM deliveries WHERE id=?2 AND kind='start'),"
+    " v(kind, seq) AS (SELECT 'end', 0 UNION ALL SELECT 'update', CASE kind WHEN 'end' THEN 2 ELSE seq+1 END"
+    " FROM v WHERE (CASE kind WHEN 'end' THEN 2 ELSE seq+1 END)"
+    " <= (SELECT version FROM actions WHERE id=(SELECT action_id FROM s)))"
+)
+_FOLLOW_UP_KEYS = "(action_id, channel, kind, seq, address) IN (SELECT s.action_id, s.channel, v.kind, v.seq, s.address FROM s, v)"
+#: someone whose start never arrived must not get an update or a closing out of the blue (?1 now, ?2 the start)
+_SKIP_AFTER_FAILED_START = (
+    f"{_FOLLOW_UPS} UPDATE deliveries SET status='skipped', reason='start_not_delivered', updated_at=?1"
+    f" WHERE +status='queued' AND {_FOLLOW_UP_KEYS}"
+)
+#: a closing held while its start was in doubt goes out now (?1 now, ?2 the start)
+_RELEASE_HELD_CLOSING = (
+    "UPDATE deliveries SET next_at=?1, reason=NULL, updated_at=?1 WHERE +status='queued' AND reason='start_in_doubt'"
+    " AND (action_id, channel, kind, seq, address) IN"
+    " (SELECT action_id, channel, 'end', 0, address FROM deliveries WHERE id=?2 AND kind='start')"
+)
 
 
 def _rows_json(rows: NewRows) -> str:
