@@ -60,6 +60,8 @@ class Hub:
         )
         self.channel_classes = collect_channels(self.pm, self.plugin_report, strict=config.strict_plugins)
         self.store = store or open_store(config.database, config.database_path)
+        if hasattr(self.store, "clock_offset"):
+            self.metrics.watch_clock(lambda: self.store.clock_offset)
         self.shared = bool(getattr(self.store, "shared", False))
         self.secret = shared_secret(config) if self.shared else ensure_secret(config)
         #: once-only work (sweeps, a channel's republishing): one process of a cluster does it

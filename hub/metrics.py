@@ -26,6 +26,15 @@ class HubMetrics:
             registry=self.registry,
         )
 
+    def watch_clock(self, offset) -> None:
+        """Export ``offset()`` (this machine's clock less the database server's, seconds) as a gauge:
+        on a cluster, alert when it leaves a second or two (hubs judge each other by their clocks)."""
+        gauge = Gauge(
+            "burgerhub_clock_offset_seconds", "This machine's clock less the database server's, at the last heartbeat",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: offset() or 0.0)
+
     def observe_batch(self, channel: str, kind: str, seconds: float, outcomes) -> None:
         self.batch_seconds.labels(channel).observe(seconds)
         counts: dict[str, int] = {}

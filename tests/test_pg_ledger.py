@@ -224,3 +224,28 @@ async def test_queued_and_requeued_rows_wake_every_process_for_their_channels(st
             break
         await asyncio.sleep(0.02)
     assert heard == ["sms"]
+
+
+async def test_a_clock_off_the_database_servers_is_reported_and_exported(store, monkeypatch, caplog):
+    """Hubs judge each other's heartbeats by their own clocks: a clock seconds off is said, once."""
+    import hub.store.postgres as pg
+    from hub.metrics import HubMetrics
+
+    metrics = HubMetrics()
+    metrics.watch_clock(lambda: store.clock_offset)
+    await store.join("hub-clock")  # the first heartbeat
+    assert abs(store.clock_offset) < 1.0
+    real = time.time
+    monkeypatch.setattr(pg.time, "time", lambda: real() + 7.0)
+    with caplog.at_level("INFO", logger="burgerhub.store.postgres"):
+        await store._beat()
+        await store._beat()
+    assert 6.0 < store.clock_offset < 8.0
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "+7.0 s off" in warned[0].getMessage()
+    assert b"burgerhub_clock_offset_seconds 7." in metrics.render()
+    monkeypatch.setattr(pg.time, "time", real)
+    with caplog.at_level("INFO", logger="burgerhub.store.postgres"):
+        await store._beat()
+    assert abs(store.clock_offset) < 1.0
+    assert "in step with the database server's again" in caplog.records[-1].getMessage()

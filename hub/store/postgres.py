@@ -61,6 +61,8 @@ MIGRATION_LOCK = 7301000003
 #: a process that has not renewed its heartbeat for this long is taken for dead
 DEAD_AFTER_SECONDS = 10.0
 HEARTBEAT_SECONDS = 2.0
+#: a clock further than this from the database server's is reported (a fifth of DEAD_AFTER_SECONDS)
+CLOCK_OFF_SECONDS = 2.0
 #: how often a sweep looks through every row in flight (expired leases, owners no process claims)
 #: when no process has been seen to end; finding one that ended takes no such scan
 FULL_SWEEP_SECONDS = 15.0
@@ -114,6 +116,9 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
         self._handlers: dict[str, list[Callable[[str], None]]] = {}
         self._heartbeat: asyncio.Task | None = None
         self._info = {"host": socket.gethostname(), "pid": os.getpid()}
+        #: this machine's clock less the database server's, seconds, at the last heartbeat (None before)
+        self.clock_offset: float | None = None
+        self._clock_off = False
         self._saved_generation: int | None = None
         self._full_sweep = 0.0
         self._scrubber: asyncio.Task | None = None
@@ -242,11 +247,33 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
 
     async def _beat(self) -> None:
         now = time.time()
-        await self._p().execute(
+        server_now = await self._p().fetchval(
             "INSERT INTO hub_processes (owner, host, pid, started_at, seen_at) VALUES ($1,$2,$3,$4,$4)"
-            " ON CONFLICT (owner) DO UPDATE SET seen_at=excluded.seen_at",
+            " ON CONFLICT (owner) DO UPDATE SET seen_at=excluded.seen_at"
+            " RETURNING extract(epoch FROM clock_timestamp())::float8",
             self.owner, self._info["host"], self._info["pid"], now,
         )
+        self._observe_clock(now, server_now, time.time())
+
+    def _observe_clock(self, sent: float, server_now: float, answered: float) -> None:
+        """Compare this machine's clock with the database server's, at every heartbeat.
+
+        Hubs judge each other's heartbeats, leases and retry times by their own clocks: a clock that
+        is off by seconds makes a hub take a live one for dead (its messages are sent twice) or keep a
+        dead one's work waiting. The offset is the middle of the round trip less the server's time; it
+        counts as off only beyond :data:`CLOCK_OFF_SECONDS` plus half the round trip. A warning when
+        it goes off, a note when it is back; ``clock_offset`` holds the last measure."""
+        offset = (sent + answered) / 2 - server_now
+        self.clock_offset = offset
+        off = abs(offset) > CLOCK_OFF_SECONDS + (answered - sent) / 2
+        if off and not self._clock_off:
+            log.warning(
+                "this machine's clock is %+.1f s off the database server's: hubs judge each other's"
+                " heartbeats and leases by their clocks; keep every hub's clock in sync (NTP)", offset,
+            )
+        elif self._clock_off and not off:
+            log.info("this machine's clock is in step with the database server's again (%+.2f s)", offset)
+        self._clock_off = off
 
     async def _beat_forever(self) -> None:
         while True:
