@@ -7,7 +7,9 @@ action Z until time T", put in the stream's URL instead of the token.
 
 A ticket is ``base64url(json).base64url(hmac_sha256(key, json))`` where the key is derived from the
 hub's secret, so tickets survive nothing the secret does not, and no state is needed to check them
-except the set of nonces already used: each ticket opens one stream once. An ``EventSource`` that
+except the nonces already used: each ticket opens one stream once. With a store's ``spend_once`` the
+nonces are spent in the store, so on a cluster (one secret for every hub) a ticket opens one stream
+on one hub, not one on each. An ``EventSource`` that
 reconnects on its own re-sends the spent ticket, is refused, and the console asks for a new one.
 """
 
@@ -21,7 +23,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Awaitable, Callable
 
 from ..errors import AuthError
 
@@ -50,10 +52,19 @@ def _unb64(text: str) -> bytes:
 class TicketSigner:
     """Issues and checks tickets for one hub. ``clock`` is injectable for tests."""
 
-    def __init__(self, secret: bytes, *, lifetime: float = TICKET_SECONDS, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        lifetime: float = TICKET_SECONDS,
+        clock: Callable[[], float] = time.time,
+        spend: Callable[[str, float], Awaitable[bool]] | None = None,
+    ):
         self._key = hmac.new(secret, b"burgerhub console event-stream ticket", hashlib.sha256).digest()
         self.lifetime = lifetime
         self._clock = clock
+        #: ``spend(key, until)``: True the first time a key is spent (the store's ``spend_once``)
+        self._spend = spend or self._spend_here
         self._spent: dict[str, float] = {}
 
     def issue(self, action_id: str, actor: str, role: str) -> tuple[str, float]:
@@ -66,7 +77,7 @@ class TicketSigner:
         mac = hmac.new(self._key, body, hashlib.sha256).digest()
         return f"{_b64(body)}.{_b64(mac)}", expires_at
 
-    def redeem(self, ticket: str, action_id: str) -> Ticket:
+    async def redeem(self, ticket: str, action_id: str) -> Ticket:
         """Check ``ticket`` for ``action_id`` and spend it; :class:`AuthError` says why it is refused."""
         head, _, tail = (ticket or "").partition(".")
         try:
@@ -81,12 +92,16 @@ class TicketSigner:
             raise AuthError("ticket expired; ask for a new one")
         if claims["a"] != action_id:
             raise AuthError("ticket is for another action")
-        self._forget_expired(now)
-        if claims["n"] in self._spent:
+        if not await self._spend(f"console-ticket:{claims['n']}", claims["e"]):
             raise AuthError("ticket already used; ask for a new one")
-        self._spent[claims["n"]] = claims["e"]
         return Ticket(action_id=claims["a"], actor=claims["s"], role=claims["r"], expires_at=claims["e"])
 
-    def _forget_expired(self, now: float) -> None:
-        for nonce in [n for n, exp in self._spent.items() if exp < now]:
-            del self._spent[nonce]
+    async def _spend_here(self, key: str, until: float) -> bool:
+        """Spend a key in this process only (no store given)."""
+        now = self._clock()
+        for spent in [k for k, exp in self._spent.items() if exp < now]:
+            del self._spent[spent]
+        if key in self._spent:
+            return False
+        self._spent[key] = until
+        return True

@@ -74,7 +74,7 @@ def mount(app: web.Application, settings: ConsoleSettings) -> None:
     from ..api.keys import HUB
 
     app[SETTINGS] = settings
-    app[SIGNER] = TicketSigner(app[HUB].secret)
+    app[SIGNER] = TicketSigner(app[HUB].secret, spend=app[HUB].store.spend_once)
     app.router.add_get("/console", _to_slash)
     app.router.add_get("/console/config.json", config)
     app.router.add_get("/console/api/me", me)
@@ -198,5 +198,5 @@ async def events(request: web.Request) -> web.StreamResponse:
     from ..api.keys import HUB
 
     action_id = request.match_info["id"]
-    request.app[SIGNER].redeem(request.query.get("ticket", ""), action_id)
+    await request.app[SIGNER].redeem(request.query.get("ticket", ""), action_id)
     return await stream_action(request, request.app[HUB], action_id, after=after_tip(request))

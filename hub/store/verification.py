@@ -39,6 +39,8 @@ _EXPIRED = "DELETE FROM verifications WHERE expires_at<=?"
 _RATE_COUNT = "SELECT count(*), min(at) FROM rate_hits WHERE key=? AND at>?"
 _RATE_ADD = "INSERT INTO rate_hits (key, at) VALUES (?,?)"
 _RATE_PRUNE = "DELETE FROM rate_hits WHERE at<?"
+_SPEND = "INSERT INTO spent_once (key, until) VALUES (?,?) ON CONFLICT (key) DO NOTHING"
+_SPENT_PRUNE = "DELETE FROM spent_once WHERE until<?"
 _SESSION_PUT = "INSERT INTO participant_sessions (token_hash, participant_id, created_at, expires_at) VALUES (?,?,?,?)"
 _SESSION_GET = "SELECT participant_id FROM participant_sessions WHERE token_hash=? AND expires_at>?"
 _SESSION_DELETE = "DELETE FROM participant_sessions WHERE token_hash=?"
@@ -150,6 +152,15 @@ class VerificationQueries:
             return max(1.0, float(oldest) + window - now) if oldest is not None else window
         await self._run(_RATE_ADD, (key, now))  # type: ignore[attr-defined]
         return None
+
+    # -- single-use keys ---------------------------------------------------------------------
+    async def spend_once(self, key: str, until: float) -> bool:
+        """Spend ``key`` (valid until epoch ``until``): ``True`` the first time in any process of the
+        store, ``False`` ever after, until it is forgotten past ``until``. One statement decides, so
+        two hubs spending the same key at the same instant cannot both succeed."""
+        now = time.time()
+        await self._run(_SPENT_PRUNE, (now,))  # type: ignore[attr-defined]
+        return await self._run(_SPEND, (key, until)) == 1  # type: ignore[attr-defined]
 
     # -- weekly caps -----------------------------------------------------------------------------
     async def caps_write(self, caps: Sequence[tuple[str, int | None]]) -> None:

@@ -182,21 +182,21 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
                 await read_events(stream, 1, timeout=0.8)
 
 
-def test_tickets_expire_and_are_bound_to_their_signer():
+async def test_tickets_expire_and_are_bound_to_their_signer():
     now = [1000.0]
     signer = TicketSigner(b"s" * 32, lifetime=30, clock=lambda: now[0])
     value, expires = signer.issue("act-1", "meldkamer", "dispatcher")
     assert expires == 1030.0
     with pytest.raises(AuthError, match="invalid"):
-        TicketSigner(b"t" * 32, clock=lambda: now[0]).redeem(value, "act-1")
+        await TicketSigner(b"t" * 32, clock=lambda: now[0]).redeem(value, "act-1")
     now[0] = 1031.0
     with pytest.raises(AuthError, match="expired"):
-        signer.redeem(value, "act-1")
+        await signer.redeem(value, "act-1")
     now[0] = 1000.0
-    ticket = signer.redeem(value, "act-1")
+    ticket = await signer.redeem(value, "act-1")
     assert (ticket.actor, ticket.role) == ("meldkamer", "dispatcher")
     with pytest.raises(AuthError, match="malformed|invalid"):
-        signer.redeem("not-a-ticket", "act-1")
+        await signer.redeem("not-a-ticket", "act-1")
 
 
 def test_the_offline_outline_is_current_small_and_roughly_right():
@@ -227,3 +227,29 @@ def test_the_offline_outline_is_current_small_and_roughly_right():
         assert inside(country, lat, lon), name
     for name, lat, lon in [("North Sea", 52.5, 3.5), ("IJsselmeer", 52.80, 5.30), ("Markermeer", 52.55, 5.20)]:
         assert not any(inside(c, lat, lon) for c in land), name
+
+
+@pytest.mark.parametrize("hub_backend", ["sqlite", "postgresql"])
+async def test_a_ticket_opens_one_stream_on_one_hub_of_a_cluster(tmp_path, database_url):
+    """On a cluster every hub signs with one secret: the nonce is spent in the store, so a ticket
+    taken from a URL in some log cannot open a second stream on another hub."""
+    from hub.store.select import open_store
+
+    stores = [open_store(database_url, tmp_path / "db.sqlite3") for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        hub_a, hub_b = (TicketSigner(b"s" * 32, spend=s.spend_once) for s in stores)
+        value, _ = hub_a.issue("act-1", "meldkamer", "dispatcher")
+        assert (await hub_b.redeem(value, "act-1")).actor == "meldkamer"
+        for signer in (hub_a, hub_b):
+            with pytest.raises(AuthError, match="already used"):
+                await signer.redeem(value, "act-1")
+        other, _ = hub_a.issue("act-1", "meldkamer", "dispatcher")
+        results = await asyncio.gather(
+            *(signer.redeem(other, "act-1") for signer in (hub_a, hub_b, hub_a, hub_b)), return_exceptions=True
+        )
+        assert sum(not isinstance(r, Exception) for r in results) == 1
+    finally:
+        for s in stores:
+            await s.close()
