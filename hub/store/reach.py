@@ -22,13 +22,22 @@ import numpy as np
 
 #: per action (``a``), one value: "<count> " and the participant ids of its start rows that reached
 #: someone, one per line, in id order (a participant reached on two channels is there twice), as bytes
-#: (NULL when none); per backend. On SQLite the deliveries_reach index holds all it reads, in that order;
-#: on PostgreSQL the ledger's unique key finds an action's rows.
+#: (NULL when none); per backend. On PostgreSQL the ledger's unique key finds an action's rows. On SQLite
+#: the deliveries_reach index holds the start rows that were sent or delivered, in that order, and the
+#: value is read from it alone; a start row still in flight (``sending``) is not in that index, so an
+#: action with such rows (one still going out when the report is drawn) has its reached ids read from
+#: its ledger rows and sorted instead (the actions with rows in flight are found through the
+#: deliveries_inflight index, which holds only those rows).
 _REACHED = ("d.action_id=a.id AND d.kind='start' AND d.status IN ('sending','sent','delivered')"
             " AND d.participant_id IS NOT NULL")
+_SETTLED = ("d.action_id=a.id AND d.kind='start' AND d.status IN ('sent','delivered')"
+            " AND d.participant_id IS NOT NULL")
+_VALUE = "CAST(count(*) || ' ' || group_concat({ids}, char(10)) AS BLOB)"
 ACTION_IDS = {
-    "sqlite": f"(SELECT CAST(count(*) || ' ' || group_concat(d.participant_id, char(10)) AS BLOB) FROM deliveries d"
-              f" WHERE {_REACHED})",
+    "sqlite": "(CASE WHEN a.id IN (SELECT f.action_id FROM deliveries f WHERE f.status='sending' AND f.kind='start')"
+              f" THEN (SELECT {_VALUE.format(ids='r.pid')} FROM (SELECT d.participant_id AS pid FROM deliveries d"
+              f" WHERE {_REACHED} ORDER BY d.participant_id) r)"
+              f" ELSE (SELECT {_VALUE.format(ids='d.participant_id')} FROM deliveries d WHERE {_SETTLED}) END)",
     "postgres": "(SELECT convert_to(count(*) || ' ' || string_agg(d.participant_id, chr(10)"
                 " ORDER BY d.participant_id COLLATE \"C\"),"
                 f" 'UTF8') FROM deliveries d WHERE {_REACHED})",
