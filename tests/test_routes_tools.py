@@ -16,15 +16,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
-from hub.api import create_app
 from hub.cli import cli
 from hub.routing import DEFAULT_RULES, RuleSet
 from hub.routing_lint import lint
-from hub.testing import RecordingPlugin
-
 from conftest import DISPATCH, OPERATE, TOKENS, UTRECHT
 
 SUSPECT = """\
@@ -101,20 +97,15 @@ def test_routes_test_at_a_moment_judges_quiet_hours_then(run, tmp_path):
 
 
 @pytest.fixture
-def api(make_hub, recording_channel, tmp_path):
+def api(api, tmp_path):
+    """The shared ``api`` fixture on a rules file of this test's own: ``(client, hub, rules path)``."""
     rules = tmp_path / "routes.yaml"
     rules.write_text("channels: [recording]\n")
 
     @contextlib.asynccontextmanager
     async def factory():
-        cfg = {"hub": {"routes": str(rules)}, "api": {"tokens": TOKENS}, "channels": {"recording": {"token": "x"}}}
-        async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
-            client = TestClient(TestServer(create_app(hub, manage_hub=False)))
-            await client.start_server()
-            try:
-                yield client, hub, rules
-            finally:
-                await client.close()
+        async with api(hub={"routes": str(rules)}) as (client, hub):
+            yield client, hub, rules
 
     return factory
 

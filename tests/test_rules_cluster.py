@@ -8,12 +8,10 @@ import contextlib
 import time
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from hub.api import create_app
-from hub.testing import BACKENDS, RecordingPlugin
+from hub.testing import BACKENDS
 
-from conftest import DISPATCH, OPERATE, TOKENS
+from conftest import DISPATCH, OPERATE
 
 FIRST = "channels: [recording]\n"
 SECOND = "channels: [recording]\nroutes:\n  - name: crisis\n    match: {type: crisis}\n"
@@ -49,17 +47,12 @@ async def test_old_versions_are_pruned(store, monkeypatch):
 
 
 @contextlib.asynccontextmanager
-async def _served(make_hub, tmp_path, name: str, rules_text: str):
+async def _served(api, tmp_path, name: str, rules_text: str):
+    """A hub of the cluster (the shared ``api`` fixture) on a rules file of its own."""
     rules = tmp_path / f"{name}-routes.yaml"
     rules.write_text(rules_text)
-    cfg = {"hub": {"routes": str(rules)}, "api": {"tokens": TOKENS}, "channels": {"recording": {"token": "x"}}}
-    async with make_hub(plugins=[RecordingPlugin()], config=cfg) as hub:
-        client = TestClient(TestServer(create_app(hub, manage_hub=False)))
-        await client.start_server()
-        try:
-            yield client, hub, rules
-        finally:
-            await client.close()
+    async with api(hub={"routes": str(rules)}) as (client, hub):
+        yield client, hub, rules
 
 
 async def _rules_of(client) -> dict:
@@ -76,9 +69,9 @@ async def _until(predicate, timeout: float = 10.0) -> None:
 
 
 @pytest.mark.parametrize("hub_backend", ["postgresql"])
-async def test_a_rules_change_on_one_hub_reaches_every_hub_of_the_cluster(make_hub, tmp_path):
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _), \
-            _served(make_hub, tmp_path, "b", THIRD) as (b, hub_b, file_b):
+async def test_a_rules_change_on_one_hub_reaches_every_hub_of_the_cluster(api, tmp_path):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _), \
+            _served(api, tmp_path, "b", THIRD) as (b, hub_b, file_b):
         # the first hub seeded the store with its file; the second takes the stored version, not its file
         assert (await _rules_of(a))["version"] == 1
         got = await _rules_of(b)
@@ -108,11 +101,11 @@ async def _version_text(client, version: int, text: str) -> bool:
 
 
 @pytest.mark.parametrize("hub_backend", ["postgresql"])
-async def test_a_hub_starting_later_takes_the_stored_rules_and_checks_for_missed_versions(make_hub, tmp_path):
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _):
+async def test_a_hub_starting_later_takes_the_stored_rules_and_checks_for_missed_versions(api, tmp_path):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
         r = await a.put("/v1/routes", data=SECOND, headers=OPERATE)
         assert r.status == 200, await r.text()
-    async with _served(make_hub, tmp_path, "c", THIRD) as (c, hub_c, _):
+    async with _served(api, tmp_path, "c", THIRD) as (c, hub_c, _):
         got = await _rules_of(c)
         assert got["rules"] == SECOND and got["version"] == 2
         # a version whose notification never came (a lost listening connection) is found by the check
@@ -126,8 +119,8 @@ async def test_a_hub_starting_later_takes_the_stored_rules_and_checks_for_missed
 
 
 @pytest.mark.parametrize("hub_backend", ["postgresql"])
-async def test_a_stored_version_naming_a_channel_this_hub_lacks_leaves_its_rules(make_hub, tmp_path, caplog):
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _):
+async def test_a_stored_version_naming_a_channel_this_hub_lacks_leaves_its_rules(api, tmp_path, caplog):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
         await hub_a.store.store_rules("channels: [pigeon]\n", "p" * 64, source="elsewhere", actor="beheer",
                                       role="operator")
         assert await hub_a.cluster_rules.check() is False
@@ -136,8 +129,8 @@ async def test_a_stored_version_naming_a_channel_this_hub_lacks_leaves_its_rules
 
 
 @pytest.mark.parametrize("hub_backend", ["sqlite"])
-async def test_on_sqlite_the_rules_file_stays_the_rules_in_force(make_hub, tmp_path):
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, rules):
+async def test_on_sqlite_the_rules_file_stays_the_rules_in_force(api, tmp_path):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, rules):
         r = await a.put("/v1/routes", data=SECOND, headers=OPERATE)
         assert r.status == 200 and (await r.json())["version"] is None
         assert await hub_a.store.active_rules() is None and rules.read_text() == SECOND
@@ -145,12 +138,12 @@ async def test_on_sqlite_the_rules_file_stays_the_rules_in_force(make_hub, tmp_p
 
 
 @pytest.mark.parametrize("hub_backend", ["postgresql"])
-async def test_routes_show_prints_the_clusters_stored_version(make_hub, tmp_path, database_url, monkeypatch):
+async def test_routes_show_prints_the_clusters_stored_version(api, tmp_path, database_url, monkeypatch):
     from click.testing import CliRunner
 
     from hub.cli import cli
 
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
         assert (await a.put("/v1/routes", data=SECOND, headers=OPERATE)).status == 200
     rules = tmp_path / "own.yaml"
     rules.write_text(THIRD)
@@ -164,9 +157,9 @@ async def test_routes_show_prints_the_clusters_stored_version(make_hub, tmp_path
 
 
 @pytest.mark.parametrize("hub_backend", ["postgresql"])
-async def test_two_loads_at_once_leave_every_hub_on_the_later_version(make_hub, tmp_path):
-    async with _served(make_hub, tmp_path, "a", FIRST) as (a, hub_a, _), \
-            _served(make_hub, tmp_path, "b", FIRST) as (b, hub_b, _):
+async def test_two_loads_at_once_leave_every_hub_on_the_later_version(api, tmp_path):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _), \
+            _served(api, tmp_path, "b", FIRST) as (b, hub_b, _):
         answers = await asyncio.gather(a.put("/v1/routes", data=SECOND, headers=OPERATE),
                                        b.put("/v1/routes", data=THIRD, headers=OPERATE),
                                        a.put("/v1/routes", data=THIRD, headers=OPERATE))
