@@ -129,13 +129,15 @@ class Newcomers(BackgroundLoop):
         if version.generation == self._generation:
             return []
         changes = await self.hub.store.participant_changes(self._generation or 0, limit=10_000)
-        self._generation = changes.version.generation
         started = []
         for text in changes.texts or ():
             data = json.loads(text)
             place = welcome_place(data)
             if place is not None and (action_id := await self._welcome(data["id"], *place)):
                 started.append(action_id)
+        # only once every newcomer of these changes was welcomed: a welcome that failed is tried again
+        # at the next look (a welcome is once per person however often it is tried)
+        self._generation = changes.version.generation
         return started
 
     async def _welcome(self, participant_id: str, lat: float, lon: float) -> str | None:

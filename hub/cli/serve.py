@@ -162,12 +162,13 @@ def demo(ctx, count, port, exit_after, newcomer_minutes) -> None:
         if await hub.store.count_participants() == 0:
             click.echo(f"creating {count} sample participants around Utrecht ...")
             await hub.registry.import_rows(sample_participants(count))
+        newcomers = None
+        if not exit_after:
+            # following before the page's address is printed: a newcomer who signs up at once is seen
+            newcomers = Newcomers(hub, click.echo, runs_seconds=newcomer_minutes * 60)
+            await newcomers.start()
         await run_demo(hub, click.echo, command=_command_line(ctx), newcomer_minutes=None if exit_after else newcomer_minutes)
-        if exit_after:
-            return None
-        newcomers = Newcomers(hub, click.echo, runs_seconds=newcomer_minutes * 60)
-        await newcomers.start()
-        return newcomers.stop
+        return newcomers.stop if newcomers else None
 
     asyncio.run(_serve(hub, config.host, config.port, script, stay=not exit_after))
 

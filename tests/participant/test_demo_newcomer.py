@@ -44,7 +44,10 @@ async def line_matching(stream, pattern: str, seen: list[str], timeout: float = 
             if m := re.search(pattern, line):
                 return m
 
-    return await asyncio.wait_for(read(), timeout)
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"the demo printed no line matching {pattern!r} in {timeout:.0f} s:\n" + "".join(seen)) from None
 
 
 async def run(command: list[str], cwd: Path) -> str:
