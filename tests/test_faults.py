@@ -282,7 +282,9 @@ async def test_an_action_ended_while_starts_are_in_doubt_closes_for_everyone_the
             assert {a for _, a, _ in _rows(db, action_id, "start", "queued", reason="in_doubt")} == in_doubt
 
             starts = provider.counts[("start", "0")]
-            assert set(starts) == {p["phones"][0]["number"] for p in people}
+            # every start not in doubt reached the provider; of those in doubt, the ones whose request was
+            # still on its way when the hub died never did (nothing tells the hub which)
+            assert set(starts) >= {p["phones"][0]["number"] for p in people} - in_doubt
             async with session.post(f"{hub.url}/v1/actions/{action_id}/end",
                                     json={"result": "arrested", "text": f"{END_MARK}-0"}) as r:
                 assert r.status == 200, await r.text()
@@ -294,7 +296,10 @@ async def test_an_action_ended_while_starts_are_in_doubt_closes_for_everyone_the
             await _until(lambda: not _rows(db, action_id, "end", "queued", "sending") and len(ends) == count,
                          20, "every closing sent")
             await asyncio.sleep(1)  # anything sent twice would arrive now
-            assert set(ends) == set(starts), f"{len(set(starts) - set(ends))} got the start and no closing"
+            assert set(ends) >= set(starts), f"{len(set(starts) - set(ends))} got the start and no closing"
+            # a closing without a start only where a start in doubt never reached the provider, so no
+            # report could come: counted as sent when its wait ran out (the documented rule)
+            assert set(ends) - set(starts) <= in_doubt
             assert max(ends.values()) == 1 and max(starts.values()) == 1
             closings = _rows(db, action_id, "end")
             assert len(closings) == count and {s for _, _, s in closings} <= {"sent", "delivered"}
@@ -304,4 +309,5 @@ async def test_an_action_ended_while_starts_are_in_doubt_closes_for_everyone_the
         finally:
             hub.kill()
             await session.close()
-    print(f"\nended with {len(in_doubt)} starts in doubt, {len(provider.silent)} of them never reported on")
+    print(f"\nended with {len(in_doubt)} starts in doubt, {len(provider.silent)} of them never reported on;"
+          f" {len(set(ends) - set(starts))} closings to people whose start never reached the provider")
