@@ -130,6 +130,34 @@ def test_counting_ids_one_per_line():
     assert reach.split([]) == ([], []) and reach.reach_counts([], []) == {}
 
 
+@pytest.mark.parametrize("high_bits", [0, 2, 6, 12])
+def test_ids_sharing_the_high_bits_of_their_key_are_counted_apart(monkeypatch, high_bits):
+    """The sort groups ids by the high bits of their key: with a key of only a few distinct high bits,
+    runs mix ids (some runs, or every run when the key is constant), and those are counted exactly."""
+    rng = np.random.default_rng(7)
+    # the hub's ids, and ids that differ only after their first 8 bytes (one 64-bit word)
+    pool = sorted([new_id() for _ in range(2_000)] + [f"particip{k:08d}" for k in range(1_000)])
+    actions = [sorted(set(rng.choice(pool, int(rng.integers(1, 400))).tolist())) for _ in range(150)]
+    values = [f"{len(a)} {chr(10).join(a)}".encode() for a in actions]
+    want = dict(Counter(Counter(p for a in actions for p in a).values()))
+    good = reach._hash
+
+    def weak(words):
+        return good(words) >> np.uint64(64 - high_bits) << np.uint64(64 - high_bits) if high_bits else good(words) * np.uint64(0)
+
+    monkeypatch.setattr(reach, "_hash", weak)
+    mixed = []
+    real_exact = reach._exact
+    monkeypatch.setattr(reach, "_exact", lambda words: mixed.append(len(words)) or real_exact(words))
+    assert reach.reach_counts(*reach.split(values)) == want
+    total = sum(n * c for n, c in want.items())  # (id, action) pairs
+    assert mixed and 0 < mixed[0] <= total  # the mixed runs went to the exact count
+    if high_bits == 0:
+        assert mixed == [total]  # one run, every id in it
+    if high_bits == 12:
+        assert mixed[0] < total  # most runs held one id
+
+
 async def test_the_reach_count_reads_the_index_alone(tmp_path):
     """The SQLite plan: the period's actions by time, each action's reached ids from deliveries_reach
     (no sort); the actions with start rows in flight found from deliveries_inflight, only theirs sorted."""

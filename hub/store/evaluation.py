@@ -77,6 +77,8 @@ CELLS_PUT = (
 )
 
 
+REACH_SLICE = 500
+"""Actions per slice of a period's reach count (see :meth:`EvaluationQueries.reach_counts`)."""
 #: the period's actions, each with the participants it reached (see hub.store.reach); {ids}: a filter
 REACH_IDS = {backend: "SELECT " + sql + " FROM actions a WHERE a.created_at>=? AND a.created_at<? {ids}"
              for backend, sql in reach.ACTION_IDS.items()}
@@ -134,6 +136,9 @@ class EvaluationQueries:
     @staticmethod
     def _read_only(path: Any) -> sqlite3.Connection:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        # pages mapped rather than copied into the connection's cache where the library allows (a report
+        # reads hundreds of megabytes of index once; Debian's SQLite maps the first 2 GiB of a file)
+        conn.execute("PRAGMA mmap_size=17179869184")
         conn.execute("PRAGMA cache_size=-262144")
         return conn
 
@@ -210,17 +215,49 @@ class EvaluationQueries:
         """``{n: participants reached by exactly n actions}`` among the actions started in
         ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count.
 
-        Each action's reached ids are read as one value and counted in numpy (:mod:`hub.store.reach`)."""
+        Each action's reached ids are read as one value and counted in numpy (:mod:`hub.store.reach`).
+        The period is read in slices of about :data:`REACH_SLICE` actions, each slice's ids prepared in a
+        thread while the next is read (each slice a snapshot of its own: a report drawn while actions
+        go out counts each action as it was when its slice was read)."""
         clause, extra = self._ids_clause("a.id", action_ids)
         sql = REACH_IDS["sqlite" if self.backend == "sqlite" else "postgres"].format(ids=clause)
-        ids = reach.split([v for (v,) in await self._report_all(sql, (start, end, *extra))])
-        counted = None if ids is None else await asyncio.to_thread(reach.reach_counts, *ids)
+        bounds = await self._reach_slices(start, end, clause, extra)
+        tally = reach.Tally()
+
+        def read(lo: float, hi: float) -> asyncio.Future:
+            return asyncio.ensure_future(self._report_all(sql, (lo, hi, *extra)))
+
+        reading = read(*bounds[0]) if bounds else None
+        counted = None
+        try:
+            for k in range(len(bounds)):
+                values = [v for (v,) in await reading]
+                reading = read(*bounds[k + 1]) if k + 1 < len(bounds) else None
+                ids = reach.split(values)
+                if ids is None or not await asyncio.to_thread(tally.add, *ids):
+                    break
+            else:
+                counted = await asyncio.to_thread(tally.result)
+        finally:
+            if reading is not None:
+                reading.cancel()
         if counted is not None:
             return counted
         # ids of different lengths, or holding a line break: one row per action and participant
         pairs = await self._report_all(REACH_PAIRS.format(ids=clause), (start, end, *extra))
         times: Counter[str] = Counter(pid for _, pid in pairs)
         return dict(Counter(times.values()))
+
+    async def _reach_slices(self, start: float, end: float, clause: str, extra: Sequence[Any]) -> list[tuple[float, float]]:
+        """``[start, end)`` cut where every slice starts about :data:`REACH_SLICE` of its actions later."""
+        starts = [float(t) for (t,) in await self._report_all(
+            f"SELECT a.created_at FROM actions a WHERE a.created_at>=? AND a.created_at<? {clause} ORDER BY a.created_at",
+            (start, end, *extra))]
+        if not starts:
+            return []
+        cuts = sorted({starts[k] for k in range(REACH_SLICE, len(starts), REACH_SLICE)} - {start})
+        edges = [start, *cuts, end]
+        return list(zip(edges[:-1], edges[1:]))
 
     async def participant_cells(self, step: float) -> list[tuple[int, int, int]]:
         """How many participants have their first (home) address in each cell of a ``step``-degree

@@ -7,9 +7,11 @@ reads, per action of the period, one value (:data:`ACTION_IDS`): how many start 
 and their participant ids, one per line, in order. When every id has the same length (the hub's own
 ids are 16 characters) and no id holds a line break (the count of line breaks says so), the period's
 ids are one byte buffer that numpy reads as it is: copies within an action (one per channel) are
-dropped, each id becomes a 64-bit key (the id itself when it fits in 8 bytes, else a hash), the keys
-are sorted and the runs of equal keys counted. Nothing is assumed unchecked: an action's ids must be
-in order, and ids that share a key must be equal (else the count is made again on the ids' bytes).
+dropped, each id gets a 64-bit key (a hash that, with the id's other words, determines its first), and
+one sort of the keys' high bits packed with the row numbers brings equal ids together; the runs are
+counted. Nothing is assumed unchecked: an action's ids must be in order, and the ids of a run are
+compared whole (a run that holds several ids is counted again on the ids' bytes). The store reads the
+period in slices and the ids of each slice are prepared while it reads the next (:class:`Tally`).
 Ids of mixed lengths, or out of order, return ``None``: the caller counts those rows the plain way.
 Every path gives the same, exact answer.
 """
@@ -67,9 +69,49 @@ def reach_counts(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> 
     """``{n: ids in exactly n of the parts}``; each part holds one action's ids (``counts``), one per
     line, in order, none holding a line break (see :func:`split`). ``None`` when the ids differ in
     length or an action's ids are not in order: then count otherwise."""
+    tally = Tally()
+    return tally.result() if tally.add(counts, parts) else None
+
+
+class Tally:
+    """:func:`reach_counts` over actions that come in slices: each slice's ids are checked, stripped of
+    their copies and hashed as it comes (:meth:`add`), so that the store reads the next slice meanwhile;
+    :meth:`result` counts them all."""
+
+    def __init__(self) -> None:
+        self.width: int | None = None
+        self._words: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
+
+    def add(self, counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> bool:
+        """Take one slice of actions (see :func:`split`); ``False`` when its ids differ in length (from
+        each other or from earlier slices') or an action's ids are not in order: then count otherwise."""
+        if not sum(counts):
+            return True
+        prepared = _distinct_per_action(counts, parts)
+        if prepared is None:
+            return False
+        width, words = prepared
+        if self.width is not None and width != self.width:
+            return False
+        self.width = width
+        self._words.append(words)
+        self._keys.append(_hash(words))
+        return True
+
+    def result(self) -> dict[int, int]:
+        if not self._words:
+            return {}
+        words = self._words[0] if len(self._words) == 1 else np.concatenate(self._words)
+        keys = self._keys[0] if len(self._keys) == 1 else np.concatenate(self._keys)
+        self._words, self._keys = [], []
+        return _count(words, keys)
+
+
+def _distinct_per_action(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> tuple[int, np.ndarray] | None:
+    """``(width, words)``: the ids' width in bytes and their words (see :func:`_words`), each id once per
+    action; ``None`` when the ids differ in length or an action's ids are not in order."""
     total = sum(counts)
-    if not total:
-        return {}
     data = b"\n".join([*parts, b""])  # a line break after every id
     width, rest = divmod(len(data), total)
     if rest or width < 2:
@@ -79,8 +121,7 @@ def reach_counts(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> 
     # ``width`` bytes, every id has width - 1 bytes
     if not (lines[:, -1] == NEWLINE).all():
         return None
-    rows = lines[:, :-1]
-    words = _words(rows)
+    words = _words(lines[:, :-1])
     # an id reached on several channels of one action counts once: its copies lie next to each other
     # when the action's ids are in order (checked: else None)
     first = np.zeros(total, dtype=bool)
@@ -94,22 +135,48 @@ def reach_counts(counts: Sequence[int], parts: Sequence[bytes | memoryview]) -> 
         equal &= b == a
     if not (later | equal | first[1:]).all():
         return None
-    words = words[np.concatenate(([True], first[1:] | ~equal))]
-    if words.shape[1] == 1:
-        # every id fits in 8 bytes: the key is the id
-        keys = np.sort(words[:, 0])
-        return _runs(keys[1:] == keys[:-1])
-    key = _hash(words)
-    order = np.argsort(key)
-    key = key[order]
+    # (np.compress: a boolean index of rows is about three times slower)
+    return width - 1, np.compress(np.concatenate(([True], first[1:] | ~equal)), words, axis=0)
+
+
+def _count(words: np.ndarray, key: np.ndarray) -> dict[int, int]:
+    """How many of the distinct ids ``words`` holds (one id a row, each once per action) occur exactly n
+    times; ``key``: their keys (:func:`_hash`).
+
+    One sort of 64-bit values, no argsort (a sort of plain integers runs in SIMD, several times as fast
+    as sorting their order): each value packs the high bits of the id's key with the id's row number, so
+    equal ids sort next to each other and the rows read back from the low bits. Two ids whose keys share
+    those high bits may interleave: the ids of each run of equal high bits are compared whole, and the
+    few runs that hold more than one id are counted exactly on their own."""
+    n = len(words)
+    bits = max(1, (n - 1).bit_length())
+    if bits > 40:
+        return _exact(words)
+    shift = np.uint64(bits)
+    key = key >> shift
+    key <<= shift
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    rows = (key & np.uint64((1 << bits) - 1)).astype(np.intp)
+    key >>= shift
     same = key[1:] == key[:-1]
-    # a key and the id's other words determine its first word (see _hash): where the keys of two ids
-    # sorted next to each other are equal, their other words must be too, else two ids share a key
-    for k in range(1, words.shape[1]):
-        other = words[order, k]
-        if (same & (other[1:] != other[:-1])).any():
-            return _exact(words)
-    return _runs(same)
+    del key
+    ids = np.take(words, rows, axis=0)  # (a fancy index of rows is five times slower)
+    equal = np.ones(n - 1, dtype=bool)
+    for k in range(ids.shape[1]):
+        equal &= ids[1:, k] == ids[:-1, k]
+    mixed = same & ~equal
+    if not mixed.any():
+        return _runs(same)
+    # runs of equal high bits that hold more than one id: count those rows' ids exactly
+    run = np.concatenate(([0], np.cumsum(~same)))
+    bad = np.zeros(run[-1] + 1, dtype=bool)
+    bad[run[1:][mixed]] = True
+    inside = bad[run]
+    counts = _runs_of(run[~inside])
+    for times, c in _exact(ids[inside]).items():
+        counts[times] = counts.get(times, 0) + c
+    return counts
 
 
 def _words(rows: np.ndarray) -> np.ndarray:
@@ -141,13 +208,24 @@ def _hash(words: np.ndarray) -> np.ndarray:
 def _runs(same: np.ndarray) -> dict[int, int]:
     """From sorted keys' "equal to the one before" flags: how many keys occur exactly n times."""
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    runs = np.diff(np.append(starts, len(same) + 1))
+    return _histogram(np.diff(np.append(starts, len(same) + 1)))
+
+
+def _runs_of(labels: np.ndarray) -> dict[int, int]:
+    """:func:`_runs` of sorted labels (each run of equal labels one key)."""
+    if not len(labels):
+        return {}
+    return _runs(labels[1:] == labels[:-1])
+
+
+def _histogram(runs: np.ndarray) -> dict[int, int]:
     counts = np.bincount(runs)
     return {int(n): int(c) for n, c in enumerate(counts.tolist()) if n and c}
 
 
 def _exact(words: np.ndarray) -> dict[int, int]:
     """:func:`_runs` of the ids themselves (their words compared whole: slower, never wrong)."""
+    if not len(words):
+        return {}
     _, runs = np.unique(np.ascontiguousarray(words).view(f"V{8 * words.shape[1]}").ravel(), return_counts=True)
-    counts = np.bincount(runs)
-    return {int(n): int(c) for n, c in enumerate(counts.tolist()) if n and c}
+    return _histogram(runs)
