@@ -243,6 +243,25 @@ def _figures(conn, action_id: str) -> str:
     return json.dumps(figures_from_ledger(rows, people), separators=(",", ":"))
 
 
+async def copy_participants(dsn: str, cols: Columns, n: int | None = None) -> int:
+    """Copy the first ``n`` participants of the set (all by default) into a PostgreSQL store (COPY)."""
+    import asyncpg
+
+    from bench.dataset import records
+
+    n = len(cols) if n is None else min(n, len(cols))
+    conn = await asyncpg.connect(dsn)
+    try:
+        now = time.time()
+        for a in range(0, n, 50_000):
+            await conn.copy_records_to_table(
+                "participants", columns=("id", "data", "created_at", "updated_at"),
+                records=[(pid, text, now, now) for pid, text in records(cols, a, min(n, a + 50_000))])
+    finally:
+        await conn.close()
+    return n
+
+
 async def write_postgres(dsn: str, items, *, keep: bool = True) -> History:
     """Write the history into a PostgreSQL store (COPY), then keep the figures as the hub would."""
     import asyncpg
@@ -310,31 +329,48 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-reach", type=int, default=None,
                         help="at most this many participants per action (default: a thirtieth of a percent of the set)")
     parser.add_argument("--first-month", default="2026-01")
-    parser.add_argument("--out", type=Path, required=True, help="the hub data folder to write")
+    parser.add_argument("--out", type=Path, help="the hub data folder to write (SQLite)")
+    parser.add_argument("--database-url", help="write into this PostgreSQL database instead (empty, migrated here)")
     args = parser.parse_args(argv)
+    if (args.out is None) == (args.database_url is None):
+        parser.error("give one of --out and --database-url")
     progress = Progress()
-    ds = ensure(args.participants, args.seed, work=WORK, progress=progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    db = args.out / DATABASE
-    if db.exists():
-        sys.exit(f"{db} exists: choose an empty folder")
-    shutil.copyfile(ds.database, db)
-
-    async def migrate():
-        from hub.store.sqlite import SQLiteStore
-
-        store = SQLiteStore(db)
-        await store.open()
-        await store.close()
-
-    asyncio.run(migrate())
     cols = generate_set(args.participants, args.seed)
     year, month = (int(x) for x in args.first_month.split("-"))
     reach = args.max_reach or max(10, args.participants // 3000)
     items = generate(cols, first_month=datetime(year, month, 1, tzinfo=TZ), months=args.months,
                      actions_per_month=args.actions_per_month, seed=args.seed % 1000, max_reach=reach)
-    h = write_sqlite(db, items, progress=lambda n: progress.step(f"{n:,} actions written"))
-    print(f"{db}: {h.actions:,} actions, {h.deliveries:,} ledger rows, {h.tips:,} tips in {h.seconds:.0f} s")
+    if args.database_url:
+        async def to_postgres() -> History:
+            from hub.store.postgres import PostgresStore
+
+            store = PostgresStore(args.database_url)
+            await store.open()  # migrates
+            await store.close()
+            progress.step(f"{await copy_participants(args.database_url, cols):,} participants copied")
+            return await write_postgres(args.database_url, items)
+
+        h = asyncio.run(to_postgres())
+        where = "PostgreSQL"
+    else:
+        ds = ensure(args.participants, args.seed, work=WORK, progress=progress)
+        args.out.mkdir(parents=True, exist_ok=True)
+        db = args.out / DATABASE
+        if db.exists():
+            sys.exit(f"{db} exists: choose an empty folder")
+        shutil.copyfile(ds.database, db)
+
+        async def migrate():
+            from hub.store.sqlite import SQLiteStore
+
+            store = SQLiteStore(db)
+            await store.open()
+            await store.close()
+
+        asyncio.run(migrate())
+        h = write_sqlite(db, items, progress=lambda n: progress.step(f"{n:,} actions written"))
+        where = str(db)
+    print(f"{where}: {h.actions:,} actions, {h.deliveries:,} ledger rows, {h.tips:,} tips in {h.seconds:.0f} s")
 
 
 if __name__ == "__main__":

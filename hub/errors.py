@@ -80,6 +80,10 @@ class StoreInUse(StoreError):
     """Another ``burgerhub serve`` already serves this SQLite database."""
 
 
+class ReportReadError(StoreError):
+    """A process reading part of a report from the database failed (see :mod:`hub.store.slice_reader`)."""
+
+
 class PluginError(HubError):
     """A plugin could not be loaded, configured or started."""
 

@@ -8,13 +8,14 @@ import random
 import sqlite3
 from collections import Counter, defaultdict
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench import dataset, history
 from hub.participants import new_id
-from hub.store import evaluation, reach
+from hub.store import evaluation, reach, slice_reader
 from hub.store.select import open_store
 from hub.testing import BACKENDS
 
@@ -95,6 +96,67 @@ async def test_reach_counts_equal_the_raw_rows_for_every_shape_of_id(tmp_path, d
         ids = reach.split([v for (v,) in await store._all(sql, (JAN.timestamp(), FEB.timestamp()))])
         assert (ids is not None and reach.reach_counts(*ids) is not None) == fast
         assert await store.reach_counts(JAN.timestamp(), FEB.timestamp(), some) == await _raw_reach(store, set(some))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("readers", [1, 2])
+async def test_the_period_read_in_slices_counts_the_same(tmp_path, database_url, monkeypatch, caplog, readers):
+    """Slices of 7 actions: from an SQLite file read by two processes side by side or in this one, from
+    PostgreSQL one ahead; the count is the raw rows' either way (whole period and chosen actions)."""
+    store = await _store_with_history(tmp_path, database_url, "hub")
+    try:
+        monkeypatch.setattr(evaluation, "REACH_SLICE", 7)
+        monkeypatch.setattr(evaluation, "REPORT_READERS", readers)
+        started = []
+        real = evaluation._read_in_processes
+
+        def spy(*args):
+            started.append(args[-1])
+            return real(*args)
+
+        monkeypatch.setattr(evaluation, "_read_in_processes", spy)
+        assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == await _raw_reach(store)
+        some = sorted({r[0] for r in await store._all("SELECT id FROM actions")})[1::4]
+        assert await store.reach_counts(JAN.timestamp(), FEB.timestamp(), some) == await _raw_reach(store, set(some))
+        assert started == ([2, 2] if readers == 2 and store.backend == "sqlite" else [])
+        assert "reading the rest of a report" not in caplog.text  # the readers read it all
+    finally:
+        await store.close()
+
+
+async def test_a_reader_that_fails_leaves_the_rest_to_this_process(tmp_path, monkeypatch, caplog):
+    """A reader process that cannot open the file (or stops short): the slices not yet read are read
+    here, the count is the same, and a warning names what failed (no ids, no arguments)."""
+    store = await _store_with_history(tmp_path, "", "hub")
+    try:
+        want = await _raw_reach(store)
+        monkeypatch.setattr(evaluation, "REACH_SLICE", 10)
+        monkeypatch.setattr(evaluation, "REPORT_READERS", 2)
+        broken = tmp_path / "reader.py"
+        # reads its request, writes one slice's frame, then fails as the real script does
+        broken.write_text(
+            "import json, sys, sqlite3\n"
+            f"sys.path.insert(0, {str(Path(slice_reader.__file__).parent)!r})\n"
+            "import slice_reader\n"
+            "r = json.load(sys.stdin)\n"
+            "c = sqlite3.connect(r['path'])\n"
+            "sys.stdout.buffer.write(slice_reader.frame([v for (v,) in c.execute(r['sql'], r['slices'][0])]))\n"
+            "sys.stdout.buffer.flush()\n"
+            "print('OperationalError slice 1: disk I/O error', file=sys.stderr)\n"
+            "sys.exit(1)\n")
+        monkeypatch.setattr(slice_reader, "__file__", str(broken))
+        with caplog.at_level("WARNING", logger="burgerhub.store.evaluation"):
+            assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == want
+        assert "disk I/O error" in caplog.text
+        pids = [r[0] for r in await store._all("SELECT DISTINCT participant_id FROM deliveries LIMIT 50")]
+        assert not any(pid in caplog.text for pid in pids) and str(JAN.timestamp()) not in caplog.text
+        # a reader that cannot start at all
+        monkeypatch.setattr(evaluation.sys, "executable", str(tmp_path / "no-such-python"))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="burgerhub.store.evaluation"):
+            assert await store.reach_counts(JAN.timestamp(), FEB.timestamp()) == want
+        assert "cannot start a report reader" in caplog.text
     finally:
         await store.close()
 

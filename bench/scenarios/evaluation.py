@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 from bench import history
 from bench.common import BenchContext, Figure, Scenario
-from bench.dataset import ensure, generate, records
+from bench.dataset import ensure, generate
 
 NAME = "evaluation"
 TITLE = "Evaluation report over a synthetic history"
@@ -155,17 +155,7 @@ async def _postgres(ctx: BenchContext, actions_per_month: int, steps: tuple[int,
         store = PostgresStore(dsn)
         await store.open()
         try:
-            import asyncpg
-
-            conn = await asyncpg.connect(dsn)
-            try:
-                now = time.time()
-                for a in range(0, n, 50_000):
-                    await conn.copy_records_to_table(
-                        "participants", columns=("id", "data", "created_at", "updated_at"),
-                        records=[(pid, text, now, now) for pid, text in records(cols, a, min(n, a + 50_000))])
-            finally:
-                await conn.close()
+            await history.copy_participants(dsn, cols, n)
             ctx.progress.step(f"evaluation[postgresql]: {n:,} participants copied")
             figures, setup = await _backend(ctx, "postgresql", store,
                                             lambda items: history.write_postgres(dsn, items), cols,

@@ -18,13 +18,24 @@ one thread serves deliveries, and a report must never keep a fan-out waiting.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import itertools
 import json
+import logging
+import os
 import sqlite3
+import struct
+import sys
 import time
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable, Sequence
 
-from . import reach
+from ..errors import ReportReadError
+from . import reach, slice_reader
+
+log = logging.getLogger("burgerhub.store.evaluation")
 
 REACHED = ("sending", "sent", "delivered")
 SETTLE_SECONDS = 900.0
@@ -79,6 +90,8 @@ CELLS_PUT = (
 
 REACH_SLICE = 500
 """Actions per slice of a period's reach count (see :meth:`EvaluationQueries.reach_counts`)."""
+REPORT_READERS = min(2, os.cpu_count() or 1)
+"""Processes that read the slices of a report from an SQLite file side by side (1: read in this one)."""
 #: the period's actions, each with the participants it reached (see hub.store.reach); {ids}: a filter
 REACH_IDS = {backend: "SELECT " + sql + " FROM actions a WHERE a.created_at>=? AND a.created_at<? {ids}"
              for backend, sql in reach.ACTION_IDS.items()}
@@ -158,6 +171,39 @@ class EvaluationQueries:
 
         return await asyncio.to_thread(read)
 
+    async def _report_slices(self, sql: str, slices: Sequence[Sequence[Any]]) -> AsyncIterator[list[Any]]:
+        """The first column of ``sql`` for each of ``slices`` (its arguments), a slice at a time, in the
+        order they are read; the next slice is being read while the caller takes one. From an SQLite
+        file, :data:`REPORT_READERS` processes read the slices side by side (:mod:`slice_reader`);
+        otherwise one read at a time runs ahead (on PostgreSQL, one per reader). Each slice is a snapshot of its own: a report drawn
+        while actions go out counts each action as it was when its slice was read."""
+        path = self._report_file()
+        done: set[int] = set()
+        if path is not None and REPORT_READERS > 1 and len(slices) > 1:
+            try:
+                async for k, values in _read_in_processes(path, sql, slices, REPORT_READERS):
+                    done.add(k)
+                    yield values
+                return
+            except ReportReadError as e:
+                # read what is left here (a reader that cannot start, or a file it cannot open)
+                log.warning("evaluation: reading the rest of a report in this process: %s", e)
+        left = iter([args for k, args in enumerate(slices) if k not in done])
+        # PostgreSQL reads on connections of the pool, each in a server process of its own: as many
+        # slices at a time as there are readers; SQLite in this process, the next while one is counted
+        ahead = REPORT_READERS if self.backend != "sqlite" else 1
+        reading = collections.deque(asyncio.ensure_future(self._report_all(sql, args))
+                                    for args in itertools.islice(left, ahead))
+        try:
+            while reading:
+                values = [v for (v,) in await reading.popleft()]
+                reading.extend(asyncio.ensure_future(self._report_all(sql, args)) for args in itertools.islice(left, 1))
+                yield values
+        finally:
+            for future in reading:
+                future.cancel()
+            await asyncio.gather(*reading, return_exceptions=True)
+
     def _ids_clause(self, column: str, ids: Sequence[str] | None) -> tuple[str, list[Any]]:
         if ids is None:
             return "", []
@@ -216,31 +262,20 @@ class EvaluationQueries:
         ``[start, end)`` (only ``action_ids`` of them, when given). Erased people no longer count.
 
         Each action's reached ids are read as one value and counted in numpy (:mod:`hub.store.reach`).
-        The period is read in slices of about :data:`REACH_SLICE` actions, each slice's ids prepared in a
-        thread while the next is read (each slice a snapshot of its own: a report drawn while actions
-        go out counts each action as it was when its slice was read)."""
+        The period is read in slices of about :data:`REACH_SLICE` actions (:meth:`_report_slices`), each
+        slice's ids prepared while the next are read."""
         clause, extra = self._ids_clause("a.id", action_ids)
         sql = REACH_IDS["sqlite" if self.backend == "sqlite" else "postgres"].format(ids=clause)
         bounds = await self._reach_slices(start, end, clause, extra)
         tally = reach.Tally()
-
-        def read(lo: float, hi: float) -> asyncio.Future:
-            return asyncio.ensure_future(self._report_all(sql, (lo, hi, *extra)))
-
-        reading = read(*bounds[0]) if bounds else None
         counted = None
-        try:
-            for k in range(len(bounds)):
-                values = [v for (v,) in await reading]
-                reading = read(*bounds[k + 1]) if k + 1 < len(bounds) else None
+        async with contextlib.aclosing(self._report_slices(sql, [(lo, hi, *extra) for lo, hi in bounds])) as slices:
+            async for values in slices:
                 ids = reach.split(values)
                 if ids is None or not await asyncio.to_thread(tally.add, *ids):
                     break
             else:
                 counted = await asyncio.to_thread(tally.result)
-        finally:
-            if reading is not None:
-                reading.cancel()
         if counted is not None:
             return counted
         # ids of different lengths, or holding a line break: one row per action and participant
@@ -298,3 +333,72 @@ class EvaluationQueries:
             return conn.execute(ADD_PHONE_TIP, (action_id, text, received_at)).fetchone()[0]
 
         return int(await self._tx(fn))
+
+
+async def _read_in_processes(path: Path, sql: str, slices: Sequence[Sequence[Any]],
+                             readers: int) -> AsyncIterator[tuple[int, list[Any]]]:
+    """``(k, values)`` of each of ``slices`` from ``readers`` processes of :mod:`slice_reader`, the
+    slices dealt out in turn, in the order they are read; the processes are stopped (and waited for)
+    when the caller stops early. :class:`ReportReadError` when one fails."""
+    script = Path(slice_reader.__file__)
+    procs: list[asyncio.subprocess.Process] = []
+    tasks: list[asyncio.Task] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    try:
+        for r in range(min(readers, len(slices))):
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-I", "-S", str(script), stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            except OSError as e:
+                raise ReportReadError(f"cannot start a report reader: {e}") from e
+            procs.append(proc)
+            mine = list(range(r, len(slices), readers))
+            proc.stdin.write(json.dumps({"path": str(path), "sql": sql, "slices": [list(slices[k]) for k in mine]}).encode())
+            proc.stdin.close()
+            tasks.append(asyncio.ensure_future(_frames(proc, mine, queue)))
+        for left in range(len(slices), 0, -1):
+            item = await queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if left == 1:
+                procs, stopping = [], procs  # every slice came: the readers end by themselves
+                for proc in stopping:
+                    await proc.wait()
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        for proc in procs:
+            # stopped early (only then: killing a reader that has ended would reap it behind
+            # asyncio's back, which then reports it as an unknown child)
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            await proc.wait()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _frames(proc: asyncio.subprocess.Process, mine: Sequence[int], queue: asyncio.Queue) -> None:
+    """Put ``(k, values)`` on ``queue`` for each frame ``proc`` writes, ``k`` the slices' numbers
+    (``mine``) in turn; a :class:`ReportReadError` when it stops short."""
+    try:
+        for k in mine:
+            (n,) = struct.unpack("<I", await proc.stdout.readexactly(4))
+            lengths = struct.unpack(f"<{n}q", await proc.stdout.readexactly(8 * n)) if n else ()
+            data = await proc.stdout.readexactly(sum(size for size in lengths if size > 0))
+            values: list[Any] = []
+            at = 0
+            for size in lengths:
+                if size == slice_reader.NULL:
+                    values.append(None)
+                else:
+                    values.append(data[at:at + size])
+                    at += size
+            await queue.put((k, values))
+    except (asyncio.IncompleteReadError, struct.error, ConnectionError) as e:
+        await proc.wait()
+        problem = (await proc.stderr.read()).decode(errors="replace").strip() or f"exit status {proc.returncode}"
+        error = ReportReadError(f"a report reader stopped: {problem}")
+        error.__cause__ = e
+        await queue.put(error)
