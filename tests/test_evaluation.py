@@ -425,3 +425,48 @@ async def test_participation_is_a_share_of_residents_aged_16_and_over(filled):
     assert "16" in labels["participation_16_plus"] and "geschat" in labels["participation_16_plus"]
     assert "16+" in report.table("municipalities").columns[-1].label
     assert "83 %" in report.table("municipalities").note
+
+
+def _small_report(language: str = "nl"):
+    """A report of one action built from figures given here: sms reached 3 people, e-mail 50; three
+    participants registered, each reached once."""
+    import time
+
+    import numpy as np
+
+    from hub.evaluation import where
+    from hub.evaluation.figures import ActionFigures, Report, headline
+    from hub.evaluation.report_tables import tables
+
+    n = len(where.municipalities())
+    action = ActionFigures(
+        id="act-1", started=JAN.timestamp(), type="burglary", urgency="time_critical", region=None,
+        municipality=None, status="ended", result="arrested", solved=False,
+        channels={"sms": {"start": {"delivered": 1, "failed": 2}}, "email": {"start": {"delivered": 40, "sent": 10}}},
+        targeted=53, reached=53, first_start_s=3.0, last_start_s=9.0, tips={"phone": 2, "app": 7},
+    )
+    report = Report(selection=Selection(date(2026, 1, 1), date(2026, 1, 31)), generated_at=time.time(),
+                    actions=[action], reach={1: 3}, registered=3, municipality_actions=np.zeros(n, dtype=np.int64),
+                    municipality_participants=np.zeros(n, dtype=np.int64), headline={}, tables=[],
+                    language=language)
+    report.headline = headline(report)
+    report.tables = tables(report)
+    return report
+
+
+def _svg_texts(svg: str) -> list[str]:
+    import re
+
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_the_delivered_chart_withholds_the_share_of_a_small_count_as_the_table_does():
+    from hub.evaluation.charts import charts
+
+    report = _small_report()
+    sms = next(row for row in report.table("channels").cells() if row[0] == "sms")
+    assert sms[2] == "< 5" and sms[-2] == "–"  # the table withholds the share of 3 people
+    texts = _svg_texts(charts(report)["delivered"])
+    shown = texts[texts.index("sms") + 1]
+    assert shown == "–", texts  # not "100.0 %" (1 of the 1 sent)
+

@@ -178,8 +178,9 @@ def charts(report: Report) -> dict[str, str]:
     ]
     types = [(value(row["type"], lang), row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
     tips = [(value(row["channel"], lang), row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
-    starts = [(value(row["channel"], lang), row["delivered_share"]) for row in report.table("channels").rows
-              if row["kind"] == "start"]
+    # a share of fewer than 5 people is withheld, as in the table (its column is ``of="targeted"``)
+    starts = [(value(row["channel"], lang), None if small(row["targeted"]) else row["delivered_share"])
+              for row in report.table("channels").rows if row["kind"] == "start"]
     munis = where.municipalities()
     days = report.selection.days
     per_100k_year = [n / p.population * 100_000 * 365 / days for p, n in
