@@ -470,3 +470,12 @@ def test_the_delivered_chart_withholds_the_share_of_a_small_count_as_the_table_d
     shown = texts[texts.index("sms") + 1]
     assert shown == "–", texts  # not "100.0 %" (1 of the 1 sent)
 
+
+def test_the_reach_chart_axis_does_not_show_a_small_count():
+    from hub.evaluation.charts import charts
+
+    report = _small_report()
+    assert report.table("reach").cells() == [["0", "0", "0.0 %"], ["1", "< 5", "–"]]
+    texts = _svg_texts(charts(report)["reach"])
+    assert texts[2] not in ("1", "2", "3", "4"), texts  # the axis's top: not the largest count, 3
+

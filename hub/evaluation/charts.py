@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .figures import Report
 from .report_tables import reach_buckets
-from .tables import SMALL_TEXT as _SMALL, small
+from .tables import SMALL, SMALL_TEXT as _SMALL, small
 from . import where
 from .texts import translator, value
 
@@ -68,7 +68,8 @@ def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, h
     left, bottom, top_pad = 50, 40, 30
     plot_h = height - bottom - top_pad
     col_w = (width - left - 10) / n
-    top = max([c for _, c in items] + [1])
+    # the scale's top is printed on the axis: at least SMALL, so that it never shows a small count
+    top = max([c for _, c in items] + [SMALL])
     body = [f'<text x="0" y="16" font-weight="600" fill="{INK}">{escape(title)}</text>',
             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="{MUTED}"/>']
     for frac in (0.5, 1.0):
