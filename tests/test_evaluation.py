@@ -479,3 +479,16 @@ def test_the_reach_chart_axis_does_not_show_a_small_count():
     texts = _svg_texts(charts(report)["reach"])
     assert texts[2] not in ("1", "2", "3", "4"), texts  # the axis's top: not the largest count, 3
 
+
+def test_the_per_action_channel_counts_are_worded_in_the_reports_language():
+    dutch, english = _small_report(), _small_report("en")
+    columns = [c.key for c in dutch.table("actions").columns]
+    tips, starts = columns.index("tips_by_channel"), columns.index("channels")
+    row = dutch.table("actions").cells()[0]
+    assert row[tips] == "app 7; telefoon < 5" and row[starts] == "e-mail 50; sms < 5"
+    row = english.table("actions").cells()[0]
+    assert row[tips] == "app 7; phone < 5" and row[starts] == "e-mail 50; sms < 5"
+    # the CSV keeps the codes, in either language, and hides the small counts all the same
+    assert dutch.table("actions").to_csv() == english.table("actions").to_csv()
+    assert "app 7; phone < 5" in dutch.table("actions").to_csv()
+    assert "email 50; sms < 5" in dutch.table("actions").to_csv()

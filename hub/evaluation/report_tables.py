@@ -230,9 +230,9 @@ def actions_table(r: Report) -> Table:
         Column("closing_messages", _("Closing messages sent"), PEOPLE),
         Column("first_start", _("Time to first start message"), SECONDS),
         Column("last_start", _("Time to last start message"), SECONDS),
-        Column("tips", _("Tips"), PEOPLE), Column("tips_by_channel", _("Tips per channel"), TEXT),
+        Column("tips", _("Tips"), PEOPLE), Column("tips_by_channel", _("Tips per channel"), TEXT, codes=codes(r.language)),
         Column("first_tip", _("Time to first tip"), SECONDS),
-        Column("channels", _("Start messages per channel"), TEXT),
+        Column("channels", _("Start messages per channel"), TEXT, codes=codes(r.language)),
     )
     def build() -> list[dict[str, Any]]:
         return [_action_row(a) for a in r.actions]
@@ -240,10 +240,7 @@ def actions_table(r: Report) -> Table:
     def _action_row(a: ActionFigures) -> dict[str, Any]:
         targeted, reached, delivered = a.start_counts()
         closing = sum(sum(k.get("end", {}).get(s, 0) for s in REACHED) for k in a.channels.values())
-        per_channel = "; ".join(
-            f"{ch} {cell(sum(k.get('start', {}).values()), Column('n', '', PEOPLE))}"
-            for ch, k in sorted(a.channels.items()) if k.get("start")
-        )
+        per_channel = tuple((ch, sum(k["start"].values())) for ch, k in sorted(a.channels.items()) if k.get("start"))
         return {
             "id": a.id, "started": datetime.fromtimestamp(a.started, TZ).strftime("%Y-%m-%d %H:%M"),
             "type": a.type, "urgency": a.urgency, "region": a.region or "", "municipality": a.municipality or "",
@@ -253,7 +250,7 @@ def actions_table(r: Report) -> Table:
             "delivered_share": _share(delivered, reached), "closing_messages": closing,
             "first_start": a.first_start_s, "last_start": a.last_start_s,
             "tips": sum(a.tips.values()),
-            "tips_by_channel": "; ".join(f"{c} {cell(n, Column('n', '', PEOPLE))}" for c, n in sorted(a.tips.items())),
+            "tips_by_channel": tuple(sorted(a.tips.items())),
             "first_tip": a.first_tip_s, "channels": per_channel,
         }
 
