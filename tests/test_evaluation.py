@@ -427,9 +427,10 @@ async def test_participation_is_a_share_of_residents_aged_16_and_over(filled):
     assert "83 %" in report.table("municipalities").note
 
 
-def _small_report(language: str = "nl"):
+def _small_report(language: str = "nl", *, reach=None, living: int = 0):
     """A report of one action built from figures given here: sms reached 3 people, e-mail 50; three
-    participants registered, each reached once."""
+    participants registered, each reached once (or as ``reach`` says), ``living`` of them in the first
+    municipality."""
     import time
 
     import numpy as np
@@ -446,9 +447,11 @@ def _small_report(language: str = "nl"):
         targeted=53, reached=53, first_start_s=3.0, last_start_s=9.0, tips={"phone": 2, "app": 7},
     )
     report = Report(selection=Selection(date(2026, 1, 1), date(2026, 1, 31)), generated_at=time.time(),
-                    actions=[action], reach={1: 3}, registered=3, municipality_actions=np.zeros(n, dtype=np.int64),
+                    actions=[action], reach=reach or {1: 3}, registered=3,
+                    municipality_actions=np.zeros(n, dtype=np.int64),
                     municipality_participants=np.zeros(n, dtype=np.int64), headline={}, tables=[],
                     language=language)
+    report.municipality_participants[0] = living
     report.headline = headline(report)
     report.tables = tables(report)
     return report
@@ -492,3 +495,27 @@ def test_the_per_action_channel_counts_are_worded_in_the_reports_language():
     assert dutch.table("actions").to_csv() == english.table("actions").to_csv()
     assert "app 7; phone < 5" in dutch.table("actions").to_csv()
     assert "email 50; sms < 5" in dutch.table("actions").to_csv()
+
+
+def test_figures_computed_from_fewer_than_5_people_are_withheld_in_the_summary_charts_and_cards():
+    """A share or mean of fewer than 5 people tells about them as a count would: the summary withholds
+    it (as the tables withhold such a share), and so do the seeds' chart and the report's cards."""
+    import re
+
+    from hub.evaluation.charts import charts
+
+    report = _small_report(reach={1: 1, 4: 2}, living=3)  # 3 registered: 2 reached 4 times, 1 once
+    h = report.headline
+    assert h["share_reached_more_than_3"] == pytest.approx(2 / 3) and h["mean_times_reached_if_reached"] == 3.0
+    values = {row["figure"]: row["value"] for row in report.table("summary").rows}
+    for key in ("participation_16_plus", "mean_times_reached", "mean_times_reached_if_reached",
+                "share_reached_more_than_3"):
+        assert values[key] == "–", (key, values[key])
+    assert values["participants"] == values["participants_reached"] == "< 5"
+    assert values["share_reached_more_than_5"] == "0.0 %"  # zero tells nothing about anybody
+    assert values["actions"] == "1"  # counts of actions as they are
+    assert "66.7 %" not in charts(report)["shares"]
+    page = render(report)
+    assert "66.7 %" not in page
+    cards = re.findall(r'<div class="card"><b>([^<]*)</b>', page)
+    assert cards[-1] == "–", cards  # the mean times a reached participant was reached: of 3 people

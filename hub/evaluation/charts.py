@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .figures import Report
-from .report_tables import reach_buckets
+from .report_tables import reach_buckets, withheld_figures
 from .tables import SMALL, SMALL_TEXT as _SMALL, small
 from . import where
 from .texts import translator, value
@@ -170,6 +170,7 @@ def charts(report: Report) -> dict[str, str]:
     h = report.headline
     lang = report.language
     _ = translator(lang)
+    withheld = withheld_figures(report)
     seeds = [
         (_("Response (time-critical)"), h["response_share"]),
         (_("Solved thanks to participants"), h["solved_share"]),
@@ -177,6 +178,8 @@ def charts(report: Report) -> dict[str, str]:
         (_("Reached more than 3 times"), h["share_reached_more_than_3"]),
         (_("Reached more than 5 times"), h["share_reached_more_than_5"]),
     ]
+    seeds[3:] = [(label, None if key in withheld else v) for (label, v), key in
+                 zip(seeds[3:], ("share_reached_more_than_3", "share_reached_more_than_5"))]
     types = [(value(row["type"], lang), row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
     tips = [(value(row["channel"], lang), row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
     # a share of fewer than 5 people is withheld, as in the table (its column is ``of="targeted"``)
