@@ -425,3 +425,97 @@ async def test_participation_is_a_share_of_residents_aged_16_and_over(filled):
     assert "16" in labels["participation_16_plus"] and "geschat" in labels["participation_16_plus"]
     assert "16+" in report.table("municipalities").columns[-1].label
     assert "83 %" in report.table("municipalities").note
+
+
+def _small_report(language: str = "nl", *, reach=None, living: int = 0):
+    """A report of one action built from figures given here: sms reached 3 people, e-mail 50; three
+    participants registered, each reached once (or as ``reach`` says), ``living`` of them in the first
+    municipality."""
+    import time
+
+    import numpy as np
+
+    from hub.evaluation import where
+    from hub.evaluation.figures import ActionFigures, Report, headline
+    from hub.evaluation.report_tables import tables
+
+    n = len(where.municipalities())
+    action = ActionFigures(
+        id="act-1", started=JAN.timestamp(), type="burglary", urgency="time_critical", region=None,
+        municipality=None, status="ended", result="arrested", solved=False,
+        channels={"sms": {"start": {"delivered": 1, "failed": 2}}, "email": {"start": {"delivered": 40, "sent": 10}}},
+        targeted=53, reached=53, first_start_s=3.0, last_start_s=9.0, tips={"phone": 2, "app": 7},
+    )
+    report = Report(selection=Selection(date(2026, 1, 1), date(2026, 1, 31)), generated_at=time.time(),
+                    actions=[action], reach=reach or {1: 3}, registered=3,
+                    municipality_actions=np.zeros(n, dtype=np.int64),
+                    municipality_participants=np.zeros(n, dtype=np.int64), headline={}, tables=[],
+                    language=language)
+    report.municipality_participants[0] = living
+    report.headline = headline(report)
+    report.tables = tables(report)
+    return report
+
+
+def _svg_texts(svg: str) -> list[str]:
+    import re
+
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_the_delivered_chart_withholds_the_share_of_a_small_count_as_the_table_does():
+    from hub.evaluation.charts import charts
+
+    report = _small_report()
+    sms = next(row for row in report.table("channels").cells() if row[0] == "sms")
+    assert sms[2] == "< 5" and sms[-2] == "–"  # the table withholds the share of 3 people
+    texts = _svg_texts(charts(report)["delivered"])
+    shown = texts[texts.index("sms") + 1]
+    assert shown == "–", texts  # not "100.0 %" (1 of the 1 sent)
+
+
+def test_the_reach_chart_axis_does_not_show_a_small_count():
+    from hub.evaluation.charts import charts
+
+    report = _small_report()
+    assert report.table("reach").cells() == [["0", "0", "0.0 %"], ["1", "< 5", "–"]]
+    texts = _svg_texts(charts(report)["reach"])
+    assert texts[2] not in ("1", "2", "3", "4"), texts  # the axis's top: not the largest count, 3
+
+
+def test_the_per_action_channel_counts_are_worded_in_the_reports_language():
+    dutch, english = _small_report(), _small_report("en")
+    columns = [c.key for c in dutch.table("actions").columns]
+    tips, starts = columns.index("tips_by_channel"), columns.index("channels")
+    row = dutch.table("actions").cells()[0]
+    assert row[tips] == "app 7; telefoon < 5" and row[starts] == "e-mail 50; sms < 5"
+    row = english.table("actions").cells()[0]
+    assert row[tips] == "app 7; phone < 5" and row[starts] == "e-mail 50; sms < 5"
+    # the CSV keeps the codes, in either language, and hides the small counts all the same
+    assert dutch.table("actions").to_csv() == english.table("actions").to_csv()
+    assert "app 7; phone < 5" in dutch.table("actions").to_csv()
+    assert "email 50; sms < 5" in dutch.table("actions").to_csv()
+
+
+def test_figures_computed_from_fewer_than_5_people_are_withheld_in_the_summary_charts_and_cards():
+    """A share or mean of fewer than 5 people tells about them as a count would: the summary withholds
+    it (as the tables withhold such a share), and so do the seeds' chart and the report's cards."""
+    import re
+
+    from hub.evaluation.charts import charts
+
+    report = _small_report(reach={1: 1, 4: 2}, living=3)  # 3 registered: 2 reached 4 times, 1 once
+    h = report.headline
+    assert h["share_reached_more_than_3"] == pytest.approx(2 / 3) and h["mean_times_reached_if_reached"] == 3.0
+    values = {row["figure"]: row["value"] for row in report.table("summary").rows}
+    for key in ("participation_16_plus", "mean_times_reached", "mean_times_reached_if_reached",
+                "share_reached_more_than_3"):
+        assert values[key] == "–", (key, values[key])
+    assert values["participants"] == values["participants_reached"] == "< 5"
+    assert values["share_reached_more_than_5"] == "0.0 %"  # zero tells nothing about anybody
+    assert values["actions"] == "1"  # counts of actions as they are
+    assert "66.7 %" not in charts(report)["shares"]
+    page = render(report)
+    assert "66.7 %" not in page
+    cards = re.findall(r'<div class="card"><b>([^<]*)</b>', page)
+    assert cards[-1] == "–", cards  # the mean times a reached participant was reached: of 3 people

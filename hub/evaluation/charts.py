@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .figures import Report
-from .report_tables import reach_buckets
-from .tables import SMALL_TEXT as _SMALL, small
+from .report_tables import reach_buckets, withheld_figures
+from .tables import SMALL, SMALL_TEXT as _SMALL, small
 from . import where
 from .texts import translator, value
 
@@ -68,7 +68,8 @@ def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, h
     left, bottom, top_pad = 50, 40, 30
     plot_h = height - bottom - top_pad
     col_w = (width - left - 10) / n
-    top = max([c for _, c in items] + [1])
+    # the scale's top is printed on the axis: at least SMALL, so that it never shows a small count
+    top = max([c for _, c in items] + [SMALL])
     body = [f'<text x="0" y="16" font-weight="600" fill="{INK}">{escape(title)}</text>',
             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="{MUTED}"/>']
     for frac in (0.5, 1.0):
@@ -169,6 +170,7 @@ def charts(report: Report) -> dict[str, str]:
     h = report.headline
     lang = report.language
     _ = translator(lang)
+    withheld = withheld_figures(report)
     seeds = [
         (_("Response (time-critical)"), h["response_share"]),
         (_("Solved thanks to participants"), h["solved_share"]),
@@ -176,10 +178,13 @@ def charts(report: Report) -> dict[str, str]:
         (_("Reached more than 3 times"), h["share_reached_more_than_3"]),
         (_("Reached more than 5 times"), h["share_reached_more_than_5"]),
     ]
+    seeds[3:] = [(label, None if key in withheld else v) for (label, v), key in
+                 zip(seeds[3:], ("share_reached_more_than_3", "share_reached_more_than_5"))]
     types = [(value(row["type"], lang), row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
     tips = [(value(row["channel"], lang), row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
-    starts = [(value(row["channel"], lang), row["delivered_share"]) for row in report.table("channels").rows
-              if row["kind"] == "start"]
+    # a share of fewer than 5 people is withheld, as in the table (its column is ``of="targeted"``)
+    starts = [(value(row["channel"], lang), None if small(row["targeted"]) else row["delivered_share"])
+              for row in report.table("channels").rows if row["kind"] == "start"]
     munis = where.municipalities()
     days = report.selection.days
     per_100k_year = [n / p.population * 100_000 * 365 / days for p, n in

@@ -12,6 +12,7 @@ from html import escape
 
 from .charts import charts
 from .figures import TZ, Report
+from .report_tables import withheld_figures
 from .tables import Table
 from .texts import translator
 
@@ -85,8 +86,9 @@ def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200
     svg = charts(report)
     generated = datetime.fromtimestamp(report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
     counted = datetime.fromtimestamp(report.participants_counted_at or report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
-    cards = "".join(f'<div class="card"><b>{_card(h.get(k), f)}</b><span>{escape(_(label))}</span></div>'
-                    for k, label, f in CARDS)
+    withheld = withheld_figures(report)
+    cards = "".join(f'<div class="card"><b>{_card(None if k in withheld else h.get(k), f)}</b>'
+                    f'<span>{escape(_(label))}</span></div>' for k, label, f in CARDS)
     tables = {name: table_html(report.table(name), language=lang)
               for name in ("summary", "types", "channels", "tips", "reach", "municipalities")}
     parts = [

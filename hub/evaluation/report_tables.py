@@ -12,7 +12,7 @@ from .. import places
 from ..models import Result, Urgency
 from . import where
 from .figures import REACHED, TZ, ActionFigures, Report, _share, in_scope, reach_distribution
-from .tables import COUNT, PEOPLE, RATE, SECONDS, SHARE, TEXT, Column, Table, cell
+from .tables import COUNT, PEOPLE, RATE, SECONDS, SHARE, TEXT, WITHHELD, Column, Table, cell, small
 from .texts import codes, translator, value
 
 #: times-reached buckets: exact up to this many, then ranges
@@ -50,9 +50,27 @@ def action_messages_table(r: Report) -> Table:
     return Table("action_messages", _("Per action, channel and message kind"), cols, build=build)
 
 
+def withheld_figures(r: Report) -> set[str]:
+    """The headline's shares and means computed from fewer than 5 people (0 < n < 5): printed nowhere,
+    as a table withholds a share whose count of people is that small."""
+    dist = reach_distribution(r.reach, r.registered)
+    scope = in_scope(r.selection)
+    people = {
+        "participation_16_plus": sum(
+            int(n) for p, n in zip(where.municipalities(), r.municipality_participants.tolist()) if scope(p)
+        ),
+        "mean_times_reached": sum(c for _, c in dist),
+        "mean_times_reached_if_reached": sum(c for n, c in dist if n > 0),
+        "share_reached_more_than_3": sum(c for n, c in dist if n > 3),
+        "share_reached_more_than_5": sum(c for n, c in dist if n > 5),
+    }
+    return {key for key, n in people.items() if small(n)}
+
+
 def summary_table(r: Report) -> Table:
     _ = translator(r.language)
     h = r.headline
+    withheld = withheld_figures(r)
     rows = [
         ("actions", "Actions", COUNT),
         ("time_critical", "Time-critical actions", COUNT),
@@ -72,7 +90,8 @@ def summary_table(r: Report) -> Table:
     cols = (Column("figure", _("Figure")), Column("label", _("Description")), Column("value", _("Value")))
     out = Table("summary", _("The network's figures"), cols)
     for key, label, kind in rows:
-        out.rows.append({"figure": key, "label": _(label), "value": cell(h[key], Column("v", "", kind))})
+        shown = WITHHELD if key in withheld else cell(h[key], Column("v", "", kind))
+        out.rows.append({"figure": key, "label": _(label), "value": shown})
     return out
 
 
@@ -230,9 +249,9 @@ def actions_table(r: Report) -> Table:
         Column("closing_messages", _("Closing messages sent"), PEOPLE),
         Column("first_start", _("Time to first start message"), SECONDS),
         Column("last_start", _("Time to last start message"), SECONDS),
-        Column("tips", _("Tips"), PEOPLE), Column("tips_by_channel", _("Tips per channel"), TEXT),
+        Column("tips", _("Tips"), PEOPLE), Column("tips_by_channel", _("Tips per channel"), TEXT, codes=codes(r.language)),
         Column("first_tip", _("Time to first tip"), SECONDS),
-        Column("channels", _("Start messages per channel"), TEXT),
+        Column("channels", _("Start messages per channel"), TEXT, codes=codes(r.language)),
     )
     def build() -> list[dict[str, Any]]:
         return [_action_row(a) for a in r.actions]
@@ -240,10 +259,7 @@ def actions_table(r: Report) -> Table:
     def _action_row(a: ActionFigures) -> dict[str, Any]:
         targeted, reached, delivered = a.start_counts()
         closing = sum(sum(k.get("end", {}).get(s, 0) for s in REACHED) for k in a.channels.values())
-        per_channel = "; ".join(
-            f"{ch} {cell(sum(k.get('start', {}).values()), Column('n', '', PEOPLE))}"
-            for ch, k in sorted(a.channels.items()) if k.get("start")
-        )
+        per_channel = tuple((ch, sum(k["start"].values())) for ch, k in sorted(a.channels.items()) if k.get("start"))
         return {
             "id": a.id, "started": datetime.fromtimestamp(a.started, TZ).strftime("%Y-%m-%d %H:%M"),
             "type": a.type, "urgency": a.urgency, "region": a.region or "", "municipality": a.municipality or "",
@@ -253,7 +269,7 @@ def actions_table(r: Report) -> Table:
             "delivered_share": _share(delivered, reached), "closing_messages": closing,
             "first_start": a.first_start_s, "last_start": a.last_start_s,
             "tips": sum(a.tips.values()),
-            "tips_by_channel": "; ".join(f"{c} {cell(n, Column('n', '', PEOPLE))}" for c, n in sorted(a.tips.items())),
+            "tips_by_channel": tuple(sorted(a.tips.items())),
             "first_tip": a.first_tip_s, "channels": per_channel,
         }
 

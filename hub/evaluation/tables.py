@@ -101,9 +101,15 @@ def cell(value: Any, column: Column, row: dict[str, Any] | None = None, *, words
         return f"{value:.1f}"
     if kind == SECONDS:
         return duration(value)
-    if words and column.codes is not None and isinstance(value, str):
-        return column.codes.get(value, value)
+    codes = column.codes if words else None
+    if isinstance(value, tuple):  # (code, count of people) pairs: "sms 12; phone < 5", codes worded
+        return "; ".join(f"{codes.get(c, c) if codes else c} {cell(n, _PEOPLE)}" for c, n in value)
+    if codes is not None and isinstance(value, str):
+        return codes.get(value, value)
     return str(value)
+
+
+_PEOPLE = Column("n", "", PEOPLE)
 
 
 def duration(seconds: float) -> str:
