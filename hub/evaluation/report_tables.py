@@ -26,8 +26,8 @@ def tables(r: Report) -> list[Table]:
 
 
 def action_messages_table(r: Report) -> Table:
-    _ = translator(r.language)
     """Per action, channel and message kind: the ledger's counts per outcome."""
+    _ = translator(r.language)
     statuses = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "skipped")
     cols = (Column("id", _("Action")), Column("channel", _("Channel"), codes=codes(r.language)), Column("kind", _("Message"), codes=codes(r.language)),
             Column("targeted", _("Targeted"), PEOPLE)) + tuple(Column(s, _(s.capitalize()), PEOPLE) for s in statuses) + (
