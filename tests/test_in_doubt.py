@@ -143,3 +143,43 @@ async def test_a_start_in_doubt_the_provider_asks_to_retry_after_the_end_gets_no
     rows = {r["kind"]: r for r in await store.ledger_rows("act-000001")}
     assert (rows["start"]["status"], rows["start"]["reason"]) == ("failed", "busy")
     assert (rows["end"]["status"], rows["end"]["reason"]) == ("skipped", "start_not_delivered")
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+@pytest.mark.parametrize("report", ["failed", "delivered"])
+async def test_a_report_waiting_for_an_end_on_another_hub_settles_the_closing_that_end_queued(store, report):
+    """Another hub ends the action while the provider's report of an in-doubt start comes in: the
+    end takes the start's row first, and the report, which waits for it, began before the end's
+    closings existed. The closing is still skipped (start failed) or released (start arrived)."""
+    import asyncpg
+
+    action = {"id": "act-000001", "status": "active", "urgency": "time_critical", "version": 1}
+    await store.create_action(action, [NewDelivery("sms", "+31612345670", "p0", "nl")], AUDIT)
+    [start] = await store.claim("sms", 1, owner="dead", lease_seconds=60)
+    await store.hand_over({start.id: "bh1:+31612345670"})
+    await store.requeue_orphans(None, in_doubt_seconds=30)
+
+    # the audit is written last in the end's transaction: holding it keeps the end open, its ledger done
+    blocker = await asyncpg.connect(store.dsn)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
+        ending = asyncio.create_task(store.end_action({**action, "status": "ended", "version": 2}, END))
+        await asyncio.sleep(0.5)
+        reporting = asyncio.create_task(
+            store.apply_provider_status("sms", "bh1:+31612345670", report, None, retry_at=None))
+        await asyncio.sleep(0.5)
+        assert not ending.done() and not reporting.done()
+        await holding.rollback()
+        assert await ending == 1
+        assert await reporting == 1
+    finally:
+        await blocker.close()
+
+    [closing] = (await _closings(store))["+31612345670"]
+    if report == "failed":
+        assert (closing["status"], closing["reason"]) == ("skipped", "start_not_delivered")
+    else:
+        assert (closing["status"], closing["reason"]) == ("queued", None)
+        assert [r.kind for r in await store.claim("sms", 10, owner="next", lease_seconds=60)] == ["end"]

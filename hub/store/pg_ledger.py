@@ -210,20 +210,39 @@ def _report(where: str, then: str, answer: str = "SELECT count(*) FROM upd") -> 
 
 _SETTLES = queries.SETTLES.format(earlier="d.status = ANY($6::text[])")
 _THEN_SKIP = f"{_follow_ups(True)}, {_skip_follow_ups('$3')}"
-# a closing held while its start was in doubt goes out now, and every process hears of it
-_THEN_RELEASE = (
-    f"{_follow_ups(False)},"
-    " held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
-    f" AND {queries.HELD_CLOSINGS}),"
-    " rel AS (UPDATE deliveries_pending p SET next_at=$3 WHERE p.id = ANY(ARRAY(SELECT id FROM held))"
-    " AND p.owner IS NULL RETURNING p.id, p.channel),"
-    " released AS (UPDATE deliveries SET next_at=$3, reason=NULL, updated_at=$3"
-    " WHERE id = ANY(ARRAY(SELECT id FROM rel))),"
-    " woken AS (SELECT pg_notify('burgerhub_ledger', c.channel) FROM (SELECT DISTINCT channel FROM rel) c)"
+
+
+def _then_release(now: str) -> str:
+    """CTEs: a closing held while its start was in doubt goes out now, and every process hears of it."""
+    return (
+        f"{_follow_ups(False)},"
+        " held AS (SELECT id FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM follow))"
+        f" AND {queries.HELD_CLOSINGS}),"
+        " rel AS (UPDATE deliveries_pending p SET next_at={now} WHERE p.id = ANY(ARRAY(SELECT id FROM held))"
+        " AND p.owner IS NULL RETURNING p.id, p.channel),"
+        " released AS (UPDATE deliveries SET next_at={now}, reason=NULL, updated_at={now}"
+        " WHERE id = ANY(ARRAY(SELECT id FROM rel))),"
+        " woken AS (SELECT pg_notify('burgerhub_ledger', c.channel) FROM (SELECT DISTINCT channel FROM rel) c)"
+    ).format(now=now)
+
+
+# A report's CTEs read the ledger as it was when the report began. An action's end that commits
+# while the report waits for a start's row (the end takes it first) queues that person's closing
+# unseen by them: the report answers those starts (the failed ones; those in doubt when it began,
+# whose closing may be held), and a second statement, which sees the end, skips or releases it.
+_STARTS = "ARRAY(SELECT u.id FROM upd u WHERE u.kind='start')"
+_STARTS_IN_DOUBT = (
+    "ARRAY(SELECT u.id FROM upd u JOIN deliveries o ON o.id=u.id WHERE u.kind='start' AND o.reason='in_doubt')"
 )
-_REPORT_ARRIVED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_RELEASE,
-                          "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM woken)")
-_REPORT_FAILED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_SKIP)
+_REPORT_ARRIVED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _then_release("$3"),
+                          f"SELECT (SELECT count(*) FROM upd), {_STARTS_IN_DOUBT}, (SELECT count(*) FROM woken)")
+_REPORT_FAILED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {_SETTLES}", _THEN_SKIP,
+                         f"SELECT (SELECT count(*) FROM upd), {_STARTS}")
+# the second statement: $1 now, $2 the starts
+_RELEASE_AFTER_START = (
+    "WITH upd AS (SELECT id, kind, action_id, channel, address FROM deliveries WHERE id = ANY($2::bigint[])),"
+    f" {_then_release('$1')} SELECT count(*) FROM woken"
+)
 # a start or update a provider asks to retry after its action ended: failed, not sent again
 _REPORT_ENDED = _report(f"{_BY_RECEIPT.format(a='$4', b='$5')} AND {queries.ENDED_FOLLOWS}", _THEN_SKIP)
 
@@ -452,8 +471,15 @@ class PostgresLedger:
         earlier = queries.EARLIER_STATUSES.get(status, ())
         if not earlier:
             return 0
-        sql = _REPORT_FAILED if status == DeliveryStatus.FAILED else _REPORT_ARRIVED
-        return int(await self._p().fetchval(sql, status, reason, now, channel, provider_id, list(earlier)))
+        failed = status == DeliveryStatus.FAILED
+        row = await self._p().fetchrow(
+            _REPORT_FAILED if failed else _REPORT_ARRIVED, status, reason, now, channel, provider_id, list(earlier)
+        )
+        n, starts = row[0], row[1]
+        if starts:
+            # an end committed meanwhile may have queued closings the report could not see
+            await self._p().execute(_SKIP_AFTER_FAILED_START if failed else _RELEASE_AFTER_START, time.time(), starts)
+        return int(n)
 
     # -- the queue, read -------------------------------------------------------------------------
     async def next_due(self, channel: str) -> float | None:

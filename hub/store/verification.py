@@ -41,6 +41,9 @@ _RATE_ADD = "INSERT INTO rate_hits (key, at) VALUES (?,?)"
 _RATE_PRUNE = "DELETE FROM rate_hits WHERE at<?"
 _SPEND = "INSERT INTO spent_once (key, until) VALUES (?,?) ON CONFLICT (key) DO NOTHING"
 _SPENT_PRUNE = "DELETE FROM spent_once WHERE until<?"
+#: a spent key is kept this long past its ``until``: another hub whose clock lags behind this one's
+#: still takes what the key guards (a ticket) as valid for a moment after this hub sees it expired
+SPENT_KEEP_SECONDS = 300.0
 _SESSION_PUT = "INSERT INTO participant_sessions (token_hash, participant_id, created_at, expires_at) VALUES (?,?,?,?)"
 _SESSION_GET = "SELECT participant_id FROM participant_sessions WHERE token_hash=? AND expires_at>?"
 _SESSION_DELETE = "DELETE FROM participant_sessions WHERE token_hash=?"
@@ -156,10 +159,11 @@ class VerificationQueries:
     # -- single-use keys ---------------------------------------------------------------------
     async def spend_once(self, key: str, until: float) -> bool:
         """Spend ``key`` (valid until epoch ``until``): ``True`` the first time in any process of the
-        store, ``False`` ever after, until it is forgotten past ``until``. One statement decides, so
-        two hubs spending the same key at the same instant cannot both succeed."""
+        store, ``False`` ever after, until it is forgotten :data:`SPENT_KEEP_SECONDS` past ``until``
+        (hubs' clocks differ a little). One statement decides, so two hubs spending the same key at
+        the same instant cannot both succeed."""
         now = time.time()
-        await self._run(_SPENT_PRUNE, (now,))  # type: ignore[attr-defined]
+        await self._run(_SPENT_PRUNE, (now - SPENT_KEEP_SECONDS,))  # type: ignore[attr-defined]
         return await self._run(_SPEND, (key, until)) == 1  # type: ignore[attr-defined]
 
     # -- weekly caps -----------------------------------------------------------------------------
