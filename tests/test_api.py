@@ -311,6 +311,27 @@ async def test_a_photo_stops_circulating_once_its_action_has_ended(api):
         assert (await client.get(url)).status == 200
 
 
+async def test_a_photo_name_no_photo_has_is_not_looked_for_in_the_actions(api):
+    """Any name of the right form is 404 at the cost of one key look-up: the search of every action's
+    record for the photo (is it withdrawn?) is only made for a photo that exists."""
+    async with api() as (client, hub):
+        searched = []
+        real = hub.store.photo_actions
+
+        async def spy(name):
+            searched.append(name)
+            return await real(name)
+
+        hub.store.photo_actions = spy
+        for k in range(5):
+            r = await client.get(f"/v1/photos/{k:032x}.jpg")
+            assert r.status == 404
+        assert searched == []
+        r = await client.post("/v1/photos", data=tiny_image("image/png"), headers={**DISPATCH, "Content-Type": "image/png"})
+        url = (await r.json())["url"]
+        assert (await client.get(url)).status == 200 and len(searched) == 1
+
+
 async def test_the_ledger_of_an_action_comes_a_bounded_page_at_a_time(api):
     async with api() as (client, hub):
         for i in range(7):

@@ -152,16 +152,17 @@ async def photo(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     hub = request.app[HUB]
     staff = await _staff(request)
+    # a name no photo has is answered before anything looks through the actions (any name of the
+    # right form would otherwise cost a search of every action's record)
+    found = await hub.store.photo_get(name)
+    path = hub.config.data_dir / "photos" / name  # a photo uploaded before photos moved into the store
+    if found is None and not await asyncio.to_thread(path.exists):
+        raise web.HTTPNotFound()
     if not staff and await hub.photo_circulation.withdrawn(name):
         raise Gone("this photo belonged to an action that has ended and is no longer shown")
     # staff's copies are theirs alone; the public's may be kept, but not much past a withdrawal
     cache = "private, no-store" if staff else f"public, max-age={MAX_AGE_SECONDS}"
-    found = await hub.store.photo_get(name)
     if found is None:
-        # a photo uploaded before photos moved into the store
-        path = hub.config.data_dir / "photos" / name
-        if not await asyncio.to_thread(path.exists):
-            raise web.HTTPNotFound()
         return web.FileResponse(path, headers={"Cache-Control": cache})
     body, ctype = found
     return web.Response(body=body, content_type=ctype, headers={"Cache-Control": cache})
