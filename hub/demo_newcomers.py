@@ -75,8 +75,15 @@ def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | 
     """The start of a newcomer's demo action: a circle holding ``(lat, lon)`` centred a little away from it."""
     rnd = rnd or random.Random()
     distance, bearing = rnd.uniform(*_OFFSET_M), rnd.uniform(0, 2 * math.pi)
-    centre_lat = lat + distance * math.cos(bearing) / 111_320
-    centre_lon = lon + distance * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+    dlat = distance * math.cos(bearing) / 111_320
+    # a floor under the cosine: near a pole the way east or west is shorter, never beyond the map
+    dlon = distance * math.sin(bearing) / (111_320 * max(math.cos(math.radians(lat)), 0.01))
+    # kept on the earth (an address by a pole or the 180th meridian): the other way north-south or east-west
+    if abs(lat + dlat) > 90:
+        dlat = -dlat
+    if abs(lon + dlon) > 180:
+        dlon = -dlon
+    centre_lat, centre_lon = lat + dlat, lon + dlon
     return {
         "id": action_id, "type": "missing_person", "urgency": "time_critical",
         "title": TITLE, "description": DESCRIPTION, "translations": TRANSLATIONS,

@@ -100,3 +100,24 @@ async def test_the_outbox_lists_the_codes_and_links_apart(store):
                             {**row, "delivery_id": 7, "action_id": "act-1", "kind": "start", "text": "Hier volgt een oproep."}])
     assert [m["text"] for m in await store.outbox_list(channel="sms", limit=1)] == ["Hier volgt een oproep."]
     assert [m["text"] for m in await store.outbox_list(channel="sms", personal=True, limit=1)] == ["Uw code is 123456."]
+
+
+@pytest.mark.parametrize("place", [(90.0, 0.0), (52.0, 180.0), (-52.0, -180.0)])
+async def test_a_newcomer_at_the_edge_of_the_map_is_welcomed_too(make_hub, recording_channel, hub_cfg, place):
+    """The centre is kept on the earth: a centre beyond latitude 90 or longitude 180 was refused by the
+    action service, and the welcome failed at every look, holding up every later newcomer."""
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("edge", addresses=[{"label": "home", "lat": place[0], "lon": place[1]}]))
+            await hub.registry.register(newcomer("next"))
+            started = await welcome.look()
+            assert started == [welcome_id(hub.secret, "edge"), welcome_id(hub.secret, "next")]
+            area = (await hub.store.get_action(started[0]))["area"]
+            distance = haversine_m(place[0], place[1], area["lat"], area["lon"])
+            assert distance < area["radius_m"]
+            if abs(place[0]) < 90:  # at a pole every longitude is the same point
+                assert distance > 100
+        finally:
+            await welcome.stop()
