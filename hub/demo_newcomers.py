@@ -136,8 +136,17 @@ class Newcomers(BackgroundLoop):
         if version.generation == self._generation:
             return []
         changes = await self.hub.store.participant_changes(self._generation or 0, limit=10_000)
+        texts = changes.texts
+        if texts is None:
+            # the changes since cannot be told (too many, or the store pruned its record of them when
+            # the audience snapshot was saved): every participant is looked at, and whoever qualifies
+            # and has no welcome yet gets one
+            texts = []
+            async with self.hub.store.scan_participants() as scan:
+                async for chunk in scan:
+                    texts.extend(chunk)
         started = []
-        for text in changes.texts or ():
+        for text in texts:
             data = json.loads(text)
             place = welcome_place(data)
             if place is not None and (action_id := await self._welcome(data["id"], *place)):

@@ -121,3 +121,22 @@ async def test_a_newcomer_at_the_edge_of_the_map_is_welcomed_too(make_hub, recor
                 assert distance > 100
         finally:
             await welcome.stop()
+
+
+async def test_a_newcomer_is_welcomed_when_the_changes_since_the_last_look_cannot_be_told(make_hub, recording_channel,
+                                                                                         hub_cfg):
+    """Saving the audience snapshot prunes the participants' tombstones, after which the store tells no
+    changes since an older generation: a newcomer who signed up just before was skipped for good."""
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("dee"))
+            # what the snapshot's save does once the index reflects the newcomer's sign-up
+            await hub.store.prune_participant_tombstones((await hub.store.participants_version()).generation)
+            assert (await hub.store.participant_changes(0)).texts is None
+            assert await welcome.look() == [welcome_id(hub.secret, "dee")]
+            await hub.registry.register(newcomer("dee", language="en"))
+            assert await welcome.look() == []  # still once per newcomer
+        finally:
+            await welcome.stop()
