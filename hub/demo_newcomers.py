@@ -71,8 +71,10 @@ def welcome_id(secret: bytes, participant_id: str) -> str:
     return ACTION_PREFIX + hmac.new(secret, b"demo-welcome\x00" + participant_id.encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | None = None) -> dict[str, Any]:
-    """The start of a newcomer's demo action: a circle holding ``(lat, lon)`` centred a little away from it."""
+def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | None = None, *,
+                   runs_seconds: float = RUNS_SECONDS) -> dict[str, Any]:
+    """The start of a newcomer's demo action: a circle holding ``(lat, lon)`` centred a little away from it,
+    expiring well after the ``runs_seconds`` it runs before it ends as found."""
     rnd = rnd or random.Random()
     distance, bearing = rnd.uniform(*_OFFSET_M), rnd.uniform(0, 2 * math.pi)
     dlat = distance * math.cos(bearing) / 111_320
@@ -88,7 +90,7 @@ def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | 
         "id": action_id, "type": "missing_person", "urgency": "time_critical",
         "title": TITLE, "description": DESCRIPTION, "translations": TRANSLATIONS,
         "area": {"type": "circle", "lat": round(centre_lat, 5), "lon": round(centre_lon, 5), "radius_m": RADIUS_M},
-        "expires_in_minutes": max(10, math.ceil(RUNS_SECONDS / 60) + 25),
+        "expires_in_minutes": max(10, math.ceil(runs_seconds / 60) + 25),
     }
 
 
@@ -161,7 +163,9 @@ class Newcomers(BackgroundLoop):
         if await self.hub.store.get_action(action_id) is not None:
             return None
         try:
-            action = await self.hub.actions.start(welcome_action(action_id, lat, lon), DEMO_DISPATCHER)
+            action = await self.hub.actions.start(
+                welcome_action(action_id, lat, lon, runs_seconds=self.runs_seconds), DEMO_DISPATCHER
+            )
         except Conflict:  # welcomed at this very moment by another look
             return None
         minutes = self.runs_seconds / 60

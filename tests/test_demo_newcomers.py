@@ -140,3 +140,22 @@ async def test_a_newcomer_is_welcomed_when_the_changes_since_the_last_look_canno
             assert await welcome.look() == []  # still once per newcomer
         finally:
             await welcome.stop()
+
+
+async def test_a_welcome_running_longer_than_half_an_hour_ends_as_found_not_expired(make_hub, recording_channel,
+                                                                                   hub_cfg):
+    """``burgerhub demo --newcomer-minutes 60``: the action's expiry followed the default five minutes
+    (half an hour), so the expiry sweep ended it without result before it could end as found."""
+    from datetime import datetime
+
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("eve"))
+            [action_id] = await welcome.look()
+            action = await hub.store.get_action(action_id)
+            runs = datetime.fromisoformat(action["expires_at"]) - datetime.fromisoformat(action["started_at"])
+            assert runs.total_seconds() > 3600
+        finally:
+            await welcome.stop()
