@@ -71,17 +71,26 @@ def welcome_id(secret: bytes, participant_id: str) -> str:
     return ACTION_PREFIX + hmac.new(secret, b"demo-welcome\x00" + participant_id.encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | None = None) -> dict[str, Any]:
-    """The start of a newcomer's demo action: a circle holding ``(lat, lon)`` centred a little away from it."""
+def welcome_action(action_id: str, lat: float, lon: float, rnd: random.Random | None = None, *,
+                   runs_seconds: float = RUNS_SECONDS) -> dict[str, Any]:
+    """The start of a newcomer's demo action: a circle holding ``(lat, lon)`` centred a little away from it,
+    expiring well after the ``runs_seconds`` it runs before it ends as found."""
     rnd = rnd or random.Random()
     distance, bearing = rnd.uniform(*_OFFSET_M), rnd.uniform(0, 2 * math.pi)
-    centre_lat = lat + distance * math.cos(bearing) / 111_320
-    centre_lon = lon + distance * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+    dlat = distance * math.cos(bearing) / 111_320
+    # a floor under the cosine: near a pole the way east or west is shorter, never beyond the map
+    dlon = distance * math.sin(bearing) / (111_320 * max(math.cos(math.radians(lat)), 0.01))
+    # kept on the earth (an address by a pole or the 180th meridian): the other way north-south or east-west
+    if abs(lat + dlat) > 90:
+        dlat = -dlat
+    if abs(lon + dlon) > 180:
+        dlon = -dlon
+    centre_lat, centre_lon = lat + dlat, lon + dlon
     return {
         "id": action_id, "type": "missing_person", "urgency": "time_critical",
         "title": TITLE, "description": DESCRIPTION, "translations": TRANSLATIONS,
         "area": {"type": "circle", "lat": round(centre_lat, 5), "lon": round(centre_lon, 5), "radius_m": RADIUS_M},
-        "expires_in_minutes": max(10, math.ceil(RUNS_SECONDS / 60) + 25),
+        "expires_in_minutes": max(10, math.ceil(runs_seconds / 60) + 25),
     }
 
 
@@ -129,8 +138,17 @@ class Newcomers(BackgroundLoop):
         if version.generation == self._generation:
             return []
         changes = await self.hub.store.participant_changes(self._generation or 0, limit=10_000)
+        texts = changes.texts
+        if texts is None:
+            # the changes since cannot be told (too many, or the store pruned its record of them when
+            # the audience snapshot was saved): every participant is looked at, and whoever qualifies
+            # and has no welcome yet gets one
+            texts = []
+            async with self.hub.store.scan_participants() as scan:
+                async for chunk in scan:
+                    texts.extend(chunk)
         started = []
-        for text in changes.texts or ():
+        for text in texts:
             data = json.loads(text)
             place = welcome_place(data)
             if place is not None and (action_id := await self._welcome(data["id"], *place)):
@@ -145,7 +163,9 @@ class Newcomers(BackgroundLoop):
         if await self.hub.store.get_action(action_id) is not None:
             return None
         try:
-            action = await self.hub.actions.start(welcome_action(action_id, lat, lon), DEMO_DISPATCHER)
+            action = await self.hub.actions.start(
+                welcome_action(action_id, lat, lon, runs_seconds=self.runs_seconds), DEMO_DISPATCHER
+            )
         except Conflict:  # welcomed at this very moment by another look
             return None
         minutes = self.runs_seconds / 60

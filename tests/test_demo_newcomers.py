@@ -100,3 +100,62 @@ async def test_the_outbox_lists_the_codes_and_links_apart(store):
                             {**row, "delivery_id": 7, "action_id": "act-1", "kind": "start", "text": "Hier volgt een oproep."}])
     assert [m["text"] for m in await store.outbox_list(channel="sms", limit=1)] == ["Hier volgt een oproep."]
     assert [m["text"] for m in await store.outbox_list(channel="sms", personal=True, limit=1)] == ["Uw code is 123456."]
+
+
+@pytest.mark.parametrize("place", [(90.0, 0.0), (52.0, 180.0), (-52.0, -180.0)])
+async def test_a_newcomer_at_the_edge_of_the_map_is_welcomed_too(make_hub, recording_channel, hub_cfg, place):
+    """The centre is kept on the earth: a centre beyond latitude 90 or longitude 180 was refused by the
+    action service, and the welcome failed at every look, holding up every later newcomer."""
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("edge", addresses=[{"label": "home", "lat": place[0], "lon": place[1]}]))
+            await hub.registry.register(newcomer("next"))
+            started = await welcome.look()
+            assert started == [welcome_id(hub.secret, "edge"), welcome_id(hub.secret, "next")]
+            area = (await hub.store.get_action(started[0]))["area"]
+            distance = haversine_m(place[0], place[1], area["lat"], area["lon"])
+            assert distance < area["radius_m"]
+            if abs(place[0]) < 90:  # at a pole every longitude is the same point
+                assert distance > 100
+        finally:
+            await welcome.stop()
+
+
+async def test_a_newcomer_is_welcomed_when_the_changes_since_the_last_look_cannot_be_told(make_hub, recording_channel,
+                                                                                         hub_cfg):
+    """Saving the audience snapshot prunes the participants' tombstones, after which the store tells no
+    changes since an older generation: a newcomer who signed up just before was skipped for good."""
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("dee"))
+            # what the snapshot's save does once the index reflects the newcomer's sign-up
+            await hub.store.prune_participant_tombstones((await hub.store.participants_version()).generation)
+            assert (await hub.store.participant_changes(0)).texts is None
+            assert await welcome.look() == [welcome_id(hub.secret, "dee")]
+            await hub.registry.register(newcomer("dee", language="en"))
+            assert await welcome.look() == []  # still once per newcomer
+        finally:
+            await welcome.stop()
+
+
+async def test_a_welcome_running_longer_than_half_an_hour_ends_as_found_not_expired(make_hub, recording_channel,
+                                                                                   hub_cfg):
+    """``burgerhub demo --newcomer-minutes 60``: the action's expiry followed the default five minutes
+    (half an hour), so the expiry sweep ended it without result before it could end as found."""
+    from datetime import datetime
+
+    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub:
+        welcome = Newcomers(hub, runs_seconds=3600, interval=3600)
+        await welcome.start()
+        try:
+            await hub.registry.register(newcomer("eve"))
+            [action_id] = await welcome.look()
+            action = await hub.store.get_action(action_id)
+            runs = datetime.fromisoformat(action["expires_at"]) - datetime.fromisoformat(action["started_at"])
+            assert runs.total_seconds() > 3600
+        finally:
+            await welcome.stop()

@@ -84,8 +84,9 @@ class CurrentActions:
                 for i in range(i0, i1 + 1):
                     for j in range(j0, j1 + 1):
                         by_cell.setdefault((i, j), []).append(position)
-            keep = {n.action.id for _, n in items}
-            self._bodies = {k: v for k, v in self._bodies.items() if k[0] in keep}
+            # only the payloads of the actions as they are now: an action's earlier versions go too
+            keep = {(n.action.id, n.action.version, str(n.kind)) for _, n in items}
+            self._bodies = {k: v for k, v in self._bodies.items() if k[:3] in keep}
             self._items, self._by_cell, self._wide = items, by_cell, wide
             self._read_at = time.monotonic()
             return items, by_cell, wide

@@ -143,3 +143,17 @@ async def test_an_area_over_hundreds_of_cells_is_matched_by_its_range(served):
     assert (await ask(client, "regions=r:53.1:5.1,r:50.9:5.1,r:52.0:6.1"))["actions"] == []  # just outside
     # the cells its box touches at the edge count, as for pushes (cells_covering)
     assert len((await ask(client, "regions=r:53.0:5.1"))["actions"]) == 1
+
+
+async def test_the_laid_out_payloads_kept_are_those_of_the_actions_now(served):
+    """Each payload is laid out once per action version; one of a version since replaced is dropped at the
+    next read of the store (they were kept as long as the action ran, one more at each update)."""
+    hub, client, _ = served
+    running = await hub.actions.start(action(*UTRECHT, "Jongen van 5, rode jas."), DISPATCHER)
+    for n in range(5):
+        await ask(client, f"regions={cell_of(*UTRECHT)}")
+        await hub.actions.update(running["id"], {"description": f"Jongen van 5, rode jas ({n})."}, DISPATCHER)
+    [now] = (await ask(client, f"regions={cell_of(*UTRECHT)}"))["actions"]
+    assert now["version"] == 6
+    kept = hub.runtimes["app"].channel.current._bodies
+    assert list(kept) == [(running["id"], 6, "start", "nl")]
