@@ -519,3 +519,9 @@ def test_figures_computed_from_fewer_than_5_people_are_withheld_in_the_summary_c
     assert "66.7 %" not in page
     cards = re.findall(r'<div class="card"><b>([^<]*)</b>', page)
     assert cards[-1] == "–", cards  # the mean times a reached participant was reached: of 3 people
+    # the JSON the console draws its cards from says no more than the report
+    data = report.to_dict()
+    for key in ("participants", "participants_reached", "median_times_reached", "mean_times_reached_if_reached",
+                "share_reached_more_than_3", "participation_16_plus"):
+        assert data["headline"][key] is None and key in data["withheld"], key
+    assert data["headline"]["actions"] == 1 and data["headline"]["share_reached_more_than_5"] == 0.0

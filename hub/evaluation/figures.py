@@ -158,11 +158,16 @@ class Report:
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         """As JSON data; each table's first ``limit`` rows (the CSV export has them all)."""
+        from .report_tables import withheld_figures
+
+        withheld = withheld_figures(self)
         return {
             "selection": self.selection.to_dict(),
             "generated_at": self.generated_at,
             "participants_counted_at": self.participants_counted_at,
-            "headline": self.headline,
+            # a count of fewer than 5 people, or a figure computed from so few, is null (and named)
+            "headline": {k: None if k in withheld else v for k, v in self.headline.items()},
+            "withheld": sorted(withheld),
             "tables": [t.to_dict(limit) for t in self.tables],
         }
 

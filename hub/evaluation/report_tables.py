@@ -51,11 +51,15 @@ def action_messages_table(r: Report) -> Table:
 
 
 def withheld_figures(r: Report) -> set[str]:
-    """The headline's shares and means computed from fewer than 5 people (0 < n < 5): printed nowhere,
-    as a table withholds a share whose count of people is that small."""
+    """The headline's counts of fewer than 5 people (0 < n < 5), and its shares and means computed from
+    so few: printed nowhere and absent from the JSON, as a table withholds a share whose count of
+    people is that small."""
     dist = reach_distribution(r.reach, r.registered)
     scope = in_scope(r.selection)
     people = {
+        "participants": r.headline.get("participants"),
+        "participants_reached": r.headline.get("participants_reached"),
+        "median_times_reached": sum(c for _, c in dist),
         "participation_16_plus": sum(
             int(n) for p, n in zip(where.municipalities(), r.municipality_participants.tolist()) if scope(p)
         ),
@@ -90,7 +94,8 @@ def summary_table(r: Report) -> Table:
     cols = (Column("figure", _("Figure")), Column("label", _("Description")), Column("value", _("Value")))
     out = Table("summary", _("The network's figures"), cols)
     for key, label, kind in rows:
-        shown = WITHHELD if key in withheld else cell(h[key], Column("v", "", kind))
+        # a count of people prints as "< 5" itself; a figure computed from so few is withheld
+        shown = WITHHELD if key in withheld and kind != PEOPLE else cell(h[key], Column("v", "", kind))
         out.rows.append({"figure": key, "label": _(label), "value": shown})
     return out
 
