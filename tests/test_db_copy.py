@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -33,8 +34,15 @@ async def test_an_sqlite_installation_moves_to_postgresql(make_hub, recording_ch
         assert await hub.engine.drain(10)
         await hub.store.record_put("app", "vapid", {"public": "key"})
         await hub.store.photo_put("b" * 32 + ".png", "image/png", b"\x89PNG")
-        before = await hub.store.ledger_rows(action["id"])
         secret = hub.secret
+        # an ended action's kept figures (they outlive its ledger rows) and a rule set put in force
+        await hub.actions.end(action["id"], {"result": "arrested"}, DISPATCHER)
+        assert await hub.engine.drain(10)
+        assert await hub.store.keep_settled_figures(now=time.time() + 3600, settle_seconds=0) == 1
+        kept = await hub.store.period_actions(0, time.time() + 3600)
+        rules_text = "version: 1\nchannels: [recording]\n# put in force before the move\n"
+        before = await hub.store.ledger_rows(action["id"])
+        version = await hub.store.store_rules(rules_text, "x" * 64, source="api", actor="op", role="operator")
 
     config_file = tmp_path / "burgerhub.toml"
     config_file.write_text(f'[hub]\ndata_dir = "{data_dir}"\n')
@@ -54,6 +62,9 @@ async def test_an_sqlite_installation_moves_to_postgresql(make_hub, recording_ch
         assert await pg.store.record_get("app", "vapid") == {"public": "key"}
         assert await pg.store.photo_get("b" * 32 + ".png") == (b"\x89PNG", "image/png")
         assert pg.secret == secret  # links signed before the move stay valid
+        assert await pg.store.period_actions(0, time.time() + 3600) == kept
+        stored = await pg.store.active_rules()
+        assert (stored.version, stored.text) == (version, rules_text)
         # new rows do not collide with the copied ids
         second = await pg.actions.start(start_payload(), DISPATCHER)
         assert len(await pg.store.ledger_rows(second["id"])) == 5

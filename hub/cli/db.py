@@ -37,6 +37,10 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cap_messages", ("sender", "identifier", "sent", "action_id", "version", "msg_type", "organisation",
                       "received_at")),
     ("public_policies", ("action_type", "data", "updated_at")),
+    # an ended action's kept figures outlive the ledger rows a retention period removes
+    ("action_figures", ("action_id", "kept_at", "figures")),
+    # the stored rule sets (the one in force is the highest version; the hubs on PostgreSQL use it)
+    ("routing_rules", ("version", "text", "sha256", "source", "actor", "role", "loaded_at")),
 )
 SERIALS = ("deliveries", "tips", "audit", "outbox")
 CHUNK = 10_000
@@ -82,8 +86,8 @@ def copy(ctx, source: Path | None, target: str | None) -> None:
     """Copy an SQLite installation into an empty PostgreSQL database.
 
     Everything moves: actions, the delivery ledger, participants, tips, audit, channel records, the
-    sandbox outbox, photos (also those still in the data folder) and the signing secret, so links
-    already sent stay valid. Stop the hub first: a hub serving the SQLite database is refused.
+    sandbox outbox, photos (also those still in the data folder), the kept evaluation figures, the
+    stored routing rules and the signing secret, so links already sent stay valid. Stop the hub first: a hub serving the SQLite database is refused.
     """
     config = config_from(ctx)
     source = source or config.database_path
