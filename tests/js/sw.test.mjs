@@ -1,6 +1,7 @@
 // node --test tests/js/ : the service worker in a stand-in for the browser (caches, IndexedDB, fetch).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { fakeIndexedDB } from "./fake-idb.mjs";
 
 const BASE = "https://hub.example.org/participant/";
 const keyOf = (r) => new URL(typeof r === "string" ? r : r.url, BASE).href;
@@ -34,38 +35,7 @@ globalThis.caches = {
 };
 globalThis.fetch = async () => new Response("jpeg", { status: 200 });
 
-// the key-value store idb.js asks for: a request's onsuccess before its transaction's oncomplete
-const kv = new Map();
-globalThis.indexedDB = {
-  open() {
-    const store = {
-      get(key) {
-        const req = {};
-        queueMicrotask(() => {
-          req.result = structuredClone(kv.get(key));
-          req.onsuccess();
-        });
-        return req;
-      },
-      put(value, key) {
-        kv.set(key, structuredClone(value));
-      },
-    };
-    const db = {
-      transaction() {
-        const tx = { objectStore: () => store };
-        setTimeout(() => tx.oncomplete && tx.oncomplete());
-        return tx;
-      },
-    };
-    const req = {};
-    queueMicrotask(() => {
-      req.result = db;
-      req.onsuccess();
-    });
-    return req;
-  },
-};
+const kv = fakeIndexedDB();
 
 const handlers = {};
 globalThis.self = {
