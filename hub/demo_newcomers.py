@@ -42,6 +42,9 @@ ACTION_PREFIX = "act-demo-"
 RUNS_SECONDS = 300.0
 #: how often the store is asked whether participants changed (seconds)
 LOOK_SECONDS = 2.0
+#: the pauses before trying again to end a welcome when ending it failed (the store briefly busy, say);
+#: well within the 25 minutes the action runs past its time before it would expire without result
+END_RETRY_SECONDS = (1.0, 5.0, 15.0, 60.0, 180.0)
 RADIUS_M = 1000
 _OFFSET_M = (150, 400)
 
@@ -189,11 +192,19 @@ class Newcomers(BackgroundLoop):
 
     async def _end(self, action_id: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        try:
-            await self.hub.actions.end(action_id, {"result": "found", "text": RESULT_TEXT}, DEMO_DISPATCHER)
-        except (Conflict, NotFound):
-            return  # ended in the console, or expired, meanwhile
-        except Exception:
-            log.exception("ending demo action %s failed", action_id)
-            return
+        for attempt, pause in enumerate((*END_RETRY_SECONDS, None), start=1):
+            try:
+                await self.hub.actions.end(action_id, {"result": "found", "text": RESULT_TEXT}, DEMO_DISPATCHER)
+                break
+            except (Conflict, NotFound):
+                return  # ended in the console, or expired, meanwhile
+            except Exception as e:
+                # the type only, no message or traceback: the store's message might quote what it was given
+                if pause is None:
+                    log.error("ending demo action %s failed %d times (%s); giving up", action_id, attempt,
+                              type(e).__name__)
+                    return
+                log.warning("ending demo action %s failed (%s); trying again in %.0f s", action_id,
+                            type(e).__name__, pause)
+                await asyncio.sleep(pause)
         self.echo(f"\nDemo action {action_id} ended as 'found': the closing message goes to everyone it reached.")

@@ -20,7 +20,7 @@ self.addEventListener("install", (event) => {
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(Promise.all([self.clients.claim(), prunePhotos()]));
 });
 
 self.addEventListener("fetch", (event) => {
@@ -57,6 +57,27 @@ async function keepPhotos(urls) {
   await Promise.all((urls || []).map((u) => fetch(u).then((r) => r.ok && cache.put(u, r)).catch(() => {})));
 }
 
+// Only the photos of the alerts the device still lists (at most 50, idb.remember) stay in the cache,
+// so it cannot grow past the list.
+async function prunePhotos() {
+  try {
+    const named = new Set();
+    for (const alert of await idb.alerts()) {
+      for (const u of alert.photos || []) {
+        try {
+          named.add(new URL(u, self.location.href).href);
+        } catch {
+          // not a URL: nothing of it was cached
+        }
+      }
+    }
+    const cache = await caches.open(PHOTOS);
+    await Promise.all((await cache.keys()).filter((r) => !named.has(r.url)).map((r) => cache.delete(r)));
+  } catch {
+    // tried again with the next alert
+  }
+}
+
 async function handle(received) {
   const before = (await idb.alerts()).find((a) => a.action === received.action);
   if (handledAlready(received, before) || strangeClosing(received, before)) return;
@@ -70,6 +91,7 @@ async function handle(received) {
     await keepPhotos(payload.photos);
     await notify(payload);
   }
+  await prunePhotos();
   for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
     client.postMessage({ type: "alert", action: payload.action, shown: verdict.show, reason: verdict.reason });
   }

@@ -4,7 +4,7 @@
 // a photo. The device's position is kept here (IndexedDB) for the service worker's decision; only
 // coarse grid cells go to the hub.
 
-import { call } from "./api.js";
+import { ApiError, call } from "./api.js";
 import { clear, field, h } from "./dom.js";
 import { language, t, tx } from "./i18n.js";
 import { regionsFor } from "./geo.js";
@@ -97,11 +97,27 @@ export async function lookUp() {
   const subscribed = await idb.get("subscribed");
   if (!subscribed || !navigator.serviceWorker) return;
   const here = await idb.get("position");
+  const ask = async (max) => {
+    const regions = [...new Set([...regionsFor(places(here, current || {}), max), ...(subscribed.regions || [])])].slice(0, max);
+    if (!regions.length) return null;
+    const query = `regions=${encodeURIComponent(regions.join(","))}&language=${language()}`;
+    return call("GET", `/v1/channels/app/current?${query}`, undefined, { auth: false });
+  };
   const max = subscribed.max || 64;
-  const regions = [...new Set([...regionsFor(places(here, current || {}), max), ...(subscribed.regions || [])])].slice(0, max);
-  if (!regions.length) return;
-  const query = `regions=${encodeURIComponent(regions.join(","))}&language=${language()}`;
-  const answer = await call("GET", `/v1/channels/app/current?${query}`, undefined, { auth: false });
+  let answer;
+  try {
+    answer = await ask(max);
+  } catch (e) {
+    // more cells than the hub takes (a subscription saved without the hub's limit, or the limit
+    // lowered since): learn the limit, keep it, and ask once more
+    if (!(e instanceof ApiError && e.status === 400 && /^regions\b/.test(e.field || ""))) throw e;
+    const config = await call("GET", "/v1/channels/app/config", undefined, { auth: false });
+    const allowed = config.grid.max_regions;
+    if (!(allowed < max)) throw e;
+    await idb.put("subscribed", { ...((await idb.get("subscribed")) || subscribed), max: allowed });
+    answer = await ask(allowed);
+  }
+  if (!answer) return;
   const registration = await navigator.serviceWorker.ready;
   if (registration.active && answer.actions.length) registration.active.postMessage({ type: "current", payloads: answer.actions });
 }
