@@ -170,3 +170,17 @@ async def test_two_loads_at_once_leave_every_hub_on_the_later_version(api, tmp_p
             return all(await asyncio.gather(*(_version_text(c, 4, active.text) for c in (a, b))))
 
         await _until(settled)
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_notification_after_stop_starts_no_check(api, tmp_path):
+    from hub.store.postgres import TOPICS
+
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await hub_a.cluster_rules.stop()
+        # a notification arriving once the rules stopped following (as the listening connection delivers it)
+        hub_a.store._dispatch(None, 0, TOPICS["rules"], "")
+        assert hub_a.cluster_rules._checking is None
+        assert hub_a.cluster_rules._notified not in hub_a.store._handlers[TOPICS["rules"]]
+        assert not [t for t in asyncio.all_tasks() if "_check_until_settled" in repr(t.get_coro())]
+
