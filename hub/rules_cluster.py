@@ -72,6 +72,8 @@ class ClusterRules:
         if stored is not None:
             await self._adopt(stored)
         await store.listen("rules", self._notified)
+        # a version stored after active_rules() and before listening sent a notification nobody heard
+        self.check_soon()
         self._task = asyncio.create_task(self._check_forever(), name="burgerhub-rules-check")
 
     async def stop(self) -> None:

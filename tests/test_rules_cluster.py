@@ -184,3 +184,21 @@ async def test_a_notification_after_stop_starts_no_check(api, tmp_path):
         assert hub_a.cluster_rules._notified not in hub_a.store._handlers[TOPICS["rules"]]
         assert not [t for t in asyncio.all_tasks() if "_check_until_settled" in repr(t.get_coro())]
 
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_version_stored_while_a_hub_starts_is_taken_without_waiting_for_the_check(
+        api, tmp_path, monkeypatch):
+    from hub.store.postgres import PostgresStore
+
+    listen = PostgresStore.listen
+
+    async def listen_after_a_store(self, topic, handler):
+        if topic == "rules":
+            # another hub stores a version after this one read the stored rules, before it listens
+            await self.store_rules(SECOND, "s" * 64, source="elsewhere", actor="beheer", role="operator")
+        await listen(self, topic, handler)
+
+    monkeypatch.setattr(PostgresStore, "listen", listen_after_a_store)
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await _until(lambda: _version_text(a, 2, SECOND), timeout=5.0)
+
