@@ -65,12 +65,15 @@ class ClusterRules:
             await store.store_rules(holder.text, rules_sha256(holder.text), source=f"rules file {holder.path}",
                                     actor="burgerhub", role="system", seed=True)
             stored = await store.active_rules()
-        if stored is not None and stored.sha256 != rules_sha256(holder.text):
-            log.warning("the rules file %s differs from the cluster's rules in force (version %d); the stored "
-                        "version is used. POST /v1/routes/reload or SIGHUP puts the file in force for the cluster",
-                        holder.path, stored.version)
         if stored is not None:
-            await self._adopt(stored)
+            differs = stored.sha256 != rules_sha256(holder.text)
+            if await self._adopt(stored) and differs:
+                log.warning("the rules file %s differs from the cluster's rules in force (version %d); the stored "
+                            "version is used. POST /v1/routes/reload or SIGHUP puts the file in force for the "
+                            "cluster", holder.path, stored.version)
+            elif differs:
+                log.warning("the rules file %s differs from the cluster's rules in force (version %d), which this "
+                            "hub cannot take: it runs on its rules file", holder.path, stored.version)
         await store.listen("rules", self._notified)
         # a version stored after active_rules() and before listening sent a notification nobody heard
         self.check_soon()

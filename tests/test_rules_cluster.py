@@ -202,3 +202,15 @@ async def test_a_version_stored_while_a_hub_starts_is_taken_without_waiting_for_
     async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
         await _until(lambda: _version_text(a, 2, SECOND), timeout=5.0)
 
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_hub_refusing_the_stored_version_at_start_does_not_log_it_is_used(api, tmp_path, caplog):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await hub_a.store.store_rules("channels: [pigeon]\n", "p" * 64, source="elsewhere", actor="beheer",
+                                      role="operator")
+        await hub_a.cluster_rules.stop()  # not to take it here
+    caplog.clear()
+    async with _served(api, tmp_path, "b", FIRST) as (b, hub_b, _):
+        assert "cannot be used on this hub" in caplog.text
+        assert "the stored version is used" not in caplog.text and "runs on its rules file" in caplog.text
+        assert hub_b.rules.text == FIRST
