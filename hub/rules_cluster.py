@@ -50,6 +50,7 @@ class ClusterRules:
         self._task: asyncio.Task | None = None
         self._checking: asyncio.Task | None = None
         self._again = False
+        self._stopped = False
         #: a stored version this hub could not take (logged once, not tried again)
         self._refused: int | None = None
 
@@ -57,27 +58,37 @@ class ClusterRules:
         """Take the stored rules (seeding the store with the rules file when none are stored), then follow."""
         if not self.enabled:
             return
+        self._stopped = False
         store, holder = self.hub.store, self.hub.rules
         stored = await store.active_rules()
         if stored is None:
             await store.store_rules(holder.text, rules_sha256(holder.text), source=f"rules file {holder.path}",
                                     actor="burgerhub", role="system", seed=True)
             stored = await store.active_rules()
-        if stored is not None and stored.sha256 != rules_sha256(holder.text):
-            log.warning("the rules file %s differs from the cluster's rules in force (version %d); the stored "
-                        "version is used. POST /v1/routes/reload or SIGHUP puts the file in force for the cluster",
-                        holder.path, stored.version)
         if stored is not None:
-            await self._adopt(stored)
+            differs = stored.sha256 != rules_sha256(holder.text)
+            if await self._adopt(stored) and differs:
+                log.warning("the rules file %s differs from the cluster's rules in force (version %d); the stored "
+                            "version is used. POST /v1/routes/reload or SIGHUP puts the file in force for the "
+                            "cluster", holder.path, stored.version)
+            elif differs:
+                log.warning("the rules file %s differs from the cluster's rules in force (version %d), which this "
+                            "hub cannot take: it runs on its rules file", holder.path, stored.version)
         await store.listen("rules", self._notified)
+        # a version stored after active_rules() and before listening sent a notification nobody heard
+        self.check_soon()
         self._task = asyncio.create_task(self._check_forever(), name="burgerhub-rules-check")
 
     async def stop(self) -> None:
-        for task in (self._task, self._checking):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        """Stop following: no notification starts a check any more, and no check outlives this."""
+        self._stopped = True
+        if self.enabled:
+            self.hub.store.unlisten("rules", self._notified)
+        tasks = [task for task in (self._task, self._checking) if task is not None]
         self._task = self._checking = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def publish(self, rules: RuleSet, *, source: str, actor: Any) -> int | None:
         """Store validated ``rules`` as the cluster's next version and answer it (``None`` on SQLite)."""
@@ -91,6 +102,8 @@ class ClusterRules:
 
     def check_soon(self) -> None:
         """Check for a newer version without waiting (one check at a time; another after it if asked)."""
+        if self._stopped:
+            return
         if self._checking is not None and not self._checking.done():
             self._again = True
             return

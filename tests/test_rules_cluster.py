@@ -170,3 +170,47 @@ async def test_two_loads_at_once_leave_every_hub_on_the_later_version(api, tmp_p
             return all(await asyncio.gather(*(_version_text(c, 4, active.text) for c in (a, b))))
 
         await _until(settled)
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_notification_after_stop_starts_no_check(api, tmp_path):
+    from hub.store.postgres import TOPICS
+
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await hub_a.cluster_rules.stop()
+        # a notification arriving once the rules stopped following (as the listening connection delivers it)
+        hub_a.store._dispatch(None, 0, TOPICS["rules"], "")
+        assert hub_a.cluster_rules._checking is None
+        assert hub_a.cluster_rules._notified not in hub_a.store._handlers[TOPICS["rules"]]
+        assert not [t for t in asyncio.all_tasks() if "_check_until_settled" in repr(t.get_coro())]
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_version_stored_while_a_hub_starts_is_taken_without_waiting_for_the_check(
+        api, tmp_path, monkeypatch):
+    from hub.store.postgres import PostgresStore
+
+    listen = PostgresStore.listen
+
+    async def listen_after_a_store(self, topic, handler):
+        if topic == "rules":
+            # another hub stores a version after this one read the stored rules, before it listens
+            await self.store_rules(SECOND, "s" * 64, source="elsewhere", actor="beheer", role="operator")
+        await listen(self, topic, handler)
+
+    monkeypatch.setattr(PostgresStore, "listen", listen_after_a_store)
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await _until(lambda: _version_text(a, 2, SECOND), timeout=5.0)
+
+
+@pytest.mark.parametrize("hub_backend", ["postgresql"])
+async def test_a_hub_refusing_the_stored_version_at_start_does_not_log_it_is_used(api, tmp_path, caplog):
+    async with _served(api, tmp_path, "a", FIRST) as (a, hub_a, _):
+        await hub_a.store.store_rules("channels: [pigeon]\n", "p" * 64, source="elsewhere", actor="beheer",
+                                      role="operator")
+        await hub_a.cluster_rules.stop()  # not to take it here
+    caplog.clear()
+    async with _served(api, tmp_path, "b", FIRST) as (b, hub_b, _):
+        assert "cannot be used on this hub" in caplog.text
+        assert "the stored version is used" not in caplog.text and "runs on its rules file" in caplog.text
+        assert hub_b.rules.text == FIRST

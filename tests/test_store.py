@@ -145,6 +145,18 @@ async def test_a_start_the_provider_reports_failed_skips_the_persons_updates_and
     assert await store.claim("sms", 10, owner="w", lease_seconds=60) == []
 
 
+@pytest.mark.parametrize("hub_backend", ["sqlite"])
+async def test_a_retry_report_looks_up_only_its_own_rows_action(store):
+    # a provider's retry report asks whether the action of the rows it names ended: one lookup by
+    # the action's key, not a list of every ended action's id made for each report
+    from hub.store import queries
+
+    plan = " / ".join(r[3] for r in await store._all(
+        "EXPLAIN QUERY PLAN UPDATE deliveries SET status='failed', reason=?, updated_at=? WHERE channel=?"
+        f" AND provider_id=? AND {queries.ENDED_FOLLOWS} RETURNING id, kind", (None, 0, "sms", "ref-1")))
+    assert "LIST SUBQUERY" not in plan and "actions_status" not in plan, plan
+
+
 async def test_provider_status_only_moves_forward(store):
     await store.create_action(action(), [NewDelivery("sms", "+31612345678", "p1", "nl")], AUDIT)
     row = (await store.claim("sms", 1, owner="w", lease_seconds=60))[0]

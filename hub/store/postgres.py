@@ -309,6 +309,12 @@ class PostgresStore(PostgresLedger, AppFirstQueries, RetentionQueries, Verificat
             await self._listener.add_listener(channel, self._dispatch)
         self._handlers[channel].append(handler)
 
+    def unlisten(self, topic: str, handler: Callable[[str], None]) -> None:
+        """Stop calling ``handler`` for ``topic`` (nothing if it was not listening)."""
+        handlers = self._handlers.get(TOPICS[topic], [])
+        if handler in handlers:
+            handlers.remove(handler)
+
     def _dispatch(self, _conn, _pid, name: str, payload: str) -> None:
         for h in list(self._handlers.get(name, ())):
             try:

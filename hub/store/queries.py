@@ -95,7 +95,7 @@ SETTLES = "({earlier} OR (status='sent' AND reason='in_doubt'))"
 # report is its failure. The row is one of those a report names.
 ENDED_FOLLOWS = (
     "kind IN ('start','update') AND status IN ('sent','delivered')"
-    " AND action_id IN (SELECT id FROM actions WHERE status='ended')"
+    " AND EXISTS (SELECT 1 FROM actions a WHERE a.id=action_id AND a.status='ended')"
 )
 
 GET_PARTICIPANT = "SELECT data FROM participants WHERE id=?"

@@ -150,6 +150,9 @@ class SQLiteStore(SQLiteParticipants, AppFirstQueries, RetentionQueries, Verific
     async def listen(self, topic: str, handler: Callable[[str], None]) -> None:
         """Wake-ups within one process are direct; other processes' writes are polled for."""
 
+    def unlisten(self, topic: str, handler: Callable[[str], None]) -> None:
+        """Nothing listens on one process."""
+
     def listening(self) -> bool:
         return False
 
