@@ -149,7 +149,7 @@ async def test_the_event_stream_sends_counts_and_tips_for_a_valid_ticket_once(co
         ticket = (await (await http.post(f"/console/api/actions/{action_id}/ticket", headers=DISPATCH)).json())["ticket"]
 
         assert (await http.get(f"/console/api/actions/{action_id}/events")).status == 401
-        r = await http.get(f"/console/api/actions/act-other/events", params={"ticket": ticket})
+        r = await http.get("/console/api/actions/act-other/events", params={"ticket": ticket})
         assert r.status == 401 and "another action" in (await r.json())["reason"]
         r = await http.get(f"/console/api/actions/{action_id}/events", params={"ticket": ticket[:-2] + "xx"})
         assert r.status == 401
