@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections import Counter, defaultdict
 from datetime import date, datetime
@@ -389,8 +390,23 @@ async def test_the_report_is_dutch_by_default_and_english_on_request_with_the_sa
     # the same cells, codes worded in each language; the CSV (keys and codes) is the same in both,
     # but for the summary's description of each figure
     assert [t.to_csv() for t in dutch.tables[1:]] == [t.to_csv() for t in english.tables[1:]]
-    assert [(r["figure"], r["value"]) for r in dutch.table("summary").rows] == [
-        (r["figure"], r["value"]) for r in english.table("summary").rows]
+    # the summary's figures too, each written as its language writes decimals: "47,4 %" and "47.4 %"
+    swap = str.maketrans(",.", ".,")
+    dutch_values = [(r["figure"], r["value"].translate(swap)) for r in dutch.table("summary").rows]
+    assert dutch_values == [(r["figure"], r["value"]) for r in english.table("summary").rows]
+    shares = {r["figure"]: r["value"] for r in dutch.table("summary").rows}
+    assert re.fullmatch(r"\d+,\d %", shares["response_share"]), shares["response_share"]
+    # and so do the other tables' shares, cards and charts; the CSV writes them machine-readable
+    channels = dutch.table("channels")
+    share_at = [c.key for c in channels.columns].index("delivered_share")
+    shown = [row[share_at] for row in channels.cells() if row[share_at] not in ("", "–")]
+    assert shown and all(re.fullmatch(r"\d+,\d %", v) for v in shown), shown
+    assert all(re.fullmatch(r"\d+\.\d %", v) for v in (row[share_at] for row in english.table("channels").cells())
+               if v not in ("", "–"))
+    assert ",".join(shown) not in channels.to_csv() and shown[0].replace(",", ".") in channels.to_csv()
+    assert re.search(r"\d,\d %", charts(dutch)["shares"]) and not re.search(r"\d\.\d %", charts(dutch)["shares"])
+    cards = re.findall(r'<div class="card"><b>([^<]*)</b>', render(dutch))
+    assert any(re.fullmatch(r"\d+,\d %", c) for c in cards), cards
     d, e = dutch.table("types"), english.table("types")
     assert d.title == "Acties, reacties en resultaten per soort actie"
     assert e.title == "Actions, responses and results per action type"
@@ -478,7 +494,7 @@ def test_the_reach_chart_axis_does_not_show_a_small_count():
     from hub.evaluation.charts import charts
 
     report = _small_report()
-    assert report.table("reach").cells() == [["0", "0", "0.0 %"], ["1", "< 5", "–"]]
+    assert report.table("reach").cells() == [["0", "0", "0,0 %"], ["1", "< 5", "–"]]  # Dutch: decimal comma
     texts = _svg_texts(charts(report)["reach"])
     assert texts[2] not in ("1", "2", "3", "4"), texts  # the axis's top: not the largest count, 3
 
@@ -512,11 +528,11 @@ def test_figures_computed_from_fewer_than_5_people_are_withheld_in_the_summary_c
                 "share_reached_more_than_3"):
         assert values[key] == "–", (key, values[key])
     assert values["participants"] == values["participants_reached"] == "< 5"
-    assert values["share_reached_more_than_5"] == "0.0 %"  # zero tells nothing about anybody
+    assert values["share_reached_more_than_5"] == "0,0 %"  # zero tells nothing about anybody
     assert values["actions"] == "1"  # counts of actions as they are
-    assert "66.7 %" not in charts(report)["shares"]
+    assert "66,7 %" not in charts(report)["shares"] and "66.7 %" not in charts(report)["shares"]
     page = render(report)
-    assert "66.7 %" not in page
+    assert "66,7 %" not in page and "66.7 %" not in page
     cards = re.findall(r'<div class="card"><b>([^<]*)</b>', page)
     assert cards[-1] == "–", cards  # the mean times a reached participant was reached: of 3 people
     # the JSON the console draws its cards from says no more than the report

@@ -17,7 +17,8 @@ from .figures import Report
 from .report_tables import reach_buckets, withheld_figures
 from .tables import SMALL, SMALL_TEXT as _SMALL, small
 from . import where
-from .texts import translator, value
+from .texts import DEFAULT, number, translator, value
+from .texts import percent as as_percent
 
 SMALL_TEXT = escape(_SMALL)  # in SVG markup
 INK = "#1d2733"
@@ -37,8 +38,9 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
 
 
 def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool = False, percent: bool = False,
-         width: int = 520, bar_height: int = 22) -> str:
-    """Horizontal bars, one per ``(label, value)``; ``percent`` values are fractions 0..1."""
+         width: int = 520, bar_height: int = 22, language: str = DEFAULT) -> str:
+    """Horizontal bars, one per ``(label, value)``; ``percent`` values are fractions 0..1; numbers
+    written as ``language`` writes them."""
     label_w = 210
     height = 30 + bar_height * len(items) + 10
     top = max([v for _, v in items if v is not None] + [1e-9])
@@ -54,7 +56,8 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool 
         elif people and small(value):
             text, w = SMALL_TEXT, 2.0
         else:
-            text = f"{100 * value:.1f} %" if percent else f"{value:,.0f}" if float(value).is_integer() else f"{value:.1f}"
+            text = (as_percent(value, language) if percent
+                    else number(value, 0 if float(value).is_integer() else 1, language))
             w = max(1.0, span * value / top) if value else 0.0
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{bar_height - 6}" fill="{BAR}"/>')
         body.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" fill="{MUTED}">{text}</text>')
@@ -62,7 +65,7 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool 
 
 
 def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, height: int = 240,
-            axis: str = "times reached") -> str:
+            axis: str = "times reached", language: str = DEFAULT) -> str:
     """Vertical columns of counts of people (a distribution); small counts drawn as "< 5" stubs."""
     n = max(1, len(items))
     left, bottom, top_pad = 50, 40, 30
@@ -75,14 +78,14 @@ def columns(title: str, items: Sequence[tuple[str, int]], *, width: int = 760, h
     for frac in (0.5, 1.0):
         y = height - bottom - plot_h * frac
         body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}" font-size="10">'
-                    f"{top * frac:,.0f}</text>")
+                    f"{number(top * frac, 0, language)}</text>")
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e3e7ec"/>')
     for i, (label, c) in enumerate(items):
         x = left + i * col_w
         h = 2.0 if small(c) else plot_h * c / top
         body.append(f'<rect x="{x + 2:.1f}" y="{height - bottom - h:.1f}" width="{max(1.0, col_w - 4):.1f}"'
                     f' height="{h:.1f}" fill="{BAR}"><title>{escape(label)}: '
-                    f'{SMALL_TEXT if small(c) else c}</title></rect>')
+                    f'{SMALL_TEXT if small(c) else number(c, 0, language)}</title></rect>')
         size = 10 if len(label) <= 3 else 8
         body.append(f'<text x="{x + col_w / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" fill="{INK}"'
                     f' font-size="{size}">{escape(label)}</text>')
@@ -135,7 +138,7 @@ def _ramp(t: float) -> str:
 
 
 def municipality_map(title: str, values: Sequence[float | None], legend: str, *, percent: bool = False,
-                     people: Sequence[int] | None = None, scale: float = 120.0) -> str:
+                     people: Sequence[int] | None = None, scale: float = 120.0, language: str = DEFAULT) -> str:
     """A dot per municipality (area by inhabitants, colour by ``values``: low red, high blue)."""
     width = int((LON1 - LON0) * KX * scale + 20)
     height = int((LAT1 - LAT0) * scale + 60)
@@ -151,13 +154,13 @@ def municipality_map(title: str, values: Sequence[float | None], legend: str, *,
         r = 1.5 + (p.population / 1000) ** 0.5 * 0.35
         hidden = people is not None and small(people[i])
         fill = "#b8c0c8" if v is None or hidden else _ramp(v / hi)
-        shown = "–" if v is None or hidden else f"{100 * v:.1f} %" if percent else f"{v:.1f}"
+        shown = "–" if v is None or hidden else as_percent(v, language) if percent else number(v, 1, language)
         body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{fill}" fill-opacity="0.85"'
                     f' stroke="#ffffff" stroke-width="0.6"><title>{escape(p.name)}: {shown}</title></circle>')
     ly = height - 34
     for k in range(5):
         t = k / 4
-        shown = f"{100 * hi * t:.1f} %" if percent else f"{hi * t:.1f}"
+        shown = as_percent(hi * t, language) if percent else number(hi * t, 1, language)
         body.append(f'<rect x="{10 + k * 60}" y="{ly}" width="60" height="10" fill="{_ramp(t)}"/>')
         body.append(f'<text x="{10 + k * 60}" y="{ly + 24}" fill="{MUTED}" font-size="10">{shown}</text>')
     body.append(f'<text x="10" y="18" font-weight="600" fill="{INK}">{escape(title)}</text>')
@@ -191,15 +194,16 @@ def charts(report: Report) -> dict[str, str]:
                      zip(munis, report.municipality_actions.tolist())]
     participation = [k / p.population_16_plus for p, k in zip(munis, report.municipality_participants.tolist())]
     return {
-        "shares": bars(_("The seeds' figures"), seeds, percent=True),
-        "types": bars(_("Actions per type"), types),
-        "tips": bars(_("Tips per channel"), tips, people=True),
-        "delivered": bars(_("Start messages delivered, per channel"), starts, percent=True),
-        "reach": columns(_("How often participants were reached"), reach_buckets(report), axis=_("times reached")),
+        "shares": bars(_("The seeds' figures"), seeds, percent=True, language=lang),
+        "types": bars(_("Actions per type"), types, language=lang),
+        "tips": bars(_("Tips per channel"), tips, people=True, language=lang),
+        "delivered": bars(_("Start messages delivered, per channel"), starts, percent=True, language=lang),
+        "reach": columns(_("How often participants were reached"), reach_buckets(report), axis=_("times reached"),
+                         language=lang),
         "map_actions": municipality_map(_("Actions per 100,000 inhabitants per year"), per_100k_year,
-                                        _("actions per 100,000 inhabitants per year")),
+                                        _("actions per 100,000 inhabitants per year"), language=lang),
         "map_participation": municipality_map(
             _("Participants as a share of inhabitants aged 16+"), participation,
             _("red: few registered") + " · 16+: " + _("estimated"), percent=True,
-            people=report.municipality_participants.tolist()),
+            people=report.municipality_participants.tolist(), language=lang),
     }

@@ -14,7 +14,7 @@ from .charts import charts
 from .figures import TZ, Report
 from .report_tables import withheld_figures
 from .tables import Table
-from .texts import translator
+from .texts import number, percent, translator
 
 STYLE = """
 @page{size:A4 landscape;margin:12mm}
@@ -30,22 +30,22 @@ padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f6f8}td
 """
 
 SUMMARY = "The network's figures"
-CARDS = (
-    ("actions", "actions", "{:,}"),
+CARDS = (  # (figure, words, decimals; "pct": a percentage)
+    ("actions", "actions", 0),
     ("response_share", "time-critical actions with a participant response", "pct"),
     ("solved_share", "solved thanks to participants", "pct"),
     ("solved_share_missing_persons", "missing persons solved thanks to participants", "pct"),
-    ("actions_per_100k_per_year", "actions per 100,000 inhabitants per year", "{:.1f}"),
-    ("mean_times_reached_if_reached", "times a reached participant was reached (mean)", "{:.1f}"),
+    ("actions_per_100k_per_year", "actions per 100,000 inhabitants per year", 1),
+    ("mean_times_reached_if_reached", "times a reached participant was reached (mean)", 1),
 )
 
 
-def _card(value, fmt: str) -> str:
+def _card(value, fmt: str | int, language: str) -> str:
     if value is None:
         return "–"
     if fmt == "pct":
-        return f"{100 * value:.1f} %"
-    return fmt.format(value)
+        return percent(value, language)
+    return number(value, int(fmt), language)
 
 
 def table_html(t: Table, *, limit: int | None = None, language: str = "nl") -> str:
@@ -87,7 +87,7 @@ def render(report: Report, *, network: str = "Burgernet", action_rows: int = 200
     generated = datetime.fromtimestamp(report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
     counted = datetime.fromtimestamp(report.participants_counted_at or report.generated_at, TZ).strftime("%Y-%m-%d %H:%M")
     withheld = withheld_figures(report)
-    cards = "".join(f'<div class="card"><b>{_card(None if k in withheld else h.get(k), f)}</b>'
+    cards = "".join(f'<div class="card"><b>{_card(None if k in withheld else h.get(k), f, lang)}</b>'
                     f'<span>{escape(_(label))}</span></div>' for k, label, f in CARDS)
     tables = {name: table_html(report.table(name), language=lang)
               for name in ("summary", "types", "channels", "tips", "reach", "municipalities")}

@@ -21,8 +21,11 @@ REACH_RANGES = ((31, 50), (51, 100), (101, None))
 
 
 def tables(r: Report) -> list[Table]:
-    return [summary_table(r), results_table(r), channels_table(r), tips_table(r), reach_table(r),
-            municipalities_table(r), actions_table(r), action_messages_table(r)]
+    out = [summary_table(r), results_table(r), channels_table(r), tips_table(r), reach_table(r),
+           municipalities_table(r), actions_table(r), action_messages_table(r)]
+    for t in out:
+        t.language = r.language  # decimals as the report's language writes them (not in CSV)
+    return out
 
 
 def action_messages_table(r: Report) -> Table:
@@ -95,7 +98,7 @@ def summary_table(r: Report) -> Table:
     out = Table("summary", _("The network's figures"), cols)
     for key, label, kind in rows:
         # a count of people prints as "< 5" itself; a figure computed from so few is withheld
-        shown = WITHHELD if key in withheld and kind != PEOPLE else cell(h[key], Column("v", "", kind))
+        shown = WITHHELD if key in withheld and kind != PEOPLE else cell(h[key], Column("v", "", kind), language=r.language)
         out.rows.append({"figure": key, "label": _(label), "value": shown})
     return out
 

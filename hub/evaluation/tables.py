@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from .texts import number, percent
+
 SMALL = 5
 SMALL_TEXT = "< 5"
 WITHHELD = "–"
@@ -42,8 +44,11 @@ class Table:
     tables hold hundreds of thousands of rows; a view that shows none of them does not build them)."""
 
     def __init__(self, name: str, title: str, columns: Sequence[Column], rows: list[dict[str, Any]] | None = None,
-                 note: str = "", build: Callable[[], list[dict[str, Any]]] | None = None):
+                 note: str = "", build: Callable[[], list[dict[str, Any]]] | None = None,
+                 language: str | None = None):
         self.name, self.title, self.columns, self.note = name, title, tuple(columns), note
+        #: how its cells write decimals (see :func:`cell`); the CSV export writes them machine-readable
+        self.language = language
         self._rows = rows
         self._build = build if rows is None else None
         if rows is None and build is None:
@@ -59,7 +64,8 @@ class Table:
         """Every row (or the first ``limit``) as printable cells (small counts of people hidden);
         ``words=False`` leaves codes (action types, channels...) as they are."""
         rows = self.rows if limit is None else self.rows[:limit]
-        return [[cell(row.get(c.key), c, row, words=words) for c in self.columns] for row in rows]
+        language = self.language if words else None
+        return [[cell(row.get(c.key), c, row, words=words, language=language) for c in self.columns] for row in rows]
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -84,8 +90,10 @@ def small(n: Any) -> bool:
     return isinstance(n, (int, float)) and 0 < n < SMALL
 
 
-def cell(value: Any, column: Column, row: dict[str, Any] | None = None, *, words: bool = True) -> str:
-    """``value`` as printed in a report (see the module's docs)."""
+def cell(value: Any, column: Column, row: dict[str, Any] | None = None, *, words: bool = True,
+         language: str | None = None) -> str:
+    """``value`` as printed in a report (see the module's docs); decimals as ``language`` writes
+    them (``None``: machine-readable, "12.3")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     kind = column.kind
@@ -96,9 +104,9 @@ def cell(value: Any, column: Column, row: dict[str, Any] | None = None, *, words
     if kind == COUNT:
         return str(int(value))
     if kind == SHARE:
-        return f"{100 * value:.1f} %"
+        return percent(value, language)
     if kind == RATE:
-        return f"{value:.1f}"
+        return number(value, 1, language)
     if kind == SECONDS:
         return duration(value)
     codes = column.codes if words else None

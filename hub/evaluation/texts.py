@@ -208,6 +208,22 @@ def translator(language: str) -> Callable[[str], str]:
     return lambda text: DUTCH.get(text, text)
 
 
+def number(x: float, decimals: int = 0, language: str | None = None) -> str:
+    """``x`` with ``decimals`` and thousands grouped as ``language`` writes them: Dutch "1.234,5",
+    English "1,234.5"; ``None`` (machine-readable, CSV): "1234.5"."""
+    if language is None:
+        return f"{x:.{decimals}f}"
+    text = f"{x:,.{decimals}f}"
+    if language == "nl":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def percent(fraction: float, language: str | None = None) -> str:
+    """A fraction 0..1 as a percentage with one decimal: "12,3 %" in Dutch, "12.3 %" in English."""
+    return f"{number(100 * fraction, 1, language)} %"
+
+
 def value(code: object, language: str) -> str:
     """A code (action type, result, channel...) as a word in ``language``; other values as they are."""
     words = VALUES.get(code) if isinstance(code, str) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +48,8 @@ async def test_the_evaluation_page_shows_the_figures_charts_and_map(
             cards = page.locator(".eval-card")
             await expect(cards.first).to_contain_text("250", timeout=20000)
             await expect(cards.nth(1)).to_contain_text("%")
+            share = await cards.nth(1).locator("b").inner_text()
+            assert re.fullmatch(r"\d+,\d %", share), share  # Dutch: a decimal comma
             await expect(page.locator(".eval-charts svg")).to_have_count(7)
             await expect(page.locator(".eval-charts svg circle").first).to_be_attached()
             await expect(page.locator(".eval-table")).to_have_count(8)
@@ -60,6 +63,7 @@ async def test_the_evaluation_page_shows_the_figures_charts_and_map(
             await expect(page.locator(".eval-charts svg title").first).to_have_text("De kerncijfers")
             await page.locator("#lang button[lang=en]").click()
             await expect(page.locator(".eval-table summary").first).to_contain_text("The network's figures")
+            await expect(cards.nth(1).locator("b")).to_have_text(re.compile(r"^\d+\.\d %$"))
             await expect(page.locator(".eval-charts svg title").first).to_have_text("The seeds' figures")
             await page.locator("#lang button[lang=nl]").click()
             await expect(page.locator(".eval-table summary").first).to_contain_text("De cijfers van het netwerk")

@@ -6,7 +6,7 @@
 
 import * as api from "./api.js";
 import { clear, h } from "./dom.js";
-import { addStrings, lang, onLangChange, t, tx } from "./i18n.js";
+import { addStrings, lang, num, onLangChange, t, tx } from "./i18n.js";
 
 addStrings({
   nl: {
@@ -80,16 +80,23 @@ addStrings({
 });
 
 const CARDS = [
-  ["actions", "eval.actions", (v) => String(v)],
+  ["actions", "eval.actions", (v) => num(v)],
   ["response_share", "eval.response", pct],
   ["solved_share", "eval.solved", pct],
   ["solved_share_missing_persons", "eval.solved_missing", pct],
-  ["actions_per_100k_per_year", "eval.per100k", (v) => v.toFixed(1)],
-  ["mean_times_reached_if_reached", "eval.reach", (v) => v.toFixed(1)],
+  ["actions_per_100k_per_year", "eval.per100k", (v) => decimal(v, 1)],
+  ["mean_times_reached_if_reached", "eval.reach", (v) => decimal(v, 1)],
 ];
 
+// as the console's language writes numbers: "12,3 %" in Dutch, "12.3 %" in English
+function decimal(v, digits) {
+  return new Intl.NumberFormat(lang() === "nl" ? "nl-NL" : "en-GB", {
+    minimumFractionDigits: digits, maximumFractionDigits: digits,
+  }).format(v);
+}
+
 function pct(v) {
-  return `${(100 * v).toFixed(1)} %`;
+  return `${decimal(100 * v, 1)} %`;
 }
 
 function isoDay(d) {
