@@ -178,6 +178,14 @@ def test_the_bulk_loader_reads_stored_records_like_participants():
                          "phones": [{"number": LANDLINE, "kind": "landline"}, {"number": MOBILE, "kind": "mobile"}]}])
     sel = loader.finish().select(area(), CHANNELS, MONDAY_NOON)
     assert addresses(sel, "sms") == {"x": MOBILE} and addresses(sel, "voice") == {"x": MOBILE}
+    # a phone stored without its kind is a mobile, as a participant read from the record has it
+    old = {"id": "y", "addresses": [HOME], "channels": ["sms", "voice"], "phones": [{"number": MOBILE}]}
+    assert Participant.from_dict(old).phones[0].kind == "mobile"
+    index = AudienceIndex()
+    loader = IndexLoader(index)
+    loader.add_records([old])
+    sel = loader.finish().select(area(), CHANNELS, MONDAY_NOON)
+    assert addresses(sel, "sms") == {"y": MOBILE} and addresses(sel, "voice") == {"y": MOBILE}
 
 
 def test_one_call_per_shared_number_and_one_text_per_shared_number():

@@ -241,3 +241,15 @@ async def test_app_first_state_reads_the_first_channel_rows_of_those_who_chose_i
     assert list(state) == ["p1"] and state["p1"][0] == "queued"
     assert await store.app_first_state("act-000001", "sms", "start", ["p2"]) == {}
     assert await store.app_first_state("act-000001", "app", "start", []) == {}
+
+
+async def test_the_first_rule_set_seeds_the_store_once_and_later_ones_follow(store):
+    """A hub's rules file seeds the store only while none is stored (one statement, on SQLite before
+    3.39 too); a rule set put in force later is the next version."""
+    assert await store.rules_version() == 0
+    assert await store.store_rules("version: 1\n", "a" * 64, source="file", actor="hub", role="system", seed=True) == 1
+    assert await store.store_rules("version: 1\n# b\n", "b" * 64, source="file", actor="hub", role="system",
+                                   seed=True) is None
+    assert await store.store_rules("version: 1\n# c\n", "c" * 64, source="api", actor="op", role="operator") == 2
+    stored = await store.active_rules()
+    assert (stored.version, stored.text, stored.source) == (2, "version: 1\n# c\n", "api")

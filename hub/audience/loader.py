@@ -162,7 +162,7 @@ class IndexLoader:
                 call_mobile = False
                 for ph in phones:
                     if ph.get("verified", True):
-                        mobile = ph.get("kind") == "mobile"
+                        mobile = ph.get("kind", "mobile") == "mobile"  # as participants.py reads it
                         uses = ph.get("channels")
                         if uses is None:
                             uses = _MOBILE_USES if mobile else _LANDLINE_USES

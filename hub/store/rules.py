@@ -25,9 +25,11 @@ RULES_VERSION = "SELECT MAX(version) FROM routing_rules"
 #: the next version; with ``SEED_ONLY`` appended, only while no version is stored
 INSERT_RULES = (
     "INSERT INTO routing_rules (version, text, sha256, source, actor, role, loaded_at)"
-    " SELECT COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ? FROM routing_rules"
+    " SELECT m.v, ?, ?, ?, ?, ?, ? FROM (SELECT COALESCE(MAX(version), 0) + 1 AS v, COUNT(*) AS n"
+    " FROM routing_rules) m"
 )
-SEED_ONLY = " HAVING COUNT(*) = 0"
+# (not HAVING without GROUP BY: SQLite before 3.39 refuses that)
+SEED_ONLY = " WHERE m.n = 0"
 RETURNING = " RETURNING version"
 PRUNE_RULES = "DELETE FROM routing_rules WHERE version <= ?"
 
