@@ -45,6 +45,7 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
     """Write the evaluation report of a period: counts only, never a name, number or address."""
     from ..evaluation import ParticipantCells, Selection, build
     from ..evaluation.html import render, write_pdf
+    from ..evaluation.texts import number, percent
     from ..store.select import open_store
 
     if first > last:
@@ -82,10 +83,11 @@ def report(ctx, first, last, region, municipality, action_type, urgency, organis
         for table in result.tables:
             (folder / f"{table.name}.csv").write_text(table.to_csv(), encoding="utf-8")
     h = result.headline
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    pct = lambda v: "–" if v is None else percent(v, language)  # noqa: E731
+    took = number(result.took_s, 2, language)
     if language == "nl":
-        click.echo(f"{path}: {h['actions']} acties; reactie bij {pct(h['response_share'])} van de tijdkritische; "
-                   f"opgelost dankzij deelnemers {pct(h['solved_share'])}; {result.took_s:.2f} s")
+        click.echo(f"{path}: {number(h['actions'], 0, language)} acties; reactie bij {pct(h['response_share'])} van de"
+                   f" tijdkritische; opgelost dankzij deelnemers {pct(h['solved_share'])}; {took} s")
     else:
-        click.echo(f"{path}: {h['actions']} actions; response {pct(h['response_share'])} of time-critical; "
-                   f"solved thanks to participants {pct(h['solved_share'])}; {result.took_s:.2f} s")
+        click.echo(f"{path}: {number(h['actions'], 0, language)} actions; response {pct(h['response_share'])} of"
+                   f" time-critical; solved thanks to participants {pct(h['solved_share'])}; {took} s")
