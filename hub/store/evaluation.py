@@ -24,7 +24,6 @@ import itertools
 import json
 import logging
 import os
-import sqlite3
 import struct
 import sys
 import time
@@ -146,15 +145,6 @@ class EvaluationQueries:
             return None
         return path
 
-    @staticmethod
-    def _read_only(path: Any) -> sqlite3.Connection:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        # pages mapped rather than copied into the connection's cache where the library allows (a report
-        # reads hundreds of megabytes of index once; Debian's SQLite maps the first 2 GiB of a file)
-        conn.execute("PRAGMA mmap_size=17179869184")
-        conn.execute("PRAGMA cache_size=-262144")
-        return conn
-
     async def _report_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         """Rows of a long read: an embedded file database is read on a read-only connection in a
         thread of its own (a snapshot, never waiting for or holding up the store's own thread)."""
@@ -163,7 +153,7 @@ class EvaluationQueries:
             return await self._all(sql, args)
 
         def read() -> list[tuple]:
-            conn = self._read_only(path)
+            conn = slice_reader.connect(path)
             try:
                 return conn.execute(sql, tuple(args)).fetchall()
             finally:
@@ -175,8 +165,9 @@ class EvaluationQueries:
         """The first column of ``sql`` for each of ``slices`` (its arguments), a slice at a time, in the
         order they are read; the next slice is being read while the caller takes one. From an SQLite
         file, :data:`REPORT_READERS` processes read the slices side by side (:mod:`slice_reader`);
-        otherwise one read at a time runs ahead (on PostgreSQL, one per reader). Each slice is a snapshot of its own: a report drawn
-        while actions go out counts each action as it was when its slice was read."""
+        otherwise one read at a time runs ahead (on PostgreSQL, one per reader). Each slice is a
+        snapshot of its own: a report drawn while actions go out counts each action as it was when its
+        slice was read."""
         path = self._report_file()
         done: set[int] = set()
         if path is not None and REPORT_READERS > 1 and len(slices) > 1:
@@ -344,6 +335,7 @@ async def _read_in_processes(path: Path, sql: str, slices: Sequence[Sequence[Any
     procs: list[asyncio.subprocess.Process] = []
     tasks: list[asyncio.Task] = []
     queue: asyncio.Queue = asyncio.Queue()
+    every_slice_came = False
     try:
         for r in range(min(readers, len(slices))):
             try:
@@ -361,10 +353,7 @@ async def _read_in_processes(path: Path, sql: str, slices: Sequence[Sequence[Any
             item = await queue.get()
             if isinstance(item, BaseException):
                 raise item
-            if left == 1:
-                procs, stopping = [], procs  # every slice came: the readers end by themselves
-                for proc in stopping:
-                    await proc.wait()
+            every_slice_came = left == 1  # then the readers end by themselves
             yield item
     finally:
         for task in tasks:
@@ -372,7 +361,7 @@ async def _read_in_processes(path: Path, sql: str, slices: Sequence[Sequence[Any
         for proc in procs:
             # stopped early (only then: killing a reader that has ended would reap it behind
             # asyncio's back, which then reports it as an unknown child)
-            if proc.returncode is None:
+            if not every_slice_came and proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
             await proc.wait()
