@@ -5,6 +5,7 @@ and people without a proven contact or an address get none; a restart ends what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -161,64 +162,69 @@ async def test_a_welcome_running_longer_than_half_an_hour_ends_as_found_not_expi
             await welcome.stop()
 
 
-async def test_a_welcome_whose_end_fails_once_is_ended_again_as_found(make_hub, recording_channel, hub_cfg,
-                                                                      monkeypatch, caplog):
-    """Ending a welcome that failed once (the store briefly busy) was logged and never tried again, so
-    the action expired without result instead of ending as found."""
+BUSY = f"database is locked (+31612345670, {HOME[0]}, {HOME[1]})"  # what a store's message might quote
+
+
+@contextlib.asynccontextmanager
+async def _welcome_ended_by(make_hub, hub_cfg, monkeypatch, end, name: str):
+    """A hub whose actions end through ``end(real_end, action_id, ...)``, its retry pauses short, and
+    the welcome of newcomer ``name``: yields ``(hub, welcome, action_id)``."""
     import hub.demo_newcomers
 
     monkeypatch.setattr(hub.demo_newcomers, "END_RETRY_SECONDS", (0.05, 0.05), raising=False)
     async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub_:
-        end, failures = hub_.actions.end, []
+        real_end = hub_.actions.end
 
-        async def busy_once(action_id, *args, **kwargs):
-            if not failures:
-                failures.append(action_id)
-                raise RuntimeError(f"database is locked (+31612345670, {HOME[0]}, {HOME[1]})")
-            return await end(action_id, *args, **kwargs)
+        async def ending(action_id, *args, **kwargs):
+            return await end(real_end, action_id, *args, **kwargs)
 
-        monkeypatch.setattr(hub_.actions, "end", busy_once)
+        monkeypatch.setattr(hub_.actions, "end", ending)
         welcome = Newcomers(hub_, runs_seconds=0.0, interval=3600)
         await welcome.start()
         try:
-            await hub_.registry.register(newcomer("fay"))
+            await hub_.registry.register(newcomer(name))
             [action_id] = await welcome.look()
-            for _ in range(50):
-                if (await hub_.store.get_action(action_id))["status"] == "ended":
-                    break
-                await asyncio.sleep(0.1)
-            ended = await hub_.store.get_action(action_id)
-            assert failures == [action_id]
-            assert ended["status"] == "ended" and ended["result"] == "found"
-            assert "+31612345670" not in caplog.text and str(HOME[0]) not in caplog.text
+            yield hub_, welcome, action_id
         finally:
             await welcome.stop()
+
+
+async def test_a_welcome_whose_end_fails_once_is_ended_again_as_found(make_hub, recording_channel, hub_cfg,
+                                                                      monkeypatch, caplog):
+    """Ending a welcome that failed once (the store briefly busy) was logged and never tried again, so
+    the action expired without result instead of ending as found."""
+    failures = []
+
+    async def busy_once(real_end, action_id, *args, **kwargs):
+        if not failures:
+            failures.append(action_id)
+            raise RuntimeError(BUSY)
+        return await real_end(action_id, *args, **kwargs)
+
+    async with _welcome_ended_by(make_hub, hub_cfg, monkeypatch, busy_once, "fay") as (hub_, _, action_id):
+        for _ in range(50):
+            if (await hub_.store.get_action(action_id))["status"] == "ended":
+                break
+            await asyncio.sleep(0.1)
+        ended = await hub_.store.get_action(action_id)
+        assert failures == [action_id]
+        assert ended["status"] == "ended" and ended["result"] == "found"
+        assert "+31612345670" not in caplog.text and str(HOME[0]) not in caplog.text
 
 
 async def test_a_welcome_whose_end_keeps_failing_is_tried_a_bounded_number_of_times(make_hub, recording_channel,
                                                                                     hub_cfg, monkeypatch, caplog):
-    import hub.demo_newcomers
+    tries = []
 
-    monkeypatch.setattr(hub.demo_newcomers, "END_RETRY_SECONDS", (0.01, 0.01), raising=False)
-    async with make_hub(plugins=[RecordingPlugin()], config=hub_cfg) as hub_:
-        tries = []
+    async def busy(real_end, action_id, *args, **kwargs):
+        tries.append(action_id)
+        raise RuntimeError(BUSY)
 
-        async def busy(action_id, *args, **kwargs):
-            tries.append(action_id)
-            raise RuntimeError(f"database is locked (+31612345670, {HOME[0]}, {HOME[1]})")
-
-        monkeypatch.setattr(hub_.actions, "end", busy)
-        welcome = Newcomers(hub_, runs_seconds=0.0, interval=3600)
-        await welcome.start()
-        try:
-            await hub_.registry.register(newcomer("gus"))
-            [action_id] = await welcome.look()
-            for _ in range(50):
-                if not welcome._ends:
-                    break
-                await asyncio.sleep(0.05)
-            assert tries == [action_id] * 3 and not welcome._ends
-            assert "giving up" in caplog.text
-            assert "+31612345670" not in caplog.text and str(HOME[0]) not in caplog.text
-        finally:
-            await welcome.stop()
+    async with _welcome_ended_by(make_hub, hub_cfg, monkeypatch, busy, "gus") as (_, welcome, action_id):
+        for _ in range(50):
+            if not welcome._ends:
+                break
+            await asyncio.sleep(0.05)
+        assert tries == [action_id] * 3 and not welcome._ends
+        assert "giving up" in caplog.text
+        assert "+31612345670" not in caplog.text and str(HOME[0]) not in caplog.text
