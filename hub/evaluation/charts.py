@@ -48,17 +48,17 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], *, people: bool 
         top = max(top, 0.01)
     body = [f'<text x="0" y="16" font-weight="600" fill="{INK}">{escape(title)}</text>']
     span = width - label_w - 70
-    for i, (label, value) in enumerate(items):
+    for i, (label, amount) in enumerate(items):
         y = 30 + i * bar_height
         body.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" fill="{INK}">{escape(label)}</text>')
-        if value is None:
+        if amount is None:
             text, w = "–", 0.0
-        elif people and small(value):
+        elif people and small(amount):
             text, w = SMALL_TEXT, 2.0
         else:
-            text = (as_percent(value, language) if percent
-                    else number(value, 0 if float(value).is_integer() else 1, language))
-            w = max(1.0, span * value / top) if value else 0.0
+            text = (as_percent(amount, language) if percent
+                    else number(amount, 0 if float(amount).is_integer() else 1, language))
+            w = max(1.0, span * amount / top) if amount else 0.0
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{bar_height - 6}" fill="{BAR}"/>')
         body.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" fill="{MUTED}">{text}</text>')
     return _svg(width, height, body, title)
@@ -174,15 +174,14 @@ def charts(report: Report) -> dict[str, str]:
     lang = report.language
     _ = translator(lang)
     withheld = withheld_figures(report)
-    seeds = [
-        (_("Response (time-critical)"), h["response_share"]),
-        (_("Solved thanks to participants"), h["solved_share"]),
-        (_("… missing persons"), h["solved_share_missing_persons"]),
-        (_("Reached more than 3 times"), h["share_reached_more_than_3"]),
-        (_("Reached more than 5 times"), h["share_reached_more_than_5"]),
-    ]
-    seeds[3:] = [(label, None if key in withheld else v) for (label, v), key in
-                 zip(seeds[3:], ("share_reached_more_than_3", "share_reached_more_than_5"))]
+    # a figure computed from fewer than 5 people is withheld, as in the summary table
+    seeds = [(_(label), None if key in withheld else h[key]) for label, key in (
+        ("Response (time-critical)", "response_share"),
+        ("Solved thanks to participants", "solved_share"),
+        ("… missing persons", "solved_share_missing_persons"),
+        ("Reached more than 3 times", "share_reached_more_than_3"),
+        ("Reached more than 5 times", "share_reached_more_than_5"),
+    )]
     types = [(value(row["type"], lang), row["actions"]) for row in report.table("types").rows if row["type"] != "all"]
     tips = [(value(row["channel"], lang), row["tips"]) for row in report.table("tips").rows if row["channel"] != "all"]
     # a share of fewer than 5 people is withheld, as in the table (its column is ``of="targeted"``)
