@@ -80,23 +80,17 @@ addStrings({
 });
 
 const CARDS = [
-  ["actions", "eval.actions", (v) => num(v)],
+  ["actions", "eval.actions", num],
   ["response_share", "eval.response", pct],
   ["solved_share", "eval.solved", pct],
   ["solved_share_missing_persons", "eval.solved_missing", pct],
-  ["actions_per_100k_per_year", "eval.per100k", (v) => decimal(v, 1)],
-  ["mean_times_reached_if_reached", "eval.reach", (v) => decimal(v, 1)],
+  ["actions_per_100k_per_year", "eval.per100k", (v) => num(v, 1)],
+  ["mean_times_reached_if_reached", "eval.reach", (v) => num(v, 1)],
 ];
 
-// as the console's language writes numbers: "12,3 %" in Dutch, "12.3 %" in English
-function decimal(v, digits) {
-  return new Intl.NumberFormat(lang() === "nl" ? "nl-NL" : "en-GB", {
-    minimumFractionDigits: digits, maximumFractionDigits: digits,
-  }).format(v);
-}
-
+// "12,3 %" in Dutch, "12.3 %" in English
 function pct(v) {
-  return `${decimal(100 * v, 1)} %`;
+  return `${num(100 * v, 1)} %`;
 }
 
 function isoDay(d) {

@@ -455,8 +455,10 @@ function formatVar(value) {
   return String(value);
 }
 
-export function num(n) {
-  return new Intl.NumberFormat(current === "nl" ? "nl-NL" : "en-GB").format(n);
+// a number as the console's language writes it ("1.234,5" in Dutch); ``digits``: exactly that many decimals
+export function num(n, digits) {
+  const fixed = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+  return new Intl.NumberFormat(current === "nl" ? "nl-NL" : "en-GB", fixed).format(n);
 }
 
 export function time(value, withDate = false) {
