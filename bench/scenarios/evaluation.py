@@ -130,7 +130,7 @@ async def run(ctx: BenchContext, *, actions_per_month: int = ACTIONS_PER_MONTH, 
         await store.close()
     setup = {"participants": ctx.participants, "actions_per_month": actions_per_month, "max_reach": max_reach(cols),
              "sqlite": setup}
-    pg = await _postgres(ctx, actions_per_month, steps) if postgres else None
+    pg = await _postgres(ctx, cols, actions_per_month, steps) if postgres else None
     if pg is not None:
         figures += pg[0]
         setup["postgresql"] = pg[1]
@@ -138,7 +138,9 @@ async def run(ctx: BenchContext, *, actions_per_month: int = ACTIONS_PER_MONTH, 
     return Scenario(NAME, TITLE, figures=figures, setup=setup)
 
 
-async def _postgres(ctx: BenchContext, actions_per_month: int, steps: tuple[int, ...]) -> tuple[list[Figure], dict] | None:
+async def _postgres(ctx: BenchContext, cols, actions_per_month: int,
+                    steps: tuple[int, ...]) -> tuple[list[Figure], dict] | None:
+    """The same on PostgreSQL with the same participant set ``cols``."""
     from hub.store.pgserver import PostgresNotFound, PrivatePostgres
     from hub.store.postgres import PostgresStore
 
@@ -149,12 +151,10 @@ async def _postgres(ctx: BenchContext, actions_per_month: int, steps: tuple[int,
         return None
     try:
         dsn = server.create_database("evaluation")
-        n = ctx.participants
-        cols = generate(n, ctx.seed)
         store = PostgresStore(dsn)
         await store.open()
         try:
-            await history.copy_participants(dsn, cols, n)
+            n = await history.copy_participants(dsn, cols)
             ctx.progress.step(f"evaluation[postgresql]: {n:,} participants copied")
             figures, setup = await _backend(ctx, "postgresql", store,
                                             lambda items: history.write_postgres(dsn, items), cols,
